@@ -1,0 +1,128 @@
+"""The typer application, shared option types, and the error boundary of every command.
+
+Commands live one group per module in this package and stay thin: parse options, call
+library code, print at the edge. A :class:`~mathverify.errors.MathverifyError` becomes one
+line on stderr and exit code 2; a traceback appears only with ``--debug`` or
+``MATHVERIFY_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from mathverify.errors import MathverifyError
+
+app = typer.Typer(
+    name="mathverify",
+    help=(
+        "Verifier-guided math reasoning. Every stage reads and writes JSONL (a path or - for "
+        "stdin/stdout), so stages chain in pipes and Makefiles. Logs go to stderr."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+)
+
+# Logs and progress go to stderr so stdout can carry records.
+console = Console(stderr=True)
+
+DEBUG_ENV = "MATHVERIFY_DEBUG"
+
+
+def debug_enabled() -> bool:
+    return os.environ.get(DEBUG_ENV, "") not in ("", "0", "false", "False")
+
+
+@app.callback()
+def _root(
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show full tracebacks (same as MATHVERIFY_DEBUG=1).")
+    ] = False,
+) -> None:
+    if debug:
+        os.environ[DEBUG_ENV] = "1"
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print ``message`` as one line on stderr and return the Exit to raise."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def guarded(fn: F) -> F:
+    """Turn domain errors into one line + exit 2, and Ctrl-C into a resume hint + exit 130."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except MathverifyError as exc:
+            if debug_enabled():
+                raise
+            raise fail(str(exc)) from None
+        except KeyboardInterrupt:
+            if debug_enabled():
+                raise
+            typer.echo("interrupted: rows written so far are kept; rerun with --resume", err=True)
+            raise typer.Exit(130) from None
+        except BrokenPipeError:
+            # `mathverify ... | head` closed the pipe: not an error worth a traceback.
+            sys.stderr.close()
+            raise typer.Exit(0) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def command(name: str | None = None, **kwargs: Any) -> Callable[[F], F]:
+    """Register ``fn`` as a subcommand with the error boundary applied."""
+
+    def decorate(fn: F) -> F:
+        app.command(name, **kwargs)(guarded(fn))
+        return fn
+
+    return decorate
+
+
+# Shared option types, so the same option reads the same everywhere.
+InputArg = Annotated[str, typer.Option("--input", "-i", help="Input JSONL path, or - for stdin.")]
+OutputOpt = Annotated[
+    str, typer.Option("--output", "-o", help="Output JSONL path, or - for stdout.")
+]
+ProblemsOpt = Annotated[
+    str,
+    typer.Option("--problems", "-p", help="Problem records (JSONL) with gold answers."),
+]
+ResumeOpt = Annotated[
+    bool,
+    typer.Option(
+        "--resume",
+        help="Keep the existing output and skip records already in it (after a crash or Ctrl-C).",
+    ),
+]
+ShardOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--shard",
+        help="Process only shard i of n (i/n, 0-based), assigned by a stable hash of the problem id.",
+    ),
+]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Random seed; same seed, same JSONL.")]
+
+
+def existing_path(path: str) -> Path:
+    p = Path(path)
+    if not p.exists():
+        raise MathverifyError(f"{path}: no such file or directory")
+    return p

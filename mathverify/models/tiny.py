@@ -1,0 +1,72 @@
+"""A character tokenizer and tiny Qwen2 configs, for models the project trains itself on CPU.
+
+The tokenizer covers printable ASCII plus newline and tab, so any text (problems, code
+steps, observations) round-trips; the default step separator ``"\\n\\n"`` is one token so a
+PRM can read a score at exactly one position per step. Not for real-math models: those
+come with their own tokenizer.
+"""
+
+from __future__ import annotations
+
+import string
+
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers
+from transformers import PreTrainedTokenizerFast, Qwen2Config
+
+from mathverify.steps import DEFAULT_SEPARATOR
+
+PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
+SPECIAL_TOKENS = (PAD, BOS, EOS, UNK)
+
+
+def build_tokenizer(separator: str = DEFAULT_SEPARATOR) -> PreTrainedTokenizerFast:
+    """A character-level fast tokenizer with ``separator`` as a single token."""
+    characters = [c for c in string.printable if c not in "\r\x0b\x0c"]
+    vocab = {token: i for i, token in enumerate(SPECIAL_TOKENS)}
+    for char in characters:
+        vocab.setdefault(char, len(vocab))
+    core = Tokenizer(models.WordLevel(vocab=vocab, unk_token=UNK))
+    # Split every character, newlines included (a "." pattern would miss "\n").
+    core.pre_tokenizer = pre_tokenizers.Split(Regex(r"[\s\S]"), behavior="isolated")
+    core.decoder = decoders.Fuse()
+    core.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in SPECIAL_TOKENS])
+    if len(separator) > 1:
+        core.add_tokens([AddedToken(separator, special=False, normalized=False)])
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=core,
+        pad_token=PAD,
+        bos_token=BOS,
+        eos_token=EOS,
+        unk_token=UNK,
+        # Decoder-only generation pads on the left; saved so reloaded copies agree.
+        padding_side="left",
+    )
+    return tokenizer
+
+
+def tiny_qwen2_config(
+    tokenizer: PreTrainedTokenizerFast,
+    *,
+    hidden_size: int = 128,
+    num_layers: int = 4,
+    num_heads: int = 4,
+    intermediate_size: int | None = None,
+    max_positions: int = 512,
+) -> Qwen2Config:
+    """A small Qwen2 config; head size stays >= 32 so vLLM's CPU attention accepts it."""
+    if hidden_size % num_heads or hidden_size // num_heads < 32:
+        raise ValueError("hidden_size / num_heads must be an integer >= 32 (vLLM CPU attention)")
+    return Qwen2Config(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden_size,
+        intermediate_size=intermediate_size or 4 * hidden_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=num_heads,
+        # Qwen2's default is 32 key/value heads, which a tiny model must override.
+        num_key_value_heads=num_heads,
+        max_position_embeddings=max_positions,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )

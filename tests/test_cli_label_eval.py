@@ -1,0 +1,155 @@
+"""`label --method outcome` and `eval` end to end: pipes, errors, kill and resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from mathverify.cli import app
+from mathverify.records import Problem, Solution, read_all, write_records
+
+runner = CliRunner()
+
+
+def make_inputs(tmp_path: Path, n_problems: int, n_samples: int) -> tuple[Path, Path]:
+    problems = [Problem(id=f"p{i}", problem=f"{i}+0?", answer=str(i)) for i in range(n_problems)]
+    solutions = [
+        Solution(
+            problem_id=f"p{i}",
+            sample_id=j,
+            steps=[f"\\boxed{{{i if j % 3 else i + 1}}}"],
+            answer=str(i) if j % 3 else str(i + 1),
+            n_tokens=5,
+        )
+        for i in range(n_problems)
+        for j in range(n_samples)
+    ]
+    problems_path = tmp_path / "problems.jsonl"
+    solutions_path = tmp_path / "solutions.jsonl"
+    write_records(problems_path, problems)
+    write_records(solutions_path, solutions)
+    return problems_path, solutions_path
+
+
+def test_label_outcome_then_eval(tmp_path):
+    problems, solutions = make_inputs(tmp_path, 4, 3)
+    out = tmp_path / "labeled.jsonl"
+    result = runner.invoke(
+        app, ["label", "--method", "outcome", "-p", str(problems), "-i", str(solutions), "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    labeled = read_all(out, Solution)
+    assert [s.outcome for s in labeled] == [False, True, True] * 4
+    assert all(s.label_source == "outcome" for s in labeled)
+
+    report_path = tmp_path / "report.json"
+    result = runner.invoke(
+        app, ["eval", str(out), "-p", str(problems), "--json", str(report_path)]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(report_path.read_text())["reports"][0]
+    assert report["accuracy"] == pytest.approx(2 / 3)
+    assert report["pass_at"]["3"] == 1.0
+    assert report["maj"]["3"] == 1.0
+    assert report["maj"]["1"] == 0.0
+
+
+def test_eval_grades_unlabeled_solutions_and_reads_stdin(tmp_path):
+    problems, solutions = make_inputs(tmp_path, 3, 3)
+    result = runner.invoke(
+        app, ["eval", "-", "-p", str(problems), "--json", "-"], input=solutions.read_text()
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)["reports"][0]
+    assert report["accuracy"] == pytest.approx(2 / 3)
+
+
+def test_label_with_unknown_problem_is_one_line_exit_2(tmp_path):
+    problems, solutions = make_inputs(tmp_path, 2, 1)
+    problems.write_text(problems.read_text().splitlines()[0] + "\n")
+    result = runner.invoke(
+        app, ["label", "--method", "outcome", "-p", str(problems), "-i", str(solutions)]
+    )
+    assert result.exit_code == 2
+    assert "problem id 'p1' is not in the problems file" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_bad_input_line_is_reported_with_file_line_field(tmp_path):
+    problems, _ = make_inputs(tmp_path, 1, 1)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"problem_id": "p0", "sample_id": 0, "steps": ["a"]}\n{"problem_id": "p0"}\n')
+    result = runner.invoke(app, ["label", "-m", "outcome", "-p", str(problems), "-i", str(bad)])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"error: {bad}:2: field 'sample_id': missing"
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    problems, _ = make_inputs(tmp_path, 1, 1)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text("{oops\n")
+    env = {**os.environ, "MATHVERIFY_DEBUG": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "mathverify", "label", "-m", "outcome", "-p", str(problems), "-i", str(bad)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode != 0
+    assert "Traceback" in proc.stderr and "RecordError" in proc.stderr
+
+
+def test_unknown_method(tmp_path):
+    problems, solutions = make_inputs(tmp_path, 1, 1)
+    result = runner.invoke(app, ["label", "-m", "nope", "-p", str(problems), "-i", str(solutions)])
+    assert result.exit_code == 2
+    assert "--method 'nope'" in result.stderr
+
+
+def test_shard_splits_label_work(tmp_path):
+    problems, solutions = make_inputs(tmp_path, 20, 2)
+    seen = []
+    for i in range(2):
+        out = tmp_path / f"shard{i}.jsonl"
+        args = ["label", "-m", "outcome", "-p", str(problems), "-i", str(solutions)]
+        result = runner.invoke(app, [*args, "-o", str(out), "--shard", f"{i}/2"])
+        assert result.exit_code == 0, result.output
+        seen += [s.key() for s in read_all(out, Solution)]
+    assert sorted(seen) == sorted(s.key() for s in read_all(solutions, Solution))
+
+
+def test_killed_label_run_resumes_with_every_row_once(tmp_path):
+    problems, solutions = make_inputs(tmp_path, 600, 10)
+    out = tmp_path / "labeled.jsonl"
+    cmd = [
+        sys.executable, "-m", "mathverify", "label", "-m", "outcome",
+        "-p", str(problems), "-i", str(solutions), "-o", str(out), "--resume",
+    ]  # fmt: skip
+    proc = subprocess.Popen(cmd, start_new_session=True, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if out.exists() and out.stat().st_size > 0 and len(out.read_bytes().splitlines()) >= 200:
+            break
+        if proc.poll() is not None:
+            pytest.fail(f"label exited before it could be killed: {proc.stderr.read().decode()}")
+        time.sleep(0.02)
+    os.killpg(proc.pid, signal.SIGKILL)  # the whole job: the command and its grader workers
+    proc.wait()
+    partial = len(out.read_bytes().splitlines())
+    assert 0 < partial < 6000, "the run must be killed mid-way for this test to mean anything"
+
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    labeled = read_all(out, Solution)
+    keys = [s.key() for s in labeled]
+    assert len(keys) == len(set(keys)) == 6000
+    assert all(s.outcome == (s.sample_id % 3 != 0) for s in labeled)

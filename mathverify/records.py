@@ -163,7 +163,7 @@ class Solution(Record):
     label_source: str | None = None
     first_wrong_step: int | None = None
     # scores
-    step_scores: list[float] | None = None
+    step_scores: list[float | None] | None = None
     scorer: str | None = None
 
     FIELDS: ClassVar[dict[str, str]] = {
@@ -179,7 +179,7 @@ class Solution(Record):
         "outcome": "bool?",
         "label_source": "str?",
         "first_wrong_step": "int?",
-        "step_scores": "list[float]?",
+        "step_scores": "list[float?]?",
         "scorer": "str?",
     }
     KIND: ClassVar[str] = "solution"

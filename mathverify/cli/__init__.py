@@ -11,6 +11,14 @@ from mathverify.cli.app import app
 _COMMAND_MODULES = (
     "label",
     "eval",
+    "select",
+    "data",
+    "synth",
+    "generate",
+    "train_verifiers",
+    "score",
+    "train_policy",
+    "search",
 )
 
 for _module in _COMMAND_MODULES:

@@ -43,6 +43,12 @@ LABEL_SOURCE_SCHEMES: dict[str, str] = {
     "processbench": "hard",
 }
 
+# Sources whose name carries parameters, e.g. "rollout-soft-k8" from labeling/rollout.py.
+_LABEL_SOURCE_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("rollout-hard-", "hard"),
+    ("rollout-soft-", "soft"),
+)
+
 _NEUTRAL_TARGET: dict[str, float | None] = {"positive": 1.0, "negative": 0.0, "ignore": None}
 
 Label = float | int | None
@@ -55,10 +61,15 @@ def _check_choice(value: str, choices: tuple[str, ...], what: str) -> None:
 
 def scheme_for_source(label_source: str) -> str:
     """The label scheme of a ``label_source`` written by a converter or labeler."""
-    if label_source not in LABEL_SOURCE_SCHEMES:
-        known = ", ".join(sorted(LABEL_SOURCE_SCHEMES))
-        raise MathverifyError(f"label source {label_source!r} has no known scheme ({known})")
-    return LABEL_SOURCE_SCHEMES[label_source]
+    if label_source in LABEL_SOURCE_SCHEMES:
+        return LABEL_SOURCE_SCHEMES[label_source]
+    for prefix, scheme in _LABEL_SOURCE_PREFIXES:
+        if label_source.startswith(prefix):
+            return scheme
+    known = ", ".join(
+        [*sorted(LABEL_SOURCE_SCHEMES), *(f"{p}*" for p, _ in _LABEL_SOURCE_PREFIXES)]
+    )
+    raise MathverifyError(f"label source {label_source!r} has no known scheme ({known})")
 
 
 def check_labels(step_labels: Sequence[Label], scheme: str) -> None:

@@ -1,0 +1,268 @@
+"""``mathverify data``: write benchmark problems and converted labeled datasets as JSONL.
+
+Thin commands over :mod:`mathverify.data.loaders` (problems) and
+:mod:`mathverify.data.converters` (labeled solutions). Other modules may add commands to
+:data:`data_app`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Annotated, Any
+
+import typer
+
+from mathverify.cli.app import (
+    OutputOpt,
+    ResumeOpt,
+    ShardOpt,
+    app,
+    console,
+    existing_path,
+    guarded,
+)
+from mathverify.data import converters, loaders
+from mathverify.errors import MathverifyError
+from mathverify.records import (
+    STDIO,
+    Problem,
+    RecordWriter,
+    Solution,
+    display_name,
+    in_shard,
+    parse_shard,
+)
+
+data_app = typer.Typer(
+    help=(
+        "Write problems from benchmarks (MATH500, MARIO_EVAL, GSM8K, hub datasets) and labeled "
+        "solutions converted from PRM800K, Math-Shepherd and ProcessBench, as JSONL."
+    ),
+    no_args_is_help=True,
+)
+app.add_typer(data_app, name="data")
+
+
+def _register(name: str, help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+        data_app.command(name, help=help)(guarded(fn))
+        return fn
+
+    return decorate
+
+
+PathOpt = Annotated[
+    str | None,
+    typer.Option("--path", help="Input file (default: the file under MATHVERIFY_DATA)."),
+]
+RequiredPathOpt = Annotated[str, typer.Option("--path", help="Input JSONL file, or - for stdin.")]
+ProblemsOutOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--problems-out",
+        help="Also write the problems (JSONL; one per distinct problem id).",
+    ),
+]
+SkipBadOpt = Annotated[
+    bool,
+    typer.Option(
+        "--skip-bad",
+        help="Skip malformed rows (counted in the summary) instead of stopping at the first.",
+    ),
+]
+
+
+def _say(message: str) -> None:
+    # markup=False: file names like "x.json item [3]" must print as they are.
+    console.print(message, markup=False, highlight=False, soft_wrap=True)
+
+
+def _write_problems(
+    command: str, load: Callable[[], list[Problem]], output: str, shard: str | None
+) -> None:
+    shard_spec = parse_shard(shard)  # before loading: a bad option fails fast
+    other_shard = 0
+    problems = load()
+    with RecordWriter(output, Problem) as writer:
+        for problem in problems:
+            if not in_shard(problem.id, shard_spec):
+                other_shard += 1
+                continue
+            writer.write(problem)
+    _say(
+        f"data {command}: wrote {writer.written} problems to {display_name(output)}"
+        f" (skipped {other_shard} in other shards)"
+    )
+
+
+@_register("math500", "MATH500 problems (id = unique_id; meta: subject, level, solution).")
+def math500(output: OutputOpt = "-", path: PathOpt = None, shard: ShardOpt = None) -> None:
+    _write_problems("math500", lambda: loaders.load_math500(path), output, shard)
+
+
+@_register(
+    "mario",
+    "The 5,000 MATH test problems of MARIO_EVAL's qaf file (id = mario-INDEX; meta: human_type).",
+)
+def mario(output: OutputOpt = "-", path: PathOpt = None, shard: ShardOpt = None) -> None:
+    _write_problems("mario", lambda: loaders.load_mario(path), output, shard)
+
+
+@_register("gsm8k", "GSM8K problems (id = gsm8k-SPLIT-ROW; answer = the number after ####).")
+def gsm8k(
+    split: Annotated[str, typer.Option("--split", help="train or test.")] = "test",
+    output: OutputOpt = "-",
+    path: PathOpt = None,
+    shard: ShardOpt = None,
+) -> None:
+    _write_problems("gsm8k", lambda: loaders.load_gsm8k(split, path), output, shard)
+
+
+@_register(
+    "hub",
+    "Problems from a Hugging Face hub dataset (needs network or a cached copy), mapped like the "
+    "local files: e.g. HuggingFaceH4/MATH-500 --split test, openai/gsm8k --split test.",
+)
+def hub(
+    name: Annotated[str, typer.Argument(help="Hub dataset name, e.g. HuggingFaceH4/MATH-500.")],
+    split: Annotated[str, typer.Option("--split", help="Dataset split, e.g. test.")],
+    output: OutputOpt = "-",
+    config: Annotated[
+        str | None,
+        typer.Option("--config", help="Dataset config (default: known per name, e.g. main)."),
+    ] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help=f"Row format, one of {', '.join(loaders.FORMATS)} (default: from name/columns).",
+        ),
+    ] = None,
+    shard: ShardOpt = None,
+) -> None:
+    _write_problems(
+        "hub", lambda: loaders.load_hub(name, split, config=config, fmt=fmt), output, shard
+    )
+
+
+def _write_converted(
+    command: str,
+    path: str,
+    converted: Iterable[converters.Converted],
+    stats: converters.ConvertStats,
+    output: str,
+    problems_out: str | None,
+    shard: str | None,
+    resume: bool,
+) -> None:
+    if problems_out is not None and problems_out == output:
+        raise MathverifyError("--problems-out must differ from --output")
+    if path != STDIO:
+        existing_path(path)  # before the writers open (and truncate) the outputs
+    shard_spec = parse_shard(shard)
+    other_shard = already = 0
+    problem_writer = RecordWriter(problems_out, Problem, resume=resume) if problems_out else None
+    try:
+        with RecordWriter(output, Solution, resume=resume) as writer:
+            for item in converted:
+                if not in_shard(item.problem.id, shard_spec):
+                    other_shard += 1
+                    continue
+                # The problem first (a no-op when its id is written): a run killed between the
+                # two writes must not leave a solution whose problem is missing on --resume.
+                if problem_writer is not None:
+                    problem_writer.write(item.problem)
+                if writer.done(item.solution.key()):
+                    already += 1
+                    continue
+                writer.write(item.solution)
+    finally:
+        if problem_writer is not None:
+            problem_writer.close()
+    wrote = f"{writer.written} solutions to {display_name(output)}"
+    if problem_writer is not None:
+        wrote += f" and {problem_writer.written} problems to {display_name(problems_out)}"
+    skipped = {
+        "bad": stats.skipped_bad,
+        "quality-control": stats.skipped_quality_control,
+        "with no labeled step": stats.skipped_empty,
+        "in other shards": other_shard,
+        "already written": already,
+    }
+    total = sum(skipped.values())
+    detail = ", ".join(f"{n} {what}" for what, n in skipped.items() if n)
+    message = f"data {command}: read {stats.rows} rows, wrote {wrote}; skipped {total}"
+    if detail:
+        message += f" ({detail})"
+    if stats.errors:
+        message += f"; first bad row: {stats.errors[0]}"
+    _say(message)
+
+
+@_register(
+    "prm800k",
+    "Labeled solutions from raw PRM800K rows (phase 1 or 2): the labeler's chosen trajectory, "
+    "ratings -1/0/1 in step_labels.",
+)
+def prm800k(
+    path: RequiredPathOpt,
+    output: OutputOpt = "-",
+    problems_out: ProblemsOutOpt = None,
+    keep_quality_control: Annotated[
+        bool,
+        typer.Option(
+            "--keep-quality-control", help="Keep quality-control rows (skipped by default)."
+        ),
+    ] = False,
+    skip_bad: SkipBadOpt = False,
+    shard: ShardOpt = None,
+    resume: ResumeOpt = False,
+) -> None:
+    stats = converters.ConvertStats()
+    rows = converters.convert_prm800k(
+        path, keep_quality_control=keep_quality_control, skip_bad=skip_bad, stats=stats
+    )
+    _write_converted("prm800k", path, rows, stats, output, problems_out, shard, resume)
+
+
+@_register(
+    "math-shepherd",
+    "Labeled solutions from Math-Shepherd rows (steps split at the ки tags, +/- as 1/0).",
+)
+def math_shepherd(
+    path: RequiredPathOpt,
+    output: OutputOpt = "-",
+    problems_out: ProblemsOutOpt = None,
+    skip_bad: SkipBadOpt = False,
+    shard: ShardOpt = None,
+    resume: ResumeOpt = False,
+) -> None:
+    stats = converters.ConvertStats()
+    rows = converters.convert_math_shepherd(path, skip_bad=skip_bad, stats=stats)
+    _write_converted("math-shepherd", path, rows, stats, output, problems_out, shard, resume)
+
+
+@_register(
+    "processbench",
+    "Labeled solutions from a ProcessBench split (1 before the first wrong step, 0 at it, "
+    "null after), plus one problem per row with --problems-out.",
+)
+def processbench(
+    split: Annotated[
+        str,
+        typer.Option("--split", help=f"One of {', '.join(converters.PROCESSBENCH_SPLITS)}."),
+    ],
+    output: OutputOpt = "-",
+    path: PathOpt = None,
+    problems_out: ProblemsOutOpt = None,
+    skip_bad: SkipBadOpt = False,
+    shard: ShardOpt = None,
+    resume: ResumeOpt = False,
+) -> None:
+    if split not in converters.PROCESSBENCH_SPLITS:
+        choices = ", ".join(converters.PROCESSBENCH_SPLITS)
+        raise MathverifyError(f"--split {split!r}: choose one of {choices}")
+    source = path or str(converters.default_processbench_path(split))
+    stats = converters.ConvertStats()
+    rows = converters.convert_processbench(source, split=split, skip_bad=skip_bad, stats=stats)
+    _write_converted("processbench", source, rows, stats, output, problems_out, shard, resume)

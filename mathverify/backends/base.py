@@ -3,12 +3,23 @@
 A backend turns prompts into completions; it knows nothing of problems, steps or grading.
 Step-wise generation (what search needs) is a plain ``complete`` call that stops at the
 step separator, wrapped by :func:`next_steps` into "one more step, finished or not".
+
+Determinism contract: a backend seeds its sampler from ``seed`` at the start of every
+``complete`` call, so the same prompts with the same options give the same completions
+(on the same hardware and library versions). Sampled results may depend on the whole
+call, not only on one prompt: which prompts share a batch, and in what order, decides
+which random numbers each row draws. Callers that want results independent of how work is
+split (for example across ``--resume`` restarts) must keep the calls themselves fixed;
+:mod:`mathverify.generation` does so by cutting problems into fixed chunks, each with its
+own derived seed.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
+
+from mathverify.errors import MathverifyError
 
 # finish_reason values: "stop" (hit a stop string, which is not included in text),
 # "eos" (the model ended the sequence), "length" (max_tokens reached).
@@ -17,10 +28,17 @@ FINISH_REASONS = ("stop", "eos", "length")
 
 @dataclass(frozen=True)
 class Completion:
+    """One generated continuation of a prompt.
+
+    ``text`` excludes the stop string and the end-of-sequence token; ``n_tokens`` counts
+    the generated tokens up to and including them. ``logprob`` is the sum of the model's
+    own log-probabilities (before temperature or top-p) of those ``n_tokens`` tokens.
+    """
+
     text: str
     n_tokens: int
     finish_reason: str
-    logprob: float | None = None  # cumulative log-probability of the generated tokens
+    logprob: float | None = None
 
 
 @dataclass(frozen=True)
@@ -33,9 +51,25 @@ class SamplingConfig:
     seed: int = 0
 
 
+def check_sampling(*, n: int, temperature: float, top_p: float, max_tokens: int) -> None:
+    """Refuse sampling options no backend can honour, with a message naming the option."""
+    if n < 1:
+        raise MathverifyError(f"n must be at least 1, got {n}")
+    if temperature < 0:
+        raise MathverifyError(f"temperature must be >= 0 (0 means greedy), got {temperature}")
+    if not 0 < top_p <= 1:
+        raise MathverifyError(f"top_p must be in (0, 1], got {top_p}")
+    if max_tokens < 1:
+        raise MathverifyError(f"max_tokens must be at least 1, got {max_tokens}")
+
+
 @runtime_checkable
 class Policy(Protocol):
-    """A text generator. ``complete`` returns ``n`` completions per prompt, in prompt order."""
+    """A text generator. ``complete`` returns ``n`` completions per prompt, in prompt order.
+
+    ``temperature == 0`` means greedy decoding (then the ``n`` completions are equal);
+    ``stop`` strings end a completion at their first occurrence in the generated text.
+    """
 
     name: str
 

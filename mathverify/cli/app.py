@@ -8,15 +8,24 @@ line on stderr and exit code 2; a traceback appears only with ``--debug`` or
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from mathverify.errors import MathverifyError
 
@@ -126,3 +135,19 @@ def existing_path(path: str) -> Path:
     if not p.exists():
         raise MathverifyError(f"{path}: no such file or directory")
     return p
+
+
+@contextlib.contextmanager
+def progress_bar(label: str, total: int, unit: str) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar on stderr; yields ``advance(n)``."""
+    with Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(unit),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    ) as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda n: progress.advance(task, n)

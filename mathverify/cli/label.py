@@ -11,9 +11,11 @@ from mathverify.cli.app import (
     OutputOpt,
     ProblemsOpt,
     ResumeOpt,
+    SeedOpt,
     ShardOpt,
     command,
     console,
+    progress_bar,
 )
 from mathverify.cli.grading_options import (
     AuditOpt,
@@ -22,8 +24,16 @@ from mathverify.cli.grading_options import (
     GradeWorkersOpt,
     open_pool,
 )
+from mathverify.cli.policy_options import (
+    BackendOpt,
+    BaseUrlOpt,
+    DtypeOpt,
+    MaxConcurrencyOpt,
+    ModelNameOpt,
+    open_policy,
+)
 from mathverify.errors import MathverifyError
-from mathverify.labeling.outcome import label_outcomes
+from mathverify.iterutils import batched
 from mathverify.records import (
     RecordWriter,
     Solution,
@@ -33,14 +43,16 @@ from mathverify.records import (
     read_records,
 )
 
-METHODS = ("outcome",)
+METHODS = ("outcome", "exact", "rollout", "supervisor")
 
 
 @command(
     "label",
     help=(
-        "Label solutions. [bold]outcome[/bold]: grade each final answer against the gold answer "
-        "(sets `outcome`)."
+        "Label solutions. [bold]outcome[/bold]: grade each final answer (sets `outcome`). "
+        "[bold]exact[/bold]: the synthetic task's checker (gold step labels). "
+        "[bold]rollout[/bold]: Math-Shepherd Monte-Carlo labels from K completions of each step "
+        "prefix (--policy). [bold]supervisor[/bold]: a trained PRM labels the steps (--scorer)."
     ),
 )
 def label(
@@ -50,6 +62,48 @@ def label(
     output: OutputOpt = "-",
     resume: ResumeOpt = False,
     shard: ShardOpt = None,
+    policy: Annotated[
+        str | None, typer.Option("--policy", help="rollout: the policy that completes prefixes.")
+    ] = None,
+    backend: BackendOpt = "hf",
+    base_url: BaseUrlOpt = None,
+    model_name: ModelNameOpt = None,
+    max_concurrency: MaxConcurrencyOpt = 8,
+    dtype: DtypeOpt = "auto",
+    k: Annotated[int, typer.Option("--k", help="rollout: completions per step prefix.")] = 8,
+    temperature: Annotated[
+        float, typer.Option("--temperature", help="rollout: sampling temperature.")
+    ] = 0.7,
+    max_tokens: Annotated[
+        int, typer.Option("--max-tokens", help="rollout: most tokens per completion.")
+    ] = 256,
+    soft: Annotated[
+        bool,
+        typer.Option(
+            "--soft/--hard",
+            help="rollout/supervisor: soft labels (fraction or score) instead of hard 0/1.",
+        ),
+    ] = False,
+    cut_after_first_wrong: Annotated[
+        bool,
+        typer.Option(
+            "--cut-after-first-wrong",
+            help="rollout: stop labeling a solution at its first step estimated wrong.",
+        ),
+    ] = False,
+    scorer: Annotated[
+        str | None, typer.Option("--scorer", help="supervisor: the PRM directory that labels.")
+    ] = None,
+    threshold: Annotated[
+        float, typer.Option("--threshold", help="supervisor: a step score below this is wrong.")
+    ] = 0.5,
+    chunk: Annotated[
+        int,
+        typer.Option(
+            "--chunk", help="rollout/supervisor: solutions per batch (written after each)."
+        ),
+    ] = 256,
+    seed: SeedOpt = 0,
     graders: GradersOpt = "math-verify",
     audit: AuditOpt = None,
     grade_timeout: GradeTimeoutOpt = 5.0,
@@ -57,18 +111,66 @@ def label(
 ) -> None:
     if method not in METHODS:
         raise MathverifyError(f"--method {method!r}: choose one of {', '.join(METHODS)}")
+    if chunk < 1:
+        raise MathverifyError("--chunk must be at least 1")
     shard_spec = parse_shard(shard)
     gold = read_problems_by_id(problems)
-    with (
-        RecordWriter(output, Solution, resume=resume) as writer,
-        open_pool(graders, audit, grade_timeout, grade_workers) as pool,
-    ):
+    with RecordWriter(output, Solution, resume=resume) as writer:
         todo = (
             s
             for s in read_records(input, Solution)
             if in_shard(s.problem_id, shard_spec) and not writer.done(s.key())
         )
-        for solution in label_outcomes(todo, gold, pool):
-            writer.write(solution)
+        if method == "exact":
+            from mathverify.labeling.exact import label_exact
+
+            writer.write_all(label_exact(todo, gold))
+        elif method == "outcome":
+            from mathverify.labeling.outcome import label_outcomes
+
+            with open_pool(graders, audit, grade_timeout, grade_workers) as pool:
+                writer.write_all(label_outcomes(todo, gold, pool))
+        elif method == "supervisor":
+            from mathverify.labeling.supervisor import label_supervisor
+            from mathverify.scoring import load_scorer
+
+            if scorer is None:
+                raise MathverifyError("--method supervisor needs --scorer (a PRM directory)")
+            model = load_scorer(scorer)
+            for batch in batched(todo, chunk):
+                writer.write_all(label_supervisor(batch, gold, model, hard=not soft, threshold=threshold))
+        else:
+            from mathverify.labeling.rollout import RolloutConfig, RolloutStats, label_rollouts
+
+            if policy is None:
+                raise MathverifyError("--method rollout needs --policy")
+            model, prompt_format = open_policy(
+                backend, policy, dtype=dtype, seed=seed, base_url=base_url,
+                model_name=model_name, max_concurrency=max_concurrency,
+            )  # fmt: skip
+            config = RolloutConfig(
+                k=k,
+                temperature=temperature,
+                max_tokens=max_tokens,
+                seed=seed,
+                hard=not soft,
+                cut_after_first_wrong=cut_after_first_wrong,
+            )
+            stats = RolloutStats()
+            batches = list(batched(todo, chunk))
+            with (
+                open_pool(graders, audit, grade_timeout, grade_workers) as pool,
+                progress_bar("label rollout", len(batches), "batches") as advance,
+            ):
+                for batch in batches:
+                    writer.write_all(
+                        label_rollouts(batch, gold, model, prompt_format, pool, config, stats)
+                    )
+                    advance(1)
+            console.print(
+                f"label rollout: {stats.prefixes} prefixes, {stats.completions} completions, "
+                f"{stats.generated_tokens} generated tokens"
+            )
         kept = f", {writer.resumed} kept from before" if resume else ""
         console.print(f"label: {writer.written} solutions labeled ({method}){kept}")
+

@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator, Mapping
 
 from mathverify.errors import MathverifyError
 from mathverify.grading import GradingPool
+from mathverify.iterutils import batched
 from mathverify.records import Problem, Solution
 
 
@@ -21,17 +22,6 @@ def gold_answer(problems: Mapping[str, Problem], problem_id: str) -> str:
     if problem.answer is None:
         raise MathverifyError(f"problem {problem_id!r} has no gold answer to grade against")
     return problem.answer
-
-
-def batched(items: Iterable[Solution], size: int) -> Iterator[list[Solution]]:
-    batch: list[Solution] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def label_outcomes(

@@ -41,12 +41,16 @@ LABEL_SOURCE_SCHEMES: dict[str, str] = {
     "prm800k": "prm800k",
     "math-shepherd": "hard",
     "processbench": "hard",
+    "exact": "hard",
+    "mcts": "soft",
 }
 
 # Sources whose name carries parameters, e.g. "rollout-soft-k8" from labeling/rollout.py.
 _LABEL_SOURCE_PREFIXES: tuple[tuple[str, str], ...] = (
     ("rollout-hard-", "hard"),
     ("rollout-soft-", "soft"),
+    ("supervisor-hard", "hard"),
+    ("supervisor-soft", "soft"),
 )
 
 _NEUTRAL_TARGET: dict[str, float | None] = {"positive": 1.0, "negative": 0.0, "ignore": None}

@@ -1,0 +1,211 @@
+"""``mathverify generate``: sample ``n`` step-by-step solutions per problem with a policy model."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from mathverify.backends import BACKENDS, load_policy
+from mathverify.cli.app import (
+    OutputOpt,
+    ProblemsOpt,
+    ResumeOpt,
+    SeedOpt,
+    ShardOpt,
+    command,
+    console,
+)
+from mathverify.errors import MathverifyError
+from mathverify.generation import GenerationConfig, generate_solutions, policy_prompt_format
+from mathverify.records import (
+    Problem,
+    RecordWriter,
+    Solution,
+    in_shard,
+    parse_shard,
+    read_problems_by_id,
+)
+
+
+def backend_options(
+    backend: str,
+    *,
+    dtype: str,
+    batch_size: int,
+    seed: int,
+    base_url: str | None,
+    max_concurrency: int,
+    tensor_parallel_size: int,
+    gpu_memory_utilization: float,
+) -> dict[str, Any]:
+    """The loader options of ``backend`` from the command's options (others do not apply)."""
+    if backend == "vllm":
+        return {
+            "dtype": dtype,
+            "seed": seed,
+            "tensor_parallel_size": tensor_parallel_size,
+            "gpu_memory_utilization": gpu_memory_utilization,
+        }
+    if backend == "openai":
+        if not base_url:
+            raise MathverifyError("--backend openai needs --base-url (the server's API root)")
+        return {"base_url": base_url, "max_concurrency": max_concurrency}
+    return {"dtype": dtype, "batch_size": batch_size}
+
+
+@command(
+    "generate",
+    help=(
+        "Sample N solutions per problem with a policy model and write solution records "
+        "(problem_id, sample_id, steps, answer, text, n_tokens, policy, meta). Problems and "
+        "samples are batched together; the same seed and options give the same JSONL."
+    ),
+)
+def generate(
+    policy: Annotated[
+        str,
+        typer.Option(
+            "--policy",
+            help=(
+                "Policy model: a directory (a mathverify policy, whose mathverify.json gives the "
+                "prompt format, or any Hugging Face causal LM) or a hub name."
+            ),
+        ),
+    ],
+    problems: ProblemsOpt,
+    output: OutputOpt = "-",
+    n: Annotated[int, typer.Option("--n", "-n", help="Samples per problem.")] = 16,
+    temperature: Annotated[
+        float, typer.Option("--temperature", help="Sampling temperature; 0 means greedy.")
+    ] = 0.7,
+    top_p: Annotated[
+        float, typer.Option("--top-p", help="Nucleus sampling mass in (0, 1]; 1 keeps all tokens.")
+    ] = 1.0,
+    max_tokens: Annotated[
+        int, typer.Option("--max-tokens", help="Most tokens generated per solution.")
+    ] = 256,
+    seed: SeedOpt = 0,
+    backend: Annotated[
+        str,
+        typer.Option("--backend", help=f"Generation backend: {', '.join(sorted(BACKENDS))}."),
+    ] = "hf",
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            "--batch-size",
+            help=(
+                "Sequences (problems x samples) per backend call; changing it changes which "
+                "samples a seed gives."
+            ),
+        ),
+    ] = 256,
+    dtype: Annotated[
+        str,
+        typer.Option(
+            "--dtype",
+            help="Model weights dtype: auto (as saved), float32, bfloat16 or float16.",
+        ),
+    ] = "auto",
+    base_url: Annotated[
+        str | None,
+        typer.Option(
+            "--base-url",
+            help="openai backend: the server's API root, e.g. http://127.0.0.1:8000/v1.",
+        ),
+    ] = None,
+    model_name: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="openai backend: the model name the server serves (default: --policy).",
+        ),
+    ] = None,
+    max_concurrency: Annotated[
+        int, typer.Option("--max-concurrency", help="openai backend: requests in flight at once.")
+    ] = 8,
+    tensor_parallel_size: Annotated[
+        int, typer.Option("--tensor-parallel-size", help="vllm backend: GPUs per model copy.")
+    ] = 1,
+    gpu_memory_utilization: Annotated[
+        float,
+        typer.Option(
+            "--gpu-memory-utilization", help="vllm backend: fraction of GPU memory it may use."
+        ),
+    ] = 0.9,
+    resume: ResumeOpt = False,
+    shard: ShardOpt = None,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", help="Only the first N problems (of this shard)."),
+    ] = None,
+) -> None:
+    config = GenerationConfig(
+        n=n,
+        temperature=temperature,
+        top_p=top_p,
+        max_tokens=max_tokens,
+        seed=seed,
+        batch_size=batch_size,
+    )
+    config.check()
+    if limit is not None and limit < 0:
+        raise MathverifyError(f"--limit must be >= 0, got {limit}")
+    shard_spec = parse_shard(shard)
+    todo = [p for p in read_problems_by_id(problems).values() if in_shard(p.id, shard_spec)]
+    if limit is not None:
+        todo = todo[:limit]
+    prompt_format = policy_prompt_format(policy)
+    model = load_policy(
+        backend,
+        model_name or policy if backend == "openai" else policy,
+        **backend_options(
+            backend,
+            dtype=dtype,
+            batch_size=batch_size,
+            seed=seed,
+            base_url=base_url,
+            max_concurrency=max_concurrency,
+            tensor_parallel_size=tensor_parallel_size,
+            gpu_memory_utilization=gpu_memory_utilization,
+        ),
+    )
+
+    started = time.perf_counter()
+    tokens = 0
+    with (
+        RecordWriter(output, Solution, resume=resume) as writer,
+        Progress(
+            TextColumn("generate"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("problems"),
+            TimeRemainingColumn(),
+            TextColumn("{task.fields[speed]}"),
+            console=console,
+        ) as progress,
+    ):
+        task = progress.add_task("generate", total=len(todo), speed="")
+
+        def done(problem: Problem) -> bool:
+            return all(writer.done(f"{problem.id}#{i}") for i in range(n))
+
+        for chunk, solutions in generate_solutions(
+            model,
+            todo,
+            prompt_format=prompt_format,
+            config=config,
+            backend=backend,
+            done=done,
+        ):
+            writer.write_all(solutions)
+            tokens += sum(s.n_tokens for s in solutions)
+            rate = tokens / max(time.perf_counter() - started, 1e-9)
+            progress.update(task, advance=len(chunk), speed=f"{rate:,.0f} tok/s")
+        kept = f", {writer.resumed} kept from before" if resume else ""
+    console.print(
+        f"generate: {writer.written} solutions for {len(todo)} problems, {tokens} tokens "
+        f"in {time.perf_counter() - started:.1f}s{kept}"
+    )

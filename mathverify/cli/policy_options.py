@@ -1,0 +1,79 @@
+"""Policy/backend options shared by every command that generates (generate, label, search)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from mathverify.backends import BACKENDS, Policy, load_policy
+from mathverify.errors import MathverifyError
+from mathverify.generation import policy_prompt_format
+from mathverify.prompting import PromptFormat
+
+BackendOpt = Annotated[
+    str, typer.Option("--backend", help=f"Generation backend: {', '.join(sorted(BACKENDS))}.")
+]
+DtypeOpt = Annotated[
+    str,
+    typer.Option("--dtype", help="Model weights dtype: auto (as saved), float32, bfloat16 or float16."),
+]
+BaseUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--base-url", help="openai backend: the server's API root, e.g. http://127.0.0.1:8000/v1."
+    ),
+]
+ModelNameOpt = Annotated[
+    str | None,
+    typer.Option("--model", help="openai backend: the model name the server serves (default: --policy)."),
+]
+MaxConcurrencyOpt = Annotated[
+    int, typer.Option("--max-concurrency", help="openai backend: requests in flight at once.")
+]
+TensorParallelOpt = Annotated[
+    int, typer.Option("--tensor-parallel-size", help="vllm backend: GPUs per model copy.")
+]
+GpuMemoryOpt = Annotated[
+    float,
+    typer.Option("--gpu-memory-utilization", help="vllm backend: fraction of GPU memory it may use."),
+]
+
+
+def backend_options(
+    backend: str,
+    *,
+    dtype: str = "auto",
+    batch_size: int = 256,
+    seed: int = 0,
+    base_url: str | None = None,
+    max_concurrency: int = 8,
+    tensor_parallel_size: int = 1,
+    gpu_memory_utilization: float = 0.9,
+) -> dict[str, Any]:
+    """The loader options of ``backend`` from the command's options (others do not apply)."""
+    if backend == "vllm":
+        return {
+            "dtype": dtype,
+            "seed": seed,
+            "tensor_parallel_size": tensor_parallel_size,
+            "gpu_memory_utilization": gpu_memory_utilization,
+        }
+    if backend == "openai":
+        if not base_url:
+            raise MathverifyError("--backend openai needs --base-url (the server's API root)")
+        return {"base_url": base_url, "max_concurrency": max_concurrency}
+    return {"dtype": dtype, "batch_size": batch_size}
+
+
+def open_policy(
+    backend: str,
+    policy: str,
+    *,
+    model_name: str | None = None,
+    **options: Any,
+) -> tuple[Policy, PromptFormat]:
+    """Load ``policy`` with ``backend`` and return it with the prompt format it was trained on."""
+    prompt_format = policy_prompt_format(policy)
+    name = model_name or policy if backend == "openai" else policy
+    return load_policy(backend, name, **backend_options(backend, **options)), prompt_format

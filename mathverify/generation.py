@@ -1,0 +1,176 @@
+"""Sampling whole solutions for problems: prompts in, :class:`~mathverify.records.Solution` out.
+
+Problems are cut into fixed chunks of ``batch_size // n`` problems (at least one), and
+each chunk is one backend call with its own seed derived from the run seed and the chunk
+index. Because a chunk's inputs and seed never depend on what is already written, a run
+resumed after a crash regenerates its unfinished chunk exactly as the first run would have,
+and the output equals that of an uninterrupted run. Changing ``batch_size``, ``--shard`` or
+``--limit`` changes the chunks, and so the sampled text.
+
+Not for step-wise generation (that is :func:`mathverify.backends.base.next_steps`), and
+knows nothing of any particular backend or task.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from mathverify.backends.base import Completion, Policy, check_sampling
+from mathverify.errors import MathverifyError
+from mathverify.models.card import CARD_NAME, load_card
+from mathverify.prompting import PromptFormat
+from mathverify.records import Problem, Solution
+from mathverify.steps import extract_answer, split_steps
+
+
+@dataclass(frozen=True)
+class GenerationConfig:
+    """Sampling options for :func:`generate_solutions`, recorded in each solution's meta."""
+
+    n: int = 16
+    temperature: float = 0.7
+    top_p: float = 1.0
+    max_tokens: int = 256
+    seed: int = 0
+    batch_size: int = 256  # sequences (problems x samples) per backend call
+
+    def check(self) -> None:
+        check_sampling(
+            n=self.n, temperature=self.temperature, top_p=self.top_p, max_tokens=self.max_tokens
+        )
+        if self.batch_size < 1:
+            raise MathverifyError(f"batch_size must be at least 1, got {self.batch_size}")
+
+
+def policy_prompt_format(path_or_name: str) -> PromptFormat:
+    """The prompt format a policy was trained with: its ``mathverify.json``, else the default.
+
+    A directory with a card must be a policy; a directory without one (any Hugging Face
+    model) and a hub name get :class:`PromptFormat`'s defaults.
+    """
+    path = Path(path_or_name).expanduser()
+    if (path / CARD_NAME).exists():
+        return load_card(path, expect="policy").prompt
+    return PromptFormat()
+
+
+def chunk_seed(seed: int, chunk_index: int) -> int:
+    """A seed for one chunk, mixed so that nearby (seed, chunk) pairs do not share streams."""
+    return random.Random(f"{seed}/{chunk_index}").getrandbits(63)
+
+
+def plan_chunks(problems: list[Problem], n: int, batch_size: int) -> list[list[Problem]]:
+    """Fixed groups of problems, each giving at most ``batch_size`` sequences (one if n is larger)."""
+    per_chunk = max(1, batch_size // n)
+    return [problems[i : i + per_chunk] for i in range(0, len(problems), per_chunk)]
+
+
+def to_solution(
+    problem: Problem,
+    sample_id: int,
+    completion: Completion,
+    *,
+    policy: Policy,
+    prompt_format: PromptFormat,
+    config: GenerationConfig,
+    backend: str,
+) -> Solution:
+    """One completion as a solution record: steps split at the separator, answer extracted."""
+    return Solution(
+        problem_id=problem.id,
+        sample_id=sample_id,
+        steps=split_steps(completion.text, prompt_format.separator),
+        answer=extract_answer(completion.text),
+        text=completion.text,
+        n_tokens=completion.n_tokens,
+        policy=policy.name,
+        meta={
+            "seed": config.seed,
+            "backend": backend,
+            "temperature": config.temperature,
+            "top_p": config.top_p,
+            "max_tokens": config.max_tokens,
+            "finish_reason": completion.finish_reason,
+            "logprob": completion.logprob,
+        },
+    )
+
+
+def generate_chunk(
+    policy: Policy,
+    problems: list[Problem],
+    *,
+    prompt_format: PromptFormat,
+    config: GenerationConfig,
+    chunk_index: int,
+    backend: str,
+) -> list[Solution]:
+    """``config.n`` solutions for each problem of one chunk, in problem then sample order."""
+    outputs = policy.complete(
+        [prompt_format.prompt(problem.problem) for problem in problems],
+        n=config.n,
+        temperature=config.temperature,
+        top_p=config.top_p,
+        max_tokens=config.max_tokens,
+        stop=None,
+        seed=chunk_seed(config.seed, chunk_index),
+    )
+    if len(outputs) != len(problems):
+        raise MathverifyError(
+            f"backend {backend}: returned {len(outputs)} prompt results for {len(problems)} prompts"
+        )
+    solutions: list[Solution] = []
+    for problem, completions in zip(problems, outputs, strict=True):
+        if len(completions) != config.n:
+            raise MathverifyError(
+                f"backend {backend}: returned {len(completions)} samples, expected {config.n}"
+            )
+        for sample_id, completion in enumerate(completions):
+            solutions.append(
+                to_solution(
+                    problem,
+                    sample_id,
+                    completion,
+                    policy=policy,
+                    prompt_format=prompt_format,
+                    config=config,
+                    backend=backend,
+                )
+            )
+    return solutions
+
+
+def generate_solutions(
+    policy: Policy,
+    problems: list[Problem],
+    *,
+    prompt_format: PromptFormat,
+    config: GenerationConfig,
+    backend: str,
+    done: Callable[[Problem], bool] | None = None,
+) -> Iterator[tuple[list[Problem], list[Solution]]]:
+    """Yield ``(chunk_problems, solutions)`` chunk by chunk.
+
+    A chunk whose problems are all ``done`` (already written, on resume) is yielded with no
+    solutions and not generated; a partly done chunk is generated whole, with its own seed,
+    so the samples match the ones already written.
+    """
+    config.check()
+    for index, chunk in enumerate(plan_chunks(problems, config.n, config.batch_size)):
+        if done is not None and all(done(problem) for problem in chunk):
+            yield chunk, []
+            continue
+        yield (
+            chunk,
+            generate_chunk(
+                policy,
+                chunk,
+                prompt_format=prompt_format,
+                config=config,
+                chunk_index=index,
+                backend=backend,
+            ),
+        )

@@ -1,0 +1,40 @@
+"""Supervisor labels: a trained PRM labels the steps of other solutions ("Let's Verify").
+
+The paper's small-scale synthetic setting: a large PRM trained on good labels stands in for
+human labelers and supervises smaller verifiers. Hard labels threshold its step score;
+soft labels keep the score itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from mathverify.errors import MathverifyError
+from mathverify.records import Problem, Solution
+from mathverify.scoring.base import Scorer
+
+
+def label_supervisor(
+    solutions: Sequence[Solution],
+    problems: Mapping[str, Problem],
+    scorer: Scorer,
+    *,
+    hard: bool = True,
+    threshold: float = 0.5,
+) -> list[Solution]:
+    missing = [s.problem_id for s in solutions if s.problem_id not in problems]
+    if missing:
+        raise MathverifyError(f"problem id {missing[0]!r} is not in the problems file")
+    scores = scorer.score([problems[s.problem_id].problem for s in solutions], [s.steps for s in solutions])
+    for solution, step_scores in zip(solutions, scores, strict=True):
+        if any(score is None for score in step_scores):
+            raise MathverifyError(
+                f"scorer {scorer.name} does not score every step (an ORM?); "
+                "supervisor labels need a PRM"
+            )
+        values = [float(score) for score in step_scores]  # type: ignore[arg-type]
+        labels = [float(v >= threshold) for v in values] if hard else values
+        solution.step_labels = labels
+        solution.first_wrong_step = next((i for i, v in enumerate(values) if v < threshold), None)
+        solution.label_source = f"supervisor-{'hard' if hard else 'soft'}:{scorer.name}"
+    return solutions

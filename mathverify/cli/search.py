@@ -1,0 +1,302 @@
+"""``mathverify search``: greedy, majority, best-of-N, weighted vote, SBS(B1, B2) and offline
+re-selection over saved trees, batched across problems, with an accuracy table at the end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from mathverify.cli.app import (
+    ResumeOpt,
+    ShardOpt,
+    command,
+    console,
+)
+from mathverify.cli.grading_options import (
+    AuditOpt,
+    GradersOpt,
+    GradeTimeoutOpt,
+    GradeWorkersOpt,
+    open_pool,
+)
+from mathverify.errors import MathverifyError
+from mathverify.eval.metrics import Sample, evaluate
+from mathverify.records import (
+    STDIO,
+    Problem,
+    RecordWriter,
+    SearchResult,
+    Tree,
+    in_shard,
+    parse_shard,
+    read_all,
+    read_records,
+)
+from mathverify.search import SEARCHES, SearchConfig, field_help, grade_results
+from mathverify.search.offline import load_trees
+
+DEMO_POLICY = "runs/demo/policy"
+DEMO_SCORER = "runs/demo/prm"
+DEMO_PROBLEMS = "runs/demo/data/test.jsonl"
+DEMO_OUTPUT = "runs/demo/search-{method}.jsonl"
+NO_SCORER = "none"
+METHODS = tuple(SEARCHES)
+
+
+def _demo_default(value: str | None, default: str, option: str) -> str:
+    """``value``, or the demo default, which must exist (else: run ``make demo`` first)."""
+    if value is not None:
+        return value
+    if not Path(default).exists():
+        raise MathverifyError(
+            f"{option} defaults to {default}, which does not exist: run `make demo` first "
+            f"(or pass {option})"
+        )
+    return default
+
+
+def _load_policy(backend: str, path: str, device: str, dtype: str) -> Any:
+    from mathverify.backends import load_policy
+
+    return load_policy(backend, path, device=device, dtype=dtype)
+
+
+def _load_scorer(path: str, device: str, batch_size: int) -> Any:
+    """A scorer from a PRM/ORM directory; a directory of another kind is refused."""
+    from mathverify.scoring import load_scorer
+
+    return load_scorer(path, device=None if device == "auto" else device, batch_size=batch_size)
+
+
+def _prompt_format(path: str) -> Any:
+    from mathverify.generation import policy_prompt_format
+
+    return policy_prompt_format(path)
+
+
+def _select_problems(
+    path: str, shard: str | None, limit: int | None, tree_ids: set[str] | None
+) -> list[Problem]:
+    shard_spec = parse_shard(shard)
+    problems = read_all(path, Problem)
+    if tree_ids is not None:
+        known = {p.id for p in problems}
+        unknown = sorted(tree_ids - known)
+        if unknown:
+            raise MathverifyError(
+                f"--trees has a tree for problem {unknown[0]!r}, which is not in {path}"
+            )
+        problems = [p for p in problems if p.id in tree_ids]
+    problems = [p for p in problems if in_shard(p.id, shard_spec)]
+    if limit is not None:
+        if limit < 1:
+            raise MathverifyError(f"--limit must be at least 1, got {limit}")
+        problems = problems[:limit]
+    return problems
+
+
+def summary_table(results: list[SearchResult], method: str) -> Table:
+    """Accuracy (over problems with a gold answer), tokens and seconds per problem."""
+    graded = {
+        r.problem_id: [Sample(r.answer, bool(r.meta["outcome"]), r.n_generated_tokens)]
+        for r in results
+        if r.meta.get("outcome") is not None
+    }
+    report = evaluate(method, graded, ks=[1])
+    n = len(results)
+    table = Table(title="mathverify search")
+    for header in ("method", "problems", "graded", "accuracy", "tokens/problem", "s/problem"):
+        table.add_column(header, justify="left" if header == "method" else "right")
+    accuracy = f"{100 * report.accuracy:.1f} ± {100 * report.accuracy_se:.1f}" if graded else "n/a"
+    tokens = sum(r.n_generated_tokens for r in results) / n if n else 0.0
+    seconds = sum(r.seconds for r in results) / n if n else 0.0
+    table.add_row(method, str(n), str(len(graded)), accuracy, f"{tokens:.1f}", f"{seconds:.3f}")
+    return table
+
+
+def _opt(name: str, *flags: str) -> Any:
+    return typer.Option(*flags, help=field_help(name))
+
+
+@command(
+    "search",
+    help=(
+        "Search for answers with a policy (and a scorer): greedy, majority (maj@n), best-of-n, "
+        "weighted-vote, sbs (step-level beam search SBS(B1,B2), batched across problems), or "
+        "offline (re-select from trees saved with --save-tree, no model). Writes one search "
+        "result per problem, graded against the gold answer when there is one, and prints an "
+        "accuracy table. Without options it runs on the demo models of `make demo`."
+    ),
+)
+def search(
+    method: Annotated[
+        str, typer.Option("--method", "-m", help=f"One of: {', '.join(METHODS)}.")
+    ] = "sbs",
+    policy: Annotated[
+        str | None,
+        typer.Option(
+            "--policy", help=f"Policy model directory or hub name [default: {DEMO_POLICY}]."
+        ),
+    ] = None,
+    backend: Annotated[str, typer.Option("--backend", help="Generation backend.")] = "hf",
+    device: Annotated[
+        str, typer.Option("--device", help="Device for the models: auto, cpu, cuda, cuda:1 ...")
+    ] = "auto",
+    dtype: Annotated[
+        str, typer.Option("--dtype", help="Policy weights dtype: auto, float32, bfloat16, float16.")
+    ] = "auto",
+    scorer: Annotated[
+        str | None,
+        typer.Option(
+            "--scorer",
+            help=(
+                f"PRM, ORM or value model directory [default: {DEMO_SCORER}]; 'none' for no "
+                "scorer (sbs with --b1 1 then ranks steps by the policy's probability)."
+            ),
+        ),
+    ] = None,
+    scorer_batch_size: Annotated[
+        int, typer.Option("--scorer-batch-size", help="Partial solutions per scorer forward pass.")
+    ] = 64,
+    problems: Annotated[
+        str | None,
+        typer.Option(
+            "--problems", "-p", help=f"Problem records (JSONL) [default: {DEMO_PROBLEMS}]."
+        ),
+    ] = None,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output",
+            "-o",
+            help=f"Search results JSONL, or - for stdout [default: {DEMO_OUTPUT}].",
+        ),
+    ] = None,
+    save_tree: Annotated[
+        str | None,
+        typer.Option(
+            "--save-tree", help="Write each problem's whole search tree (sbs) to this JSONL."
+        ),
+    ] = None,
+    trees: Annotated[str | None, _opt("trees", "--trees")] = None,
+    rule: Annotated[str, _opt("rule", "--rule")] = "value",
+    n: Annotated[int, _opt("n", "--n", "-n")] = SearchConfig.n,
+    b1: Annotated[int, _opt("b1", "--b1")] = SearchConfig.b1,
+    b2: Annotated[int, _opt("b2", "--b2")] = SearchConfig.b2,
+    temperature: Annotated[
+        float, _opt("temperature", "--temperature", "-t")
+    ] = SearchConfig.temperature,
+    top_p: Annotated[float, _opt("top_p", "--top-p")] = SearchConfig.top_p,
+    seed: Annotated[int, _opt("seed", "--seed")] = SearchConfig.seed,
+    max_depth: Annotated[int, _opt("max_depth", "--max-depth")] = SearchConfig.max_depth,
+    max_step_tokens: Annotated[
+        int, _opt("max_step_tokens", "--max-step-tokens")
+    ] = SearchConfig.max_step_tokens,
+    aggregate: Annotated[str | None, _opt("aggregate", "--aggregate")] = None,
+    vote: Annotated[bool, _opt("vote", "--vote")] = False,
+    runs: Annotated[int, _opt("runs", "--runs")] = SearchConfig.runs,
+    group_by: Annotated[str, _opt("group_by", "--group-by")] = SearchConfig.group_by,
+    batch_problems: Annotated[
+        int, _opt("batch_problems", "--batch-problems")
+    ] = SearchConfig.batch_problems,
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", help="Search only the first N problems (after --shard)."),
+    ] = None,
+    resume: ResumeOpt = False,
+    shard: ShardOpt = None,
+    graders: GradersOpt = "math-verify",
+    audit: AuditOpt = None,
+    grade_timeout: GradeTimeoutOpt = 5.0,
+    grade_workers: GradeWorkersOpt = 2,
+) -> None:
+    if method not in SEARCHES:
+        raise MathverifyError(f"--method {method!r}: choose one of {', '.join(METHODS)}")
+    config = SearchConfig(
+        n=n,
+        b1=b1,
+        b2=b2,
+        temperature=temperature,
+        top_p=top_p,
+        seed=seed,
+        max_depth=max_depth,
+        max_step_tokens=max_step_tokens,
+        aggregate=aggregate,
+        vote=vote,
+        runs=runs,
+        group_by=group_by,
+        batch_problems=batch_problems,
+        rule=rule,
+        trees=trees,
+    )
+    wants_scorer = method in ("best-of-n", "weighted-vote", "sbs")
+    # Settings that fail whatever the models are: before loading anything.
+    config.check(method, has_scorer=wants_scorer and scorer != NO_SCORER)
+    if save_tree is not None and method != "sbs":
+        raise MathverifyError(f"--save-tree applies to sbs, not {method}")
+    problems_path = _demo_default(problems, DEMO_PROBLEMS, "--problems")
+    output_path = output or DEMO_OUTPUT.format(method=method)
+
+    tree_ids = set(load_trees(trees)) if method == "offline" and trees else None
+    selected = _select_problems(problems_path, shard, limit, tree_ids)
+
+    policy_model = None
+    scorer_model = None
+    if method != "offline":
+        policy_path = _demo_default(policy, DEMO_POLICY, "--policy")
+        config = dataclasses.replace(config, prompt=_prompt_format(policy_path))
+        if wants_scorer and scorer != NO_SCORER:
+            scorer_model = _load_scorer(
+                _demo_default(scorer, DEMO_SCORER, "--scorer"), device, scorer_batch_size
+            )
+        policy_model = _load_policy(backend, policy_path, device, dtype)
+
+    fn = SEARCHES[method]
+    by_id = {p.id: p for p in selected}
+    written: list[SearchResult] = []
+    with (
+        RecordWriter(output_path, SearchResult, resume=resume) as writer,
+        open_pool(graders, audit, grade_timeout, grade_workers) as pool,
+    ):
+        tree_writer = RecordWriter(save_tree, Tree, resume=resume) if save_tree else None
+        try:
+            # Offline loads no model, so one chunk (one read of the trees file) does.
+            size = max(1, len(selected)) if method == "offline" else config.batch_problems
+            chunks = [selected[i : i + size] for i in range(0, len(selected), size)]
+            for index, chunk in enumerate(chunks, start=1):
+                # A chunk partly written before a crash is searched whole, so its backend
+                # calls (and samples) are the ones of the first run; written rows are skipped.
+                if all(writer.done(f"{p.id}#0") for p in chunk):
+                    continue
+                sink: list[Tree] = []
+                results = fn(
+                    chunk,
+                    policy_model,
+                    scorer_model,
+                    config,
+                    pool=pool,
+                    tree_sink=sink if tree_writer is not None else None,
+                )
+                grade_results(results, by_id, pool)
+                writer.write_all(results)
+                if tree_writer is not None:
+                    tree_writer.write_all(sink)
+                written.extend(results)
+                console.print(
+                    f"search: batch {index}/{len(chunks)}, {len(chunk)} problems, "
+                    f"{sum(r.seconds for r in results):.1f} s"
+                )
+        finally:
+            if tree_writer is not None:
+                tree_writer.close()
+        kept = f", {writer.resumed} kept from before" if resume else ""
+        console.print(f"search: {writer.written} results written to {output_path}{kept}")
+    everything = written
+    if resume and output_path != STDIO:
+        everything = list(read_records(output_path, SearchResult))
+    console.print(summary_table(everything, method))

@@ -1,0 +1,128 @@
+"""``mathverify score``: attach a verifier's step scores to solutions.
+
+Reads solutions, scores them in batches with the PRM or ORM in ``--scorer``, and writes
+each solution with ``step_scores`` and ``scorer`` set, plus ``meta.score`` (the solution
+score from ``--aggregate``) and ``meta.aggregate``. ``--resume`` keeps rows already written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Annotated
+
+import typer
+
+from mathverify.cli.app import (
+    InputArg,
+    OutputOpt,
+    ProblemsOpt,
+    ResumeOpt,
+    ShardOpt,
+    command,
+    console,
+)
+from mathverify.errors import MathverifyError
+from mathverify.records import (
+    Problem,
+    RecordWriter,
+    Solution,
+    in_shard,
+    parse_shard,
+    read_problems_by_id,
+    read_records,
+)
+from mathverify.scoring import AGGREGATIONS, Scorer, aggregate, load_scorer
+
+ScorerOpt = Annotated[
+    str, typer.Option("--scorer", "-s", help="A PRM or ORM directory (from train-prm / train-orm).")
+]
+AggregateOpt = Annotated[
+    str,
+    typer.Option(
+        "--aggregate",
+        "-a",
+        help=f"How step scores make the solution score in meta.score: {', '.join(AGGREGATIONS)}.",
+    ),
+]
+BatchOpt = Annotated[int, typer.Option("--batch-size", "-b", help="Solutions per forward pass.")]
+DeviceOpt = Annotated[
+    str | None,
+    typer.Option("--device", help="torch device (default: cuda when available, else cpu)."),
+]
+
+
+def _chunks(items: Iterable[Solution], size: int) -> Iterator[list[Solution]]:
+    chunk: list[Solution] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def score_solutions(
+    solutions: Iterable[Solution],
+    problems: dict[str, Problem],
+    scorer: Scorer,
+    how: str,
+    chunk_size: int,
+) -> Iterator[Solution]:
+    """Scored copies of ``solutions``, in input order, scored ``chunk_size`` at a time."""
+    for chunk in _chunks(solutions, chunk_size):
+        texts = []
+        for solution in chunk:
+            problem = problems.get(solution.problem_id)
+            if problem is None:
+                raise MathverifyError(
+                    f"solution {solution.key()}: problem id {solution.problem_id!r} is not in the problems file"
+                )
+            texts.append(problem.problem)
+        for solution, step_scores in zip(
+            chunk, scorer.score(texts, [s.steps for s in chunk]), strict=True
+        ):
+            solution.step_scores = step_scores
+            solution.scorer = scorer.name
+            value = aggregate(step_scores, how)
+            # A solution with no scored step has no score (JSON has no -inf).
+            solution.meta = {
+                **solution.meta,
+                "score": value if value != float("-inf") else None,
+                "aggregate": how,
+            }
+            yield solution
+
+
+@command("score", help="Score solutions step by step with a trained PRM or ORM.")
+def score(
+    scorer: ScorerOpt,
+    problems: ProblemsOpt,
+    input: InputArg = "-",
+    output: OutputOpt = "-",
+    aggregate_how: AggregateOpt = "min",
+    batch_size: BatchOpt = 16,
+    device: DeviceOpt = None,
+    resume: ResumeOpt = False,
+    shard: ShardOpt = None,
+) -> None:
+    if aggregate_how not in AGGREGATIONS:
+        raise MathverifyError(
+            f"--aggregate {aggregate_how!r}: choose one of {', '.join(AGGREGATIONS)}"
+        )
+    shard_spec = parse_shard(shard)
+    by_id = read_problems_by_id(problems)
+    model = load_scorer(scorer, batch_size=batch_size, device=device)
+    with RecordWriter(output, Solution, resume=resume) as writer:
+        todo = (
+            s
+            for s in read_records(input, Solution)
+            if in_shard(s.problem_id, shard_spec) and not writer.done(s.key())
+        )
+        # Several batches per chunk: the scorer sorts a chunk by length before batching.
+        for solution in score_solutions(todo, by_id, model, aggregate_how, 8 * batch_size):
+            writer.write(solution)
+        kept = f", {writer.resumed} kept from before" if resume else ""
+        console.print(
+            f"score: {writer.written} solutions scored with {scorer}{kept}", soft_wrap=True
+        )

@@ -1,0 +1,490 @@
+"""What the ORM and PRM trainers share: the verifier model, its on-disk format, the collator,
+the ``transformers.Trainer`` subclass, and one training run with eval split, early stopping,
+checkpoints and resume.
+
+A verifier is a causal LM backbone (any ``AutoModelForCausalLM``: a policy directory or a
+Hugging Face path) plus a small linear head on the backbone's last hidden state. Each
+training example marks *score positions* (one per step for a PRM, the last token for an ORM)
+with a target; every other position is masked. The head reads 1 logit (binary
+cross-entropy on a target in [0, 1]) or 3 logits (cross-entropy over PRM800K's classes).
+
+On disk a verifier is a plain Hugging Face directory: the backbone's ``save_pretrained``
+files (so the backbone still loads as a causal LM), ``verifier_head.safetensors``, the
+tokenizer, and ``mathverify.json`` (kind ``prm``/``orm``). Trainer checkpoints
+(``OUTPUT/checkpoint-N``) have the same format plus optimizer and trainer state, so any
+checkpoint also loads as a scorer.
+
+Not here: how one example is tokenised (training/prm.py, training/orm.py) or scoring
+(scoring/).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    EarlyStoppingCallback,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+    Trainer,
+    TrainingArguments,
+)
+from transformers.trainer_utils import get_last_checkpoint
+
+from mathverify.errors import MathverifyError
+from mathverify.models.card import CARD_NAME, ModelCard, load_card
+from mathverify.prompting import PromptFormat
+from mathverify.records import Solution, display_name, iter_json_lines
+from mathverify.training.common import set_seed, trainer_kwargs
+from mathverify.training.verifier_config import VerifierTrainConfig
+
+HEAD_FILE = "verifier_head.safetensors"
+IGNORE = -100.0  # label value of positions without a loss (real targets are >= 0)
+
+
+# --------------------------------------------------------------------------------------
+# Model
+
+
+class VerifierModel(nn.Module):
+    """A causal LM backbone plus a linear head on its last hidden state at every position.
+
+    ``forward`` returns ``{"logits": [B, T, n_outputs]}`` and, with ``labels`` ([B, T],
+    ``IGNORE`` where there is no target), ``"loss"``: the mean binary cross-entropy
+    (``n_outputs == 1``, float targets in [0, 1]) or cross-entropy (``n_outputs == 3``,
+    class indices) over the labeled positions of the batch.
+    """
+
+    def __init__(self, backbone: PreTrainedModel, n_outputs: int) -> None:
+        super().__init__()
+        if n_outputs not in (1, 3):
+            raise ValueError("a verifier head has 1 (BCE) or 3 (three-class CE) outputs")
+        self.backbone = backbone
+        self.n_outputs = n_outputs
+        hidden = backbone.config.get_text_config().hidden_size
+        self.head = nn.Linear(hidden, n_outputs)
+        _freeze_untied_lm_head(backbone)
+
+    def hidden_states(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None
+    ) -> torch.Tensor:
+        body = self.backbone.base_model
+        if body is not self.backbone:
+            # The decoder alone: skips the vocabulary projection, which the head never reads.
+            return body(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        out = self.backbone(
+            input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True
+        )
+        return out.hidden_states[-1]
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        hidden = self.hidden_states(input_ids, attention_mask)
+        logits = self.head(hidden.to(self.head.weight.dtype))
+        out = {"logits": logits}
+        if labels is not None:
+            out["loss"] = verifier_loss(logits, labels)
+        return out
+
+
+def verifier_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean loss over positions whose label is not ``IGNORE`` (0 with a gradient if none)."""
+    mask = labels != IGNORE
+    if not bool(mask.any()):
+        # Keeps every parameter in the graph, so distributed gradient reduction still matches.
+        return logits.sum() * 0.0
+    picked = logits[mask].float()
+    targets = labels[mask]
+    if logits.shape[-1] == 1:
+        return F.binary_cross_entropy_with_logits(picked[:, 0], targets.float())
+    return F.cross_entropy(picked, targets.long())
+
+
+def _freeze_untied_lm_head(backbone: PreTrainedModel) -> None:
+    """The head reads hidden states, so an untied LM head gets no gradient: freeze it.
+
+    Distributed data parallel would otherwise wait for its gradient forever (or need the
+    slower ``find_unused_parameters``). A tied head is the input embedding and stays trainable.
+    """
+    lm_head = backbone.get_output_embeddings()
+    embeddings = backbone.get_input_embeddings()
+    if lm_head is None or embeddings is None:
+        return
+    if lm_head.weight is not embeddings.weight:
+        lm_head.weight.requires_grad_(False)
+
+
+def load_backbone(path: str | Path, dtype: torch.dtype | None = None) -> PreTrainedModel:
+    """A causal LM from a directory or Hugging Face path, with a clear error when it is not one."""
+    try:
+        return AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype or torch.float32)
+    except (OSError, ValueError) as exc:
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise MathverifyError(f"{path}: cannot load a causal LM ({first_line})") from exc
+
+
+def load_tokenizer(path: str | Path) -> PreTrainedTokenizerBase:
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(path))
+    except (OSError, ValueError) as exc:
+        raise MathverifyError(f"{path}: cannot load a tokenizer ({exc})") from exc
+    if not tokenizer.is_fast:
+        raise MathverifyError(
+            f"{path}: a fast tokenizer is needed (offsets locate the step separator)"
+        )
+    return tokenizer
+
+
+def pad_id(tokenizer: PreTrainedTokenizerBase) -> int:
+    """The id used for padding; any id works since padded positions are masked."""
+    for candidate in (tokenizer.pad_token_id, tokenizer.eos_token_id):
+        if candidate is not None:
+            return int(candidate)
+    return 0
+
+
+def default_max_length(tokenizer: PreTrainedTokenizerBase, backbone: PreTrainedModel) -> int:
+    limits = [getattr(backbone.config.get_text_config(), "max_position_embeddings", None)]
+    # Tokenizers without a limit report a huge sentinel (int(1e30)).
+    if tokenizer.model_max_length and tokenizer.model_max_length < 1_000_000:
+        limits.append(tokenizer.model_max_length)
+    known = [int(x) for x in limits if x]
+    return min(known) if known else 2048
+
+
+def save_verifier(
+    model: VerifierModel,
+    directory: str | Path,
+    tokenizer: PreTrainedTokenizerBase | None,
+    card: ModelCard,
+    state_dict: dict[str, torch.Tensor] | None = None,
+) -> Path:
+    """Write ``model`` as a Hugging Face directory that :func:`load_verifier` reads back."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    if state_dict is None:
+        state_dict = model.state_dict()
+    backbone_state = {
+        k[len("backbone.") :]: v for k, v in state_dict.items() if k.startswith("backbone.")
+    }
+    head_state = {
+        k[len("head.") :]: v.detach().contiguous().cpu()
+        for k, v in state_dict.items()
+        if k.startswith("head.")
+    }
+    model.backbone.save_pretrained(directory, state_dict=backbone_state)
+    save_file(head_state, str(directory / HEAD_FILE), metadata={"format": "pt"})
+    if tokenizer is not None:
+        tokenizer.save_pretrained(directory)
+    card.save(directory)
+    return directory
+
+
+def load_verifier_weights(model: VerifierModel, directory: str | Path) -> None:
+    """Load backbone and head weights saved by :func:`save_verifier` into ``model``."""
+    directory = Path(directory)
+    saved = load_backbone(directory, dtype=next(model.backbone.parameters()).dtype)
+    model.backbone.load_state_dict(saved.state_dict())
+    model.head.load_state_dict(_read_head(directory))
+
+
+def _read_head(directory: Path) -> dict[str, torch.Tensor]:
+    path = directory / HEAD_FILE
+    if not path.exists():
+        raise MathverifyError(f"{directory}: no {HEAD_FILE}; not a verifier saved by mathverify")
+    return load_file(str(path))
+
+
+def load_verifier(
+    directory: str | Path,
+    *,
+    expect: str | tuple[str, ...] = ("prm", "orm"),
+    device: torch.device | str | None = None,
+    dtype: torch.dtype | None = None,
+) -> tuple[VerifierModel, PreTrainedTokenizerBase, ModelCard]:
+    """A saved verifier (eval mode, on ``device``), its tokenizer and its card."""
+    card = load_card(directory, expect=expect)
+    head = _read_head(Path(directory))
+    n_outputs = int(head["weight"].shape[0])
+    backbone = load_backbone(directory, dtype=dtype)
+    model = VerifierModel(backbone, n_outputs)
+    model.head.load_state_dict(head)
+    model.to(device=device or auto_device(), dtype=dtype or torch.float32)
+    model.eval()
+    return model, load_tokenizer(directory), card
+
+
+def auto_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def weights_sha256(model: nn.Module) -> str:
+    """A hash of all weights (names, shapes, fp32 values); equal on every rank after DDP training."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(str(tuple(tensor.shape)).encode())
+        digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------------------
+# Data
+
+
+@dataclass
+class Example:
+    """One tokenised training example: ids plus (position, target) pairs."""
+
+    input_ids: list[int]
+    score_positions: list[int]
+    labels: list[float | None]
+    group: str = ""  # the problem id; the eval split never separates a problem's solutions
+
+
+class VerifierCollator:
+    """Right-pads a batch and spreads each example's targets onto a [B, T] label tensor."""
+
+    def __init__(self, pad_token_id: int) -> None:
+        self.pad_token_id = pad_token_id
+
+    def __call__(self, batch: Sequence[Example | dict[str, Any]]) -> dict[str, torch.Tensor]:
+        items = [b if isinstance(b, Example) else Example(**b) for b in batch]
+        width = max(len(x.input_ids) for x in items)
+        input_ids = torch.full((len(items), width), self.pad_token_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(items), width), dtype=torch.long)
+        labels = torch.full((len(items), width), IGNORE, dtype=torch.float32)
+        for row, item in enumerate(items):
+            n = len(item.input_ids)
+            input_ids[row, :n] = torch.tensor(item.input_ids, dtype=torch.long)
+            attention_mask[row, :n] = 1
+            for position, target in zip(item.score_positions, item.labels, strict=True):
+                if target is not None:
+                    labels[row, position] = float(target)
+        return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+
+
+class ListDataset(torch.utils.data.Dataset):
+    def __init__(self, items: Sequence[Example]) -> None:
+        self.items = list(items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> Example:
+        return self.items[index]
+
+
+def read_numbered(path: str) -> list[tuple[int, Solution]]:
+    """Solutions with their line numbers, so later errors can name the line."""
+    name = display_name(path)
+    return [(n, Solution.from_dict(obj, path=name, line=n)) for n, obj in iter_json_lines(path)]
+
+
+def split_by_group(
+    examples: Sequence[Example], eval_fraction: float, seed: int
+) -> tuple[list[Example], list[Example]]:
+    """Train/eval split by problem (``group``), reproducible from ``seed``.
+
+    With ``eval_fraction > 0`` at least one problem goes to eval and at least one stays in
+    train; with fewer than two problems there is no eval split.
+    """
+    if not 0.0 <= eval_fraction < 1.0:
+        raise MathverifyError(f"--eval-fraction {eval_fraction}: must be in [0, 1)")
+    groups = sorted({e.group for e in examples})
+    if eval_fraction == 0.0 or len(groups) < 2:
+        return list(examples), []
+    random.Random(seed).shuffle(groups)
+    n_eval = min(len(groups) - 1, max(1, round(eval_fraction * len(groups))))
+    held_out = set(groups[:n_eval])
+    train = [e for e in examples if e.group not in held_out]
+    held = [e for e in examples if e.group in held_out]
+    return train, held
+
+
+# --------------------------------------------------------------------------------------
+# Training
+
+
+@dataclass
+class TrainResult:
+    """What a training run did; ``weights_sha256`` is computed on each rank independently."""
+
+    output: str
+    global_step: int
+    n_train: int
+    n_eval: int
+    train_loss: float
+    eval_loss: float | None
+    best_checkpoint: str | None
+    weights_sha256: str
+    rank: int
+    log_history: list[dict[str, Any]] = field(default_factory=list)
+
+
+class VerifierTrainer(Trainer):
+    """``Trainer`` that saves and loads checkpoints in the verifier's directory format."""
+
+    def __init__(self, *args: Any, card: ModelCard, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.card = card
+
+    def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
+        output_dir = output_dir or self.args.output_dir
+        if not self.args.should_save:
+            return
+        model = self.accelerator.unwrap_model(self.model, keep_torch_compile=False)
+        save_verifier(model, output_dir, self.processing_class, self.card, state_dict=state_dict)
+        torch.save(self.args, os.path.join(output_dir, "training_args.bin"))
+
+    def _load_from_checkpoint(
+        self, resume_from_checkpoint: str, model: nn.Module | None = None
+    ) -> None:
+        load_verifier_weights(model if model is not None else self.model, resume_from_checkpoint)
+
+    def _load_best_model(self) -> None:
+        load_verifier_weights(self.model, self.state.best_model_checkpoint)
+
+
+def _distributed_cpu() -> bool:
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
+
+
+def training_arguments(config: VerifierTrainConfig, *, has_eval: bool) -> TrainingArguments:
+    """Trainer settings: CPU-safe defaults from training/common, plus eval/checkpoint policy."""
+    if config.max_steps < 1 or config.batch_size < 1 or config.eval_steps < 1:
+        raise MathverifyError("--max-steps, --batch-size and --eval-steps must be at least 1")
+    kwargs = trainer_kwargs(
+        output_dir=config.output,
+        max_steps=config.max_steps,
+        batch_size=config.batch_size,
+        learning_rate=config.lr,
+        seed=config.seed,
+        warmup=config.warmup,
+        weight_decay=config.weight_decay,
+        gradient_accumulation_steps=config.grad_accum,
+        logging_steps=config.logging_steps,
+    )
+    kwargs.update(
+        per_device_eval_batch_size=config.batch_size,
+        save_strategy="steps",
+        save_steps=config.eval_steps,
+        save_total_limit=config.save_total_limit,
+        eval_strategy="steps" if has_eval else "no",
+        eval_steps=config.eval_steps if has_eval else None,
+        load_best_model_at_end=has_eval,
+        metric_for_best_model="eval_loss" if has_eval else None,
+        greater_is_better=False if has_eval else None,
+        prediction_loss_only=True,
+        # The collator reads Example objects; the model's forward names every tensor it gets.
+        remove_unused_columns=False,
+        disable_tqdm=not config.progress,
+        # Every trainable parameter gets a gradient (an untied LM head is frozen).
+        ddp_find_unused_parameters=False,
+    )
+    if _distributed_cpu():
+        kwargs["ddp_backend"] = "gloo"
+    return TrainingArguments(**kwargs)
+
+
+def check_output(config: VerifierTrainConfig) -> None:
+    """Refuse to mix a new run's checkpoints with an earlier run's (``--resume`` continues it)."""
+    output = Path(config.output)
+    if config.resume or not output.is_dir():
+        return
+    if get_last_checkpoint(str(output)) is not None:
+        raise MathverifyError(
+            f"{output}: holds checkpoints of an earlier run; pass --resume to continue it, "
+            "or choose another --output"
+        )
+
+
+def resolve_resume(config: VerifierTrainConfig) -> str | None:
+    """The checkpoint ``--resume`` continues from, or None to start fresh."""
+    if not config.resume:
+        return None
+    if not Path(config.output).is_dir():
+        return None
+    return get_last_checkpoint(config.output)
+
+
+def init_prompt_format(init: str) -> tuple[PromptFormat, str]:
+    """The prompt format of ``init`` (from its card, if it has one) and its display name."""
+    if (Path(init) / CARD_NAME).exists():
+        card = load_card(init)
+        return card.prompt, card.base_model or init
+    return PromptFormat(), init
+
+
+def build_model(init: str, n_outputs: int, seed: int) -> VerifierModel:
+    """The backbone from ``init`` with a fresh head, initialised from ``seed``."""
+    backbone = load_backbone(init)
+    set_seed(seed)
+    return VerifierModel(backbone, n_outputs)
+
+
+def run_training(
+    config: VerifierTrainConfig,
+    model: VerifierModel,
+    tokenizer: PreTrainedTokenizerBase,
+    card: ModelCard,
+    examples: Sequence[Example],
+) -> TrainResult:
+    """Split, train with early stopping and checkpoints, save the final model on rank 0.
+
+    Runs unchanged under ``accelerate launch``/``torchrun`` (DDP): the Trainer shards the
+    data and averages gradients; only the main process writes files. Nothing collective
+    runs after ``train()`` returns.
+    """
+    if not examples:
+        raise MathverifyError(f"{config.input}: no usable training examples")
+    check_output(config)
+    train, held = split_by_group(examples, config.eval_fraction, config.seed)
+    args = training_arguments(config, has_eval=bool(held))
+    callbacks = []
+    if held and config.patience > 0:
+        callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.patience))
+    trainer = VerifierTrainer(
+        model=model,
+        args=args,
+        data_collator=VerifierCollator(pad_id(tokenizer)),
+        train_dataset=ListDataset(train),
+        eval_dataset=ListDataset(held) if held else None,
+        processing_class=tokenizer,
+        callbacks=callbacks,
+        card=card,
+    )
+    output = trainer.train(resume_from_checkpoint=resolve_resume(config))
+    eval_losses = [h["eval_loss"] for h in trainer.state.log_history if "eval_loss" in h]
+    if trainer.args.should_save:
+        save_verifier(model, config.output, tokenizer, card)
+    train_loss = float(output.training_loss)
+    return TrainResult(
+        output=config.output,
+        global_step=trainer.state.global_step,
+        n_train=len(train),
+        n_eval=len(held),
+        train_loss=train_loss if math.isfinite(train_loss) else float("nan"),
+        eval_loss=min(eval_losses) if eval_losses else None,
+        best_checkpoint=trainer.state.best_model_checkpoint,
+        weights_sha256=weights_sha256(model),
+        rank=trainer.args.process_index,
+        log_history=list(trainer.state.log_history),
+    )

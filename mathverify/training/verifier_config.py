@@ -1,0 +1,98 @@
+"""Settings of ``train-orm`` and ``train-prm``, as dataclasses whose field help is the CLI help.
+
+Kept apart from the trainers so the command line can build its options without importing
+torch or transformers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+from mathverify.labeling.schemes import NEUTRAL_MODES, SCHEMES
+
+__all__ = ["ORMTrainConfig", "PRMTrainConfig", "VerifierTrainConfig", "config_help"]
+
+
+def _help(text: str) -> dict[str, str]:
+    return {"help": text}
+
+
+@dataclass
+class VerifierTrainConfig:
+    """Settings shared by ``train-orm`` and ``train-prm``; field help is the CLI's help."""
+
+    input: str = field(metadata=_help("Labeled solutions (JSONL), or - for stdin."))
+    problems: str = field(
+        metadata=_help("Problem records (JSONL) giving each solution's problem text.")
+    )
+    output: str = field(
+        metadata=_help("Directory for the trained model; checkpoints go to OUTPUT/checkpoint-N.")
+    )
+    init: str = field(metadata=_help("Backbone: a policy directory or any causal LM path."))
+    max_steps: int = field(default=500, metadata=_help("Optimizer steps to train for."))
+    batch_size: int = field(default=16, metadata=_help("Examples per device per step."))
+    lr: float = field(default=1e-4, metadata=_help("Peak learning rate (AdamW, cosine schedule)."))
+    weight_decay: float = field(default=0.0, metadata=_help("AdamW weight decay."))
+    warmup: float = field(
+        default=0.05, metadata=_help("Warmup: a fraction of max-steps (<1) or a step count.")
+    )
+    grad_accum: int = field(default=1, metadata=_help("Gradient accumulation steps."))
+    eval_fraction: float = field(
+        default=0.1, metadata=_help("Fraction of problems held out for validation (0: none).")
+    )
+    eval_steps: int = field(default=50, metadata=_help("Evaluate and checkpoint every N steps."))
+    patience: int = field(
+        default=5,
+        metadata=_help(
+            "Stop after N evaluations without a lower validation loss (0: never stop early)."
+        ),
+    )
+    save_total_limit: int = field(
+        default=2, metadata=_help("Checkpoints to keep (the best one is always kept).")
+    )
+    max_length: int | None = field(
+        default=None,
+        metadata=_help("Token limit per example (default: the model's context length)."),
+    )
+    seed: int = field(default=0, metadata=_help("Random seed (head init, data order, eval split)."))
+    resume: bool = field(
+        default=False,
+        metadata=_help("Continue from the last checkpoint in OUTPUT (a fresh start if none)."),
+    )
+    progress: bool = field(default=True, metadata=_help("Show a progress bar."))
+    logging_steps: int = field(default=10, metadata=_help("Log the training loss every N steps."))
+
+
+def config_help(config_type: type, name: str) -> str:
+    """The help text of a config field, for the CLI."""
+    for f in fields(config_type):
+        if f.name == name:
+            return f.metadata.get("help", "")
+    raise KeyError(name)
+
+
+@dataclass
+class PRMTrainConfig(VerifierTrainConfig):
+    """``train-prm`` settings: the shared ones plus how step labels become targets."""
+
+    label_scheme: str = field(
+        default="auto",
+        metadata=_help(
+            f"Step label scheme: {', '.join(SCHEMES)}, or auto (from the records' label_source "
+            "when known, else hard)."
+        ),
+    )
+    neutral: str = field(
+        default="positive",
+        metadata=_help(f"PRM800K neutral steps count as: {', '.join(NEUTRAL_MODES)}."),
+    )
+    three_class: bool = field(
+        default=False,
+        metadata=_help("prm800k only: a 3-way head (CE over -1/0/1) instead of one logit (BCE)."),
+    )
+    cut_after_first_wrong: bool = field(
+        default=True, metadata=_help("No loss on steps after the first wrong one.")
+    )
+
+
+ORMTrainConfig = VerifierTrainConfig

@@ -34,38 +34,41 @@ lint: install
 
 # ---------------------------------------------------------------------------------------
 # The demo: each artifact is a file target, so a second `make demo` reuses what exists.
+# Sizes were chosen so the whole run fits in about 10 minutes on 2 CPU cores.
 DEMO ?= runs/demo
 SEED ?= 0
-N_TRAIN ?= 20000
+N_TRAIN ?= 60000
 N_TEST ?= 1000
 SAMPLES ?= 16
-TEMPERATURE ?= 1.0
-TRAIN_STEPS ?= 1000
+TEMPERATURE ?= 0.7
+TRAIN_STEPS ?= 900
 
 demo: install $(DEMO)/eval.json
-	@echo "demo artifacts in $(DEMO)/"
+	@echo "demo artifacts in $(DEMO)/ (eval numbers in $(DEMO)/eval.json)"
 
 $(DEMO)/data/test.jsonl:
-	$(MV) data synth --out-dir $(DEMO)/data --n-train $(N_TRAIN) --n-test $(N_TEST) --seed $(SEED)
+	$(MV) data synth -o $(DEMO)/data --train-size $(N_TRAIN) --test-size $(N_TEST) --seed $(SEED)
 
 $(DEMO)/policy/mathverify.json: $(DEMO)/data/test.jsonl
-	$(MV) train-policy --train $(DEMO)/data/train.jsonl --output-dir $(DEMO)/policy \
-		--from-scratch tiny --max-steps $(TRAIN_STEPS) --seed $(SEED)
+	$(MV) train-policy -i $(DEMO)/data/train.jsonl -o $(DEMO)/policy --from-scratch tiny \
+		--template '{problem}\n' --max-steps $(TRAIN_STEPS) --batch-size 64 --lr 3e-3 --seed $(SEED)
 
 $(DEMO)/greedy.jsonl: $(DEMO)/policy/mathverify.json
-	$(MV) generate --policy $(DEMO)/policy --problems $(DEMO)/data/test.jsonl \
-		--n 1 --temperature 0 --seed $(SEED) -o $@.part && mv $@.part $@
+	$(MV) generate --policy $(DEMO)/policy -p $(DEMO)/data/test.jsonl -n 1 --temperature 0 \
+		--seed $(SEED) -o $@.part --resume
+	mv $@.part $@
 
 $(DEMO)/samples.jsonl: $(DEMO)/policy/mathverify.json
-	$(MV) generate --policy $(DEMO)/policy --problems $(DEMO)/data/test.jsonl \
-		--n $(SAMPLES) --temperature $(TEMPERATURE) --seed $(SEED) -o $@.part --resume && mv $@.part $@
+	$(MV) generate --policy $(DEMO)/policy -p $(DEMO)/data/test.jsonl -n $(SAMPLES) \
+		--temperature $(TEMPERATURE) --seed $(SEED) -o $@.part --resume
+	mv $@.part $@
 
-$(DEMO)/samples.labeled.jsonl: $(DEMO)/samples.jsonl
-	$(MV) label --method outcome --problems $(DEMO)/data/test.jsonl -i $< -o $@
+# Exact labels: the synthetic checker gives the outcome and every step's gold label.
+$(DEMO)/%.labeled.jsonl: $(DEMO)/%.jsonl
+	$(MV) label --method exact -p $(DEMO)/data/test.jsonl -i $< -o $@
 
-$(DEMO)/eval.json: $(DEMO)/greedy.jsonl $(DEMO)/samples.labeled.jsonl
-	$(MV) eval $(DEMO)/greedy.jsonl $(DEMO)/samples.labeled.jsonl --names greedy,sampled \
-		--problems $(DEMO)/data/test.jsonl --json $@
+$(DEMO)/eval.json: $(DEMO)/greedy.labeled.jsonl $(DEMO)/samples.labeled.jsonl
+	$(MV) eval $^ --names greedy,sampled -p $(DEMO)/data/test.jsonl --json $@
 
 demo-clean:
 	rm -rf $(DEMO)

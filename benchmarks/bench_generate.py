@@ -14,7 +14,7 @@ the shared machine hits both alike. Throughput is generated tokens per second: f
 
 Ratio = ours tok/s / bare tok/s, the median over repeats of each back-to-back pair, by
 wall clock and by the process's CPU time (the steadier one on a loaded machine); the
-target is >= 0.9. The model is ``runs/demo/policy`` when it exists, else a random-init tiny Qwen2 of the demo's size
+target is >= 0.9. The model is ``runs/demo/policy`` when it exists, else a random-init tiny Llama of the demo's size
 (hidden 128, 4 layers, 4 heads, character tokenizer). Run:
 ``python benchmarks/bench_generate.py [--append-results]``; ``--append-results`` adds a
 section to benchmarks/RESULTS.md.
@@ -58,16 +58,16 @@ def load_model(threads: int) -> tuple[HFPolicy, str]:
     torch.set_num_threads(threads)
     if (DEMO_POLICY / "config.json").exists():
         return HFPolicy.load(str(DEMO_POLICY), device="cpu"), f"trained {DEMO_POLICY.name}"
-    from transformers import Qwen2ForCausalLM
+    from transformers import LlamaForCausalLM
 
-    from mathverify.models.tiny import build_tokenizer, tiny_qwen2_config
+    from mathverify.models.tiny import build_tokenizer, tiny_llama_config
 
     tokenizer = build_tokenizer()
     torch.manual_seed(0)
-    model = Qwen2ForCausalLM(
-        tiny_qwen2_config(tokenizer, hidden_size=128, num_layers=4, num_heads=4)
+    model = LlamaForCausalLM(
+        tiny_llama_config(tokenizer, hidden_size=128, num_layers=4, num_heads=4)
     )
-    return HFPolicy(model, tokenizer, name="random-tiny"), "random-init tiny Qwen2 (128x4, 4 heads)"
+    return HFPolicy(model, tokenizer, name="random-tiny"), "random-init tiny Llama (128x4, 4 heads)"
 
 
 def count_tokens(generated: torch.Tensor, eos_ids: list[int]) -> int:

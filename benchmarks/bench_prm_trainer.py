@@ -1,6 +1,6 @@
 """Benchmark: our PRM trainer (``VerifierTrainer`` on ``transformers.Trainer``) vs a bare PyTorch loop.
 
-Both sides train the same model (a tiny Qwen2 of the demo's size, hidden 128, 4 layers,
+Both sides train the same model (a tiny Llama of the demo's size, hidden 128, 4 layers,
 4 heads, character tokenizer, plus the PRM head; reset to the same initial weights before
 every run) on the same batches in the same order: the examples come from
 :func:`mathverify.training.prm.tokenize_prm_example`, are batched by the same collator, and
@@ -33,10 +33,10 @@ from pathlib import Path
 
 import torch
 from torch.utils.data import SequentialSampler
-from transformers import Qwen2ForCausalLM, TrainerCallback
+from transformers import LlamaForCausalLM, TrainerCallback
 
 from mathverify.models.card import ModelCard
-from mathverify.models.tiny import build_tokenizer, tiny_qwen2_config
+from mathverify.models.tiny import build_tokenizer, tiny_llama_config
 from mathverify.prompting import PromptFormat
 from mathverify.training.prm import prm_targets, tokenize_prm_example
 from mathverify.training.verifier_common import (
@@ -181,7 +181,7 @@ def main() -> None:
     tokenizer = build_tokenizer()
     torch.manual_seed(0)
     initial = VerifierModel(
-        Qwen2ForCausalLM(tiny_qwen2_config(tokenizer, hidden_size=128, num_layers=4, num_heads=4)),
+        LlamaForCausalLM(tiny_llama_config(tokenizer, hidden_size=128, num_layers=4, num_heads=4)),
         1,
     )
     examples = make_examples(args.examples, seed=0)
@@ -211,7 +211,7 @@ def main() -> None:
         f"`python benchmarks/bench_prm_trainer.py --steps {args.steps} --batch-size {args.batch_size} "
         f"--repeats {args.repeats} --threads {args.threads}` on {platform.machine()} CPU, "
         f"torch {torch.__version__}, {args.threads} thread(s) on a machine whose 2 cores are shared "
-        "with other jobs. Random-init tiny Qwen2 (128x4, 4 heads) + 1-logit PRM head, "
+        "with other jobs. Random-init tiny Llama (128x4, 4 heads) + 1-logit PRM head, "
         f"{len(examples)} synthetic-style solutions (mean {mean_tokens:.0f} tokens), same batches in "
         f"the same order on both sides. *steady*: steps {WARM_STEPS + 1}..{args.steps}, wall clock "
         "and process CPU time; *whole*: the whole call, setup included.",

@@ -13,7 +13,7 @@ extraction, result records) over the search's wall time, from the timings each r
 records. Target: < 10%.
 
 Models: ``runs/demo/policy`` and ``runs/demo/prm`` when they exist (``make demo``).
-Otherwise a random-init tiny Qwen2 of the demo's size (hidden 128, 4 layers, character
+Otherwise a random-init tiny Llama of the demo's size (hidden 128, 4 layers, character
 tokenizer) whose ``generation_config.sequence_bias`` raises the step separator and the
 end-of-sequence token (so its random text comes in steps of about ten tokens and solutions
 of a few steps, like a trained model's), and a random-init PRM on the same backbone.
@@ -54,18 +54,18 @@ EOS_BIAS = 1.0  # about one end in forty tokens
 
 def random_models(directory: Path, hidden: int, layers: int) -> tuple[str, str]:
     """Save a random-init tiny policy and PRM under ``directory``; return their paths."""
-    from transformers import Qwen2ForCausalLM
+    from transformers import LlamaForCausalLM
 
-    from mathverify.models.tiny import build_tokenizer, tiny_qwen2_config
+    from mathverify.models.tiny import build_tokenizer, tiny_llama_config
     from mathverify.training.verifier_common import build_model, save_verifier
 
     policy_dir, prm_dir = directory / "policy", directory / "prm"
     tokenizer = build_tokenizer()
     torch.manual_seed(0)
-    config = tiny_qwen2_config(
+    config = tiny_llama_config(
         tokenizer, hidden_size=hidden, num_layers=layers, num_heads=max(1, hidden // 32)
     )
-    model = Qwen2ForCausalLM(config)
+    model = LlamaForCausalLM(config)
     model.save_pretrained(policy_dir)
     tokenizer.save_pretrained(policy_dir)
     ModelCard(kind="policy").save(policy_dir)
@@ -86,7 +86,7 @@ def load_models(
     else:
         policy_path, prm_path = random_models(work, hidden, layers)
         label = (
-            f"random-init tiny Qwen2 (hidden {hidden}, {layers} layers) policy with "
+            f"random-init tiny Llama (hidden {hidden}, {layers} layers) policy with "
             "separator/eos bias + random-init PRM on the same backbone"
         )
         biased = True

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import Qwen2ForCausalLM
+from transformers import LlamaForCausalLM
 
 from mathverify.backends import load_policy, next_steps
 from mathverify.backends.hf import HFPolicy
 from mathverify.errors import MathverifyError
 from mathverify.models.card import ModelCard
-from mathverify.models.tiny import build_tokenizer, tiny_qwen2_config
+from mathverify.models.tiny import build_tokenizer, tiny_llama_config
 from mathverify.prompting import PromptFormat
 
 PROMPTS = [
@@ -23,11 +23,11 @@ PROMPTS = [
 
 
 def save_tiny_policy(directory: Path, seed: int = 0) -> Path:
-    """A random-init tiny Qwen2 policy with the character tokenizer and a policy card."""
+    """A random-init tiny Llama policy with the character tokenizer and a policy card."""
     tokenizer = build_tokenizer()
     torch.manual_seed(seed)
-    model = Qwen2ForCausalLM(
-        tiny_qwen2_config(tokenizer, hidden_size=64, num_layers=2, num_heads=2, max_positions=1024)
+    model = LlamaForCausalLM(
+        tiny_llama_config(tokenizer, hidden_size=64, num_layers=2, num_heads=2, max_positions=1024)
     )
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)

@@ -43,7 +43,8 @@ def test_label_outcome_then_eval(tmp_path):
     problems, solutions = make_inputs(tmp_path, 4, 3)
     out = tmp_path / "labeled.jsonl"
     result = runner.invoke(
-        app, ["label", "--method", "outcome", "-p", str(problems), "-i", str(solutions), "-o", str(out)]
+        app,
+        ["label", "--method", "outcome", "-p", str(problems), "-i", str(solutions), "-o", str(out)],
     )
     assert result.exit_code == 0, result.output
     labeled = read_all(out, Solution)
@@ -51,9 +52,7 @@ def test_label_outcome_then_eval(tmp_path):
     assert all(s.label_source == "outcome" for s in labeled)
 
     report_path = tmp_path / "report.json"
-    result = runner.invoke(
-        app, ["eval", str(out), "-p", str(problems), "--json", str(report_path)]
-    )
+    result = runner.invoke(app, ["eval", str(out), "-p", str(problems), "--json", str(report_path)])
     assert result.exit_code == 0, result.output
     report = json.loads(report_path.read_text())["reports"][0]
     assert report["accuracy"] == pytest.approx(2 / 3)
@@ -98,7 +97,18 @@ def test_debug_shows_the_traceback(tmp_path):
     bad.write_text("{oops\n")
     env = {**os.environ, "MATHVERIFY_DEBUG": "1"}
     proc = subprocess.run(
-        [sys.executable, "-m", "mathverify", "label", "-m", "outcome", "-p", str(problems), "-i", str(bad)],
+        [
+            sys.executable,
+            "-m",
+            "mathverify",
+            "label",
+            "-m",
+            "outcome",
+            "-p",
+            str(problems),
+            "-i",
+            str(bad),
+        ],
         capture_output=True,
         text=True,
         env=env,
@@ -153,3 +163,50 @@ def test_killed_label_run_resumes_with_every_row_once(tmp_path):
     keys = [s.key() for s in labeled]
     assert len(keys) == len(set(keys)) == 6000
     assert all(s.outcome == (s.sample_id % 3 != 0) for s in labeled)
+
+
+def test_exact_labels_feed_eval_step_stats(tmp_path):
+    from mathverify.data.synthetic import SynthConfig, make_splits
+
+    _, test = make_splits(SynthConfig(train_size=0, test_size=3, seed=1))
+    write_records(tmp_path / "p.jsonl", test)
+    solutions = []
+    for i, problem in enumerate(test):
+        gold = problem.meta["gold_steps"]
+        solutions.append(
+            Solution(problem_id=problem.id, sample_id=0, steps=gold, answer=problem.answer)
+        )
+        # a wrong first step, then the right box: right answer, wrong step
+        broken = ["= 999", *gold[1:]]
+        solutions.append(
+            Solution(problem_id=problem.id, sample_id=1, steps=broken, answer=problem.answer)
+        )
+    write_records(tmp_path / "s.jsonl", solutions)
+    args = [
+        "label",
+        "-m",
+        "exact",
+        "-p",
+        str(tmp_path / "p.jsonl"),
+        "-i",
+        str(tmp_path / "s.jsonl"),
+    ]
+    result = runner.invoke(app, [*args, "-o", str(tmp_path / "l.jsonl")])
+    assert result.exit_code == 0, result.output
+    labeled = read_all(tmp_path / "l.jsonl", Solution)
+    assert [s.first_wrong_step for s in labeled] == [None, 0] * 3
+    assert all(s.label_source == "exact" for s in labeled)
+    result = runner.invoke(
+        app, ["eval", str(tmp_path / "l.jsonl"), "-p", str(tmp_path / "p.jsonl"), "--json", "-"]
+    )
+    assert result.exit_code == 0, result.output
+    stats = json.loads(result.stdout)["reports"][0]["step_labels"]
+    assert stats["labeled"] == 6
+    assert stats["right_answer_with_wrong_step"] == 0.5
+
+
+def test_exact_labels_refuse_non_synthetic_problems(tmp_path):
+    problems, solutions = make_inputs(tmp_path, 1, 1)
+    result = runner.invoke(app, ["label", "-m", "exact", "-p", str(problems), "-i", str(solutions)])
+    assert result.exit_code == 2
+    assert "not a synthetic arithmetic problem" in result.stderr

@@ -87,3 +87,24 @@ def test_evaluate_report_and_groups():
 
 def test_evaluate_empty():
     assert evaluate("none", {}).n_problems == 0
+
+
+def test_step_label_stats():
+    from mathverify.eval.metrics import step_label_stats
+
+    rows = [
+        (True, None),
+        (True, 2),
+        (False, 0),
+        (False, 0),
+        (False, 3),
+        (False, None),
+        (True, None),
+        (True, None),
+    ]
+    stats = step_label_stats(rows)
+    assert stats["labeled"] == 8
+    assert stats["right_answer_with_wrong_step"] == 0.25
+    assert stats["first_wrong_step_histogram"] == {"0": 2, "3": 1, "none": 1}
+    assert list(stats["first_wrong_step_histogram"]) == ["0", "3", "none"]
+    assert step_label_stats([(False, 1)])["right_answer_with_wrong_step"] is None

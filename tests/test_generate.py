@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import Qwen2ForCausalLM
+from transformers import LlamaForCausalLM
 from typer.testing import CliRunner
 
 from mathverify.cli import app
 from mathverify.generation import GenerationConfig, generate_solutions, plan_chunks
 from mathverify.models.card import ModelCard
-from mathverify.models.tiny import build_tokenizer, tiny_qwen2_config
+from mathverify.models.tiny import build_tokenizer, tiny_llama_config
 from mathverify.prompting import PromptFormat
 from mathverify.records import Problem, Solution, in_shard, read_all, write_records
 
@@ -32,8 +32,8 @@ def policy_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory = tmp_path_factory.mktemp("generate_policy")
     tokenizer = build_tokenizer()
     torch.manual_seed(0)
-    model = Qwen2ForCausalLM(
-        tiny_qwen2_config(tokenizer, hidden_size=64, num_layers=2, num_heads=2)
+    model = LlamaForCausalLM(
+        tiny_llama_config(tokenizer, hidden_size=64, num_layers=2, num_heads=2)
     )
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import Qwen2ForCausalLM
+from transformers import LlamaForCausalLM
 from typer.testing import CliRunner
 
 from mathverify.cli import app
 from mathverify.errors import MathverifyError
 from mathverify.models.card import ModelCard
-from mathverify.models.tiny import build_tokenizer, tiny_qwen2_config
+from mathverify.models.tiny import build_tokenizer, tiny_llama_config
 from mathverify.scoring import Scorer, load_scorer
 from mathverify.training.verifier_common import VerifierModel, save_verifier
 
@@ -29,10 +29,10 @@ PROBLEMS = ["Compute (12+7)*3-5.", "Compute 2+3*4.", "Compute 9-8."]
 STEPS = [["= 19*3-5", "= 57-5", "= 52", "\\boxed{52}"], ["= 2+12", "\\boxed{14}"], ["\\boxed{1}"]]
 
 
-def _backbone(seed: int = 0) -> Qwen2ForCausalLM:
+def _backbone(seed: int = 0) -> LlamaForCausalLM:
     torch.manual_seed(seed)
-    return Qwen2ForCausalLM(
-        tiny_qwen2_config(build_tokenizer(), hidden_size=64, num_layers=2, num_heads=2)
+    return LlamaForCausalLM(
+        tiny_llama_config(build_tokenizer(), hidden_size=64, num_layers=2, num_heads=2)
     )
 
 

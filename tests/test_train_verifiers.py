@@ -1,6 +1,6 @@
 """``train-prm`` and ``train-orm`` on a handful of hand-made arithmetic solutions, on CPU.
 
-A tiny Qwen2 (2 layers, width 64) trains for a few dozen steps: the loss must go down, the
+A tiny Llama (2 layers, width 64) trains for a few dozen steps: the loss must go down, the
 saved directory must load back as a scorer, early stopping and resume must work.
 """
 
@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import Qwen2ForCausalLM
+from transformers import LlamaForCausalLM
 from typer.testing import CliRunner
 
 from mathverify.cli import app
 from mathverify.errors import MathverifyError
 from mathverify.models.card import ModelCard, load_card
-from mathverify.models.tiny import build_tokenizer, tiny_qwen2_config
+from mathverify.models.tiny import build_tokenizer, tiny_llama_config
 from mathverify.scoring import load_scorer
 from mathverify.training.orm import train_orm
 from mathverify.training.prm import train_prm
@@ -30,8 +30,8 @@ runner = CliRunner()
 def make_policy(directory: Path) -> Path:
     tokenizer = build_tokenizer()
     torch.manual_seed(0)
-    model = Qwen2ForCausalLM(
-        tiny_qwen2_config(tokenizer, hidden_size=64, num_layers=2, num_heads=2)
+    model = LlamaForCausalLM(
+        tiny_llama_config(tokenizer, hidden_size=64, num_layers=2, num_heads=2)
     )
     model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
@@ -102,9 +102,9 @@ def _losses(log_history: list[dict]) -> list[float]:
 
 
 def test_prm_loss_goes_down_and_loads_as_scorer(setup: dict[str, Path]) -> None:
-    result = train_prm(_config(setup, "prm"))
+    result = train_prm(_config(setup, "prm", max_steps=60))
     losses = _losses(result.log_history)
-    assert result.global_step == 40 and len(losses) == 40
+    assert result.global_step == 60 and len(losses) == 60
     assert sum(losses[-5:]) / 5 < 0.8 * (sum(losses[:5]) / 5)
     assert result.n_eval > 0 and result.eval_loss is not None
     card = load_card(result.output, expect="prm")

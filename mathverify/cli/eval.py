@@ -21,7 +21,7 @@ from mathverify.cli.grading_options import (
     open_pool,
 )
 from mathverify.errors import MathverifyError
-from mathverify.eval.metrics import Report, Sample, evaluate
+from mathverify.eval.metrics import Report, Sample, evaluate, step_label_stats
 from mathverify.labeling.outcome import gold_answer
 from mathverify.records import (
     STDIO,
@@ -36,9 +36,13 @@ from mathverify.records import (
 FACETS = ("subject", "level")
 
 
-def _load_rows(path: str) -> list[tuple[str, int, str | None, bool | None, int]]:
-    """(problem_id, order, answer, known outcome, n_tokens) per solution or search result."""
+def _load_rows(
+    path: str,
+) -> tuple[list[tuple[str, int, str | None, bool | None, int]], list[tuple[bool, int | None]]]:
+    """Rows ``(problem_id, order, answer, known outcome, n_tokens)`` per solution or search
+    result, and ``(outcome, first_wrong_step)`` for each solution that has step labels."""
     rows = []
+    step_rows = []
     name = display_name(path)
     for number, obj in iter_json_lines(path):
         if isinstance(obj, dict) and "method" in obj:
@@ -58,7 +62,9 @@ def _load_rows(path: str) -> list[tuple[str, int, str | None, bool | None, int]]
                     solution.n_tokens,
                 )
             )
-    return rows
+            if solution.step_labels is not None and solution.outcome is not None:
+                step_rows.append((solution.outcome, solution.first_wrong_step))
+    return rows, step_rows
 
 
 def _load_problems(problems: str | None, qaf: str | None) -> dict[str, Problem]:
@@ -99,6 +105,22 @@ def _table(reports: list[Report], title: str) -> Table:
     return table
 
 
+def _step_table(report: Report) -> Table:
+    stats = report.step_labels or {}
+    table = Table(title=f"{report.name}: step labels ({stats['labeled']} labeled solutions)")
+    table.add_column("first wrong step (wrong answers)")
+    table.add_column("solutions", justify="right")
+    for index, count in stats["first_wrong_step_histogram"].items():
+        table.add_row(str(index), str(count))
+    share = stats["right_answer_with_wrong_step"]
+    table.caption = (
+        "right answers that contain a wrong step: "
+        + ("n/a" if share is None else f"{100 * share:.1f}%")
+        + " (the false positives an ORM cannot see)"
+    )
+    return table
+
+
 @command(
     "eval",
     help=(
@@ -120,10 +142,12 @@ def eval_command(
         typer.Option("--qaf", help="MARIO_EVAL question/answer file instead of --problems."),
     ] = None,
     k: Annotated[
-        str | None, typer.Option("--k", help="Comma-separated k for maj@k/pass@k (default 1,2,4,..,n).")
+        str | None,
+        typer.Option("--k", help="Comma-separated k for maj@k/pass@k (default 1,2,4,..,n)."),
     ] = None,
     json_path: Annotated[
-        str | None, typer.Option("--json", help="Write the numbers as JSON to this path (- for stdout).")
+        str | None,
+        typer.Option("--json", help="Write the numbers as JSON to this path (- for stdout)."),
     ] = None,
     names: Annotated[
         str | None, typer.Option("--names", help="Comma-separated row names, one per input.")
@@ -138,11 +162,14 @@ def eval_command(
         ks = [int(x) for x in k.split(",")] if k else None
     except ValueError:
         raise MathverifyError(f"--k {k!r}: expected comma-separated integers") from None
-    row_names = names.split(",") if names else [Path(p).stem if p != STDIO else "stdin" for p in inputs]
+    row_names = (
+        names.split(",") if names else [Path(p).stem if p != STDIO else "stdin" for p in inputs]
+    )
     if len(row_names) != len(inputs):
         raise MathverifyError(f"--names has {len(row_names)} names for {len(inputs)} inputs")
 
-    loaded = [_load_rows(path) for path in inputs]
+    loaded_with_steps = [_load_rows(path) for path in inputs]
+    loaded = [rows for rows, _ in loaded_with_steps]
     to_grade = sorted(
         {(row[2], gold_answer(gold, row[0])) for rows in loaded for row in rows if row[3] is None},
         key=repr,
@@ -163,15 +190,22 @@ def eval_command(
         for pid, order, answer, outcome, n_tokens in rows:
             correct = outcome if outcome is not None else verdicts[(answer, gold_answer(gold, pid))]
             by_problem[pid].append((order, Sample(answer, bool(correct), n_tokens)))
-        samples = {pid: [s for _, s in sorted(items, key=lambda x: x[0])] for pid, items in by_problem.items()}
+        samples = {
+            pid: [s for _, s in sorted(items, key=lambda x: x[0])]
+            for pid, items in by_problem.items()
+        }
         report = evaluate(name, samples, ks=ks, groups={f: v for f, v in facets.items() if v})
         report.missing_problems = len(set(gold) - set(samples))
         reports.append(report)
+    for report, (_, step_rows) in zip(reports, loaded_with_steps, strict=True):
+        report.step_labels = step_label_stats(step_rows) if step_rows else None
 
     to_stdout_json = json_path == STDIO
     out = Console(file=sys.stderr if to_stdout_json else sys.stdout)
     out.print(_table(reports, "mathverify eval"))
     for report in reports:
+        if report.step_labels:
+            out.print(_step_table(report))
         for facet, groups in report.groups.items():
             if len(groups) > 1:
                 out.print(_table(list(groups.values()), f"{report.name} by {facet}"))

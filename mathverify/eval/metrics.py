@@ -92,6 +92,7 @@ class Report:
     mean_tokens_per_sample: float = 0.0
     groups: dict[str, dict[str, Report]] = field(default_factory=dict)
     missing_problems: int = 0
+    step_labels: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -175,3 +176,23 @@ def evaluate(
                 for value, bucket in sorted(buckets.items())
             }
     return report
+
+
+def step_label_stats(rows: Iterable[tuple[bool, int | None]]) -> dict[str, Any]:
+    """From ``(outcome, first_wrong_step)`` of step-labeled solutions: how often a right
+    answer hides a wrong step, and where wrong answers first go wrong ("none" when no step
+    was labeled wrong)."""
+    rows = list(rows)
+    right = [first for outcome, first in rows if outcome]
+    histogram: dict[str, int] = defaultdict(int)
+    for outcome, first in rows:
+        if not outcome:
+            histogram["none" if first is None else str(first)] += 1
+    order = sorted(histogram, key=lambda key: (key == "none", int(key) if key != "none" else 0))
+    return {
+        "labeled": len(rows),
+        "right_answer_with_wrong_step": (
+            sum(first is not None for first in right) / len(right) if right else None
+        ),
+        "first_wrong_step_histogram": {key: histogram[key] for key in order},
+    }

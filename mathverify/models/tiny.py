@@ -1,4 +1,4 @@
-"""A character tokenizer and tiny Qwen2 configs, for models the project trains itself on CPU.
+"""A character tokenizer and tiny Llama configs, for models the project trains itself on CPU.
 
 The tokenizer covers printable ASCII plus newline and tab, so any text (problems, code
 steps, observations) round-trips; the default step separator ``"\\n\\n"`` is one token so a
@@ -11,7 +11,7 @@ from __future__ import annotations
 import string
 
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers
-from transformers import PreTrainedTokenizerFast, Qwen2Config
+from transformers import LlamaConfig, PreTrainedTokenizerFast
 
 from mathverify.steps import DEFAULT_SEPARATOR
 
@@ -44,7 +44,7 @@ def build_tokenizer(separator: str = DEFAULT_SEPARATOR) -> PreTrainedTokenizerFa
     return tokenizer
 
 
-def tiny_qwen2_config(
+def tiny_llama_config(
     tokenizer: PreTrainedTokenizerFast,
     *,
     hidden_size: int = 128,
@@ -52,19 +52,27 @@ def tiny_qwen2_config(
     num_heads: int = 4,
     intermediate_size: int | None = None,
     max_positions: int = 512,
-) -> Qwen2Config:
-    """A small Qwen2 config; head size stays >= 32 so vLLM's CPU attention accepts it."""
+) -> LlamaConfig:
+    """A small Llama config; head size stays >= 32 so vLLM's CPU attention accepts it.
+
+    Llama rather than Qwen2: transformers 5 reloads any ``qwen2`` directory's tokenizer as a
+    ``Qwen2Tokenizer`` whatever its tokenizer files say, which drops the character
+    tokenizer's spaces and newlines; a ``llama`` directory keeps the saved tokenizer. With
+    ``attention_bias`` the model has Qwen2's q/k/v biases (plus one on the output projection).
+    """
     if hidden_size % num_heads or hidden_size // num_heads < 32:
         raise ValueError("hidden_size / num_heads must be an integer >= 32 (vLLM CPU attention)")
-    return Qwen2Config(
+    return LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=hidden_size,
         intermediate_size=intermediate_size or 4 * hidden_size,
         num_hidden_layers=num_layers,
         num_attention_heads=num_heads,
-        # Qwen2's default is 32 key/value heads, which a tiny model must override.
         num_key_value_heads=num_heads,
         max_position_embeddings=max_positions,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0},
+        rms_norm_eps=1e-6,
+        attention_bias=True,
         tie_word_embeddings=True,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,

@@ -1,0 +1,79 @@
+"""``mathverify data synth``: write the synthetic arithmetic task (train and test problems) as JSONL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mathverify.cli.app import SeedOpt, console, guarded
+from mathverify.cli.data import data_app
+from mathverify.data.synthetic import SynthConfig, make_splits
+from mathverify.records import write_records
+
+_DEFAULTS = SynthConfig()
+
+
+def synth(
+    out_dir: Annotated[
+        Path,
+        typer.Option(
+            "--out-dir", "-o", help="Folder for train.jsonl and test.jsonl (created if missing)."
+        ),
+    ],
+    train_size: Annotated[
+        int, typer.Option("--train-size", help="Train problems (with gold solutions in meta).")
+    ] = _DEFAULTS.train_size,
+    test_size: Annotated[
+        int, typer.Option("--test-size", help="Test problems.")
+    ] = _DEFAULTS.test_size,
+    min_ops: Annotated[
+        int, typer.Option("--min-ops", help="Fewest operations in an expression.")
+    ] = _DEFAULTS.min_ops,
+    max_ops: Annotated[
+        int, typer.Option("--max-ops", help="Most operations in an expression.")
+    ] = _DEFAULTS.max_ops,
+    min_operand: Annotated[
+        int, typer.Option("--min-operand", help="Smallest operand.")
+    ] = _DEFAULTS.min_operand,
+    max_operand: Annotated[
+        int, typer.Option("--max-operand", help="Largest operand.")
+    ] = _DEFAULTS.max_operand,
+    max_value: Annotated[
+        int,
+        typer.Option(
+            "--max-value", help="Largest value any subexpression may take (smallest is 0)."
+        ),
+    ] = _DEFAULTS.max_value,
+    order: Annotated[
+        str,
+        typer.Option(
+            "--order",
+            help="Evaluation order of gold solutions: 'any' (a random ready operation each step) or 'left'.",
+        ),
+    ] = _DEFAULTS.order,
+    seed: SeedOpt = _DEFAULTS.seed,
+) -> None:
+    """Generate seeded arithmetic problems with step-by-step gold solutions; train and test share no expression."""
+    config = SynthConfig(
+        min_ops=min_ops,
+        max_ops=max_ops,
+        min_operand=min_operand,
+        max_operand=max_operand,
+        max_value=max_value,
+        train_size=train_size,
+        test_size=test_size,
+        order=order,  # type: ignore[arg-type]
+        seed=seed,
+    )
+    train, test = make_splits(config)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_records(out_dir / "train.jsonl", train)
+    write_records(out_dir / "test.jsonl", test)
+    console.print(
+        f"wrote {len(train)} train and {len(test)} test problems to {out_dir}/{{train,test}}.jsonl"
+    )
+
+
+data_app.command("synth", help=synth.__doc__)(guarded(synth))

@@ -1,0 +1,124 @@
+"""``mathverify train-policy``: supervised fine-tuning of a policy (TRL SFTTrainer), CPU or GPU."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mathverify.cli.app import command, console
+from mathverify.prompting import DEFAULT_TEMPLATE
+from mathverify.steps import DEFAULT_SEPARATOR
+from mathverify.training.policy import (
+    PolicyTrainConfig,
+    config_help,
+    examples_from_problems,
+    examples_from_solutions,
+    train_policy,
+)
+
+_D = PolicyTrainConfig(output_dir="")
+
+
+def _unescape(text: str) -> str:
+    r"""Decode ``\n`` and ``\t`` typed on a command line (shells pass them literally)."""
+    return text.replace("\\n", "\n").replace("\\t", "\t")
+
+
+@command("train-policy")
+def train_policy_command(
+    input_path: Annotated[
+        str,
+        typer.Option(
+            "--input",
+            "-i",
+            help="Problem records with meta.gold_steps (e.g. the synthetic train set), or solution "
+            "records when --problems is given.",
+        ),
+    ],
+    output_dir: Annotated[str, typer.Option("--output-dir", "-o", help=config_help("output_dir"))],
+    problems: Annotated[
+        str | None,
+        typer.Option(
+            "--problems",
+            "-p",
+            help="Problem records for the solution records in --input (outcome=false ones are skipped).",
+        ),
+    ] = None,
+    init: Annotated[str | None, typer.Option("--init", help=config_help("init"))] = None,
+    from_scratch: Annotated[
+        str | None, typer.Option("--from-scratch", help=config_help("from_scratch"))
+    ] = None,
+    max_steps: Annotated[
+        int, typer.Option("--max-steps", help=config_help("max_steps"))
+    ] = _D.max_steps,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", help=config_help("batch_size"))
+    ] = _D.batch_size,
+    learning_rate: Annotated[
+        float, typer.Option("--lr", help=config_help("learning_rate"))
+    ] = _D.learning_rate,
+    warmup: Annotated[float, typer.Option("--warmup", help=config_help("warmup"))] = _D.warmup,
+    weight_decay: Annotated[
+        float, typer.Option("--weight-decay", help=config_help("weight_decay"))
+    ] = _D.weight_decay,
+    max_length: Annotated[
+        int, typer.Option("--max-length", help=config_help("max_length"))
+    ] = _D.max_length,
+    template: Annotated[
+        str,
+        typer.Option(
+            "--template", help=config_help("template") + r" Escapes \n and \t are decoded."
+        ),
+    ] = DEFAULT_TEMPLATE.replace("\n", "\\n"),
+    separator: Annotated[
+        str,
+        typer.Option(
+            "--separator", help=config_help("separator") + r" Escapes \n and \t are decoded."
+        ),
+    ] = DEFAULT_SEPARATOR.replace("\n", "\\n"),
+    hidden_size: Annotated[
+        int, typer.Option("--hidden-size", help=config_help("hidden_size"))
+    ] = _D.hidden_size,
+    num_layers: Annotated[
+        int, typer.Option("--num-layers", help=config_help("num_layers"))
+    ] = _D.num_layers,
+    num_heads: Annotated[
+        int, typer.Option("--num-heads", help=config_help("num_heads"))
+    ] = _D.num_heads,
+    logging_steps: Annotated[
+        int, typer.Option("--logging-steps", help=config_help("logging_steps"))
+    ] = _D.logging_steps,
+    seed: Annotated[int, typer.Option("--seed", help=config_help("seed"))] = _D.seed,
+) -> None:
+    """Fine-tune a causal LM (--init) or train the tiny model from scratch on step-by-step solutions."""
+    config = PolicyTrainConfig(
+        output_dir=output_dir,
+        init=init,
+        from_scratch=from_scratch,
+        max_steps=max_steps,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        warmup=warmup,
+        weight_decay=weight_decay,
+        max_length=max_length,
+        seed=seed,
+        template=_unescape(template),
+        separator=_unescape(separator),
+        hidden_size=hidden_size,
+        num_layers=num_layers,
+        num_heads=num_heads,
+        logging_steps=logging_steps,
+    )
+    config.validate()
+    if problems is None:
+        examples = examples_from_problems(input_path, config.prompt_format)
+    else:
+        examples = examples_from_solutions(input_path, problems, config.prompt_format)
+    console.print(f"training on {len(examples)} examples for {max_steps} steps")
+    result = train_policy(examples, config)
+    loss = "n/a" if result.final_loss is None else f"{result.final_loss:.4f}"
+    console.print(
+        f"saved {result.output_dir} ({result.n_parameters / 1e6:.2f} M parameters): {result.steps} "
+        f"steps in {result.seconds:.0f} s, {result.tokens_per_second:.0f} tokens/s, final loss {loss}"
+    )

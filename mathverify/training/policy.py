@@ -1,0 +1,295 @@
+"""Supervised fine-tuning of a policy on step-by-step solutions, with TRL's SFTTrainer.
+
+Examples are prompt/completion pairs built by :func:`sft_example`: the prompt is the
+problem through the :class:`~mathverify.prompting.PromptFormat`, the completion is the steps
+joined by its separator (TRL appends the end-of-sequence token), and the loss falls on the
+completion only. The model is any causal LM directory or hub name (``init``), or a tiny
+model built from scratch (:func:`tiny_llama_config`) with the character tokenizer of
+:mod:`mathverify.models.tiny`.
+The output is a Hugging Face directory (model + tokenizer) plus ``mathverify.json``.
+
+Sources of solutions: problem records whose ``meta.gold_steps`` holds a gold solution (the
+synthetic train set), or solution records (any policy's samples) joined to their problems
+by id; solutions labeled ``outcome: false`` are left out (rejection-sampling fine-tuning).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from mathverify.errors import MathverifyError
+from mathverify.models.card import ModelCard
+from mathverify.prompting import DEFAULT_TEMPLATE, PromptFormat
+from mathverify.records import Problem, Solution, read_records
+from mathverify.steps import DEFAULT_SEPARATOR
+
+FROM_SCRATCH_CHOICES = ("tiny",)
+
+
+@dataclass
+class PolicyTrainConfig:
+    """Settings of one SFT run; the ``help`` metadata is the CLI's help text."""
+
+    output_dir: str = field(
+        metadata={"help": "Directory for the trained model and mathverify.json."}
+    )
+    init: str | None = field(
+        default=None, metadata={"help": "Start from this causal LM (directory or hub name)."}
+    )
+    from_scratch: str | None = field(
+        default=None,
+        metadata={
+            "help": "Build a new model instead: 'tiny' (~1 M parameters, character tokenizer)."
+        },
+    )
+    max_steps: int = field(
+        default=1000, metadata={"help": "Optimizer steps to train (the budget)."}
+    )
+    batch_size: int = field(default=64, metadata={"help": "Examples per optimizer step."})
+    learning_rate: float = field(default=3e-3, metadata={"help": "Peak learning rate (AdamW)."})
+    warmup: float = field(
+        default=0.05, metadata={"help": "Warmup: a fraction of max_steps (<1) or a step count."}
+    )
+    weight_decay: float = field(default=0.0, metadata={"help": "AdamW weight decay."})
+    scheduler: str = field(default="cosine", metadata={"help": "Learning-rate schedule."})
+    max_length: int = field(default=256, metadata={"help": "Longest tokenized example kept."})
+    seed: int = field(default=0, metadata={"help": "Seed for initialisation and data order."})
+    template: str = field(
+        default=DEFAULT_TEMPLATE,
+        metadata={"help": "Prompt template with {problem}; recorded in mathverify.json."},
+    )
+    separator: str = field(default=DEFAULT_SEPARATOR, metadata={"help": "Step separator."})
+    hidden_size: int = field(default=128, metadata={"help": "Tiny model: hidden size."})
+    num_layers: int = field(default=4, metadata={"help": "Tiny model: layers."})
+    num_heads: int = field(
+        default=4, metadata={"help": "Tiny model: attention heads (size >= 32)."}
+    )
+    logging_steps: int = field(default=50, metadata={"help": "Log the loss every N steps."})
+
+    def validate(self) -> None:
+        if (self.init is None) == (self.from_scratch is None):
+            raise MathverifyError("give exactly one of --init DIR_OR_NAME and --from-scratch tiny")
+        if self.from_scratch is not None and self.from_scratch not in FROM_SCRATCH_CHOICES:
+            raise MathverifyError(
+                f"--from-scratch {self.from_scratch!r}: choose one of {', '.join(FROM_SCRATCH_CHOICES)}"
+            )
+        if self.max_steps < 1 or self.batch_size < 1:
+            raise MathverifyError("--max-steps and --batch-size must be >= 1")
+        if "{problem}" not in self.template:
+            raise MathverifyError("--template must contain {problem}")
+
+    @property
+    def prompt_format(self) -> PromptFormat:
+        return PromptFormat(template=self.template, separator=self.separator)
+
+
+def config_help(name: str) -> str:
+    """The help text of a :class:`PolicyTrainConfig` field (for CLI options)."""
+    for f in fields(PolicyTrainConfig):
+        if f.name == name:
+            return str(f.metadata["help"])
+    raise KeyError(name)
+
+
+def sft_example(problem: str, steps: list[str], prompt: PromptFormat) -> dict[str, str]:
+    """One prompt/completion pair; the loss will fall on the completion only."""
+    return {"prompt": prompt.prompt(problem), "completion": prompt.solution_text(steps)}
+
+
+def tokenize_example(
+    tokenizer: Any, prompt: str, completion: str, max_length: int
+) -> dict[str, list[int]]:
+    """Token ids of prompt + completion + eos, with labels -100 on the prompt (no model needed)."""
+    return tokenize_examples(tokenizer, [{"prompt": prompt, "completion": completion}], max_length)[
+        0
+    ]
+
+
+def tokenize_examples(
+    tokenizer: Any, examples: list[dict[str, str]], max_length: int
+) -> list[dict[str, list[int]]]:
+    """Batched :func:`tokenize_example`: the prompt is the common prefix of the prompt's ids and
+    the whole text's ids (BPE may merge across the boundary), the end-of-sequence id closes the
+    completion, and sequences are cut at ``max_length``. Special tokens are added as the
+    tokenizer does by default (a BOS for many models), matching the generation backends."""
+    if tokenizer.eos_token_id is None:
+        raise MathverifyError("the tokenizer has no end-of-sequence token")
+    prompts = [e["prompt"] for e in examples]
+    texts = [e["prompt"] + e["completion"] for e in examples]
+    # Special tokens as the tokenizer adds them (e.g. a BOS), as the generation backends do.
+    prompt_ids = tokenizer(prompts, add_special_tokens=True)["input_ids"]
+    text_ids = tokenizer(texts, add_special_tokens=True)["input_ids"]
+    rows = []
+    for prompt, ids in zip(prompt_ids, text_ids, strict=True):
+        shared = 0
+        while shared < min(len(prompt), len(ids)) and prompt[shared] == ids[shared]:
+            shared += 1
+        if not ids or ids[-1] != tokenizer.eos_token_id:
+            ids = [*ids, tokenizer.eos_token_id]
+        ids = ids[:max_length]
+        labels = [-100] * shared + ids[shared:]
+        rows.append({"input_ids": ids, "labels": labels[: len(ids)]})
+    return rows
+
+
+def examples_from_problems(path: str, prompt: PromptFormat) -> list[dict[str, str]]:
+    """SFT examples from problem records carrying ``meta.gold_steps``."""
+    examples = []
+    for problem in read_records(path, Problem):
+        steps = problem.meta.get("gold_steps")
+        if not isinstance(steps, list) or not steps or not all(isinstance(s, str) for s in steps):
+            raise MathverifyError(
+                f"{path}: problem {problem.id}: field 'meta.gold_steps' must be a non-empty list of "
+                "strings (or give solution records with --problems)"
+            )
+        examples.append(sft_example(problem.problem, steps, prompt))
+    return examples
+
+
+def examples_from_solutions(
+    solutions_path: str, problems_path: str, prompt: PromptFormat
+) -> list[dict[str, str]]:
+    """SFT examples from solution records (those labeled ``outcome: false`` are skipped)."""
+    problems = {p.id: p for p in read_records(problems_path, Problem)}
+    examples = []
+    for solution in read_records(solutions_path, Solution):
+        if solution.outcome is False or not solution.steps:
+            continue
+        problem = problems.get(solution.problem_id)
+        if problem is None:
+            raise MathverifyError(
+                f"{solutions_path}: solution {solution.key()}: problem id not in {problems_path}"
+            )
+        examples.append(sft_example(problem.problem, solution.steps, prompt))
+    return examples
+
+
+def tiny_llama_config(tokenizer: Any, config: PolicyTrainConfig) -> Any:
+    """The from-scratch model's config at the sizes of ``config`` (see models/tiny.py)."""
+    from mathverify.models.tiny import tiny_llama_config as build
+
+    try:
+        return build(
+            tokenizer,
+            hidden_size=config.hidden_size,
+            num_layers=config.num_layers,
+            num_heads=config.num_heads,
+            max_positions=max(512, config.max_length),
+        )
+    except ValueError as exc:
+        raise MathverifyError(f"tiny model: {exc}") from None
+
+
+def _load_model(config: PolicyTrainConfig) -> tuple[Any, Any]:
+    """(model, tokenizer), new or loaded; a loaded tokenizer without pad token pads with eos."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
+
+    from mathverify.models.tiny import build_tokenizer
+
+    if config.from_scratch == "tiny":
+        tokenizer = build_tokenizer(config.separator)
+        return LlamaForCausalLM(tiny_llama_config(tokenizer, config)), tokenizer
+    assert config.init is not None
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(config.init)
+        model = AutoModelForCausalLM.from_pretrained(config.init)
+    except OSError as exc:
+        raise MathverifyError(f"--init {config.init}: cannot load a causal LM ({exc})") from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return model, tokenizer
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    output_dir: Path
+    n_examples: int
+    n_parameters: int
+    steps: int
+    final_loss: float | None
+    seconds: float
+    tokens_per_second: float
+
+
+def train_policy(examples: list[dict[str, str]], config: PolicyTrainConfig) -> TrainResult:
+    """Fine-tune (or train from scratch) on ``examples``; saves model, tokenizer and card."""
+    config.validate()
+    if not examples:
+        raise MathverifyError("no training examples")
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    from mathverify.training.common import count_parameters, set_seed, trainer_kwargs
+
+    set_seed(config.seed)
+    model, tokenizer = _load_model(config)
+    output_dir = Path(config.output_dir)
+    args = SFTConfig(
+        **trainer_kwargs(
+            output_dir=str(output_dir),
+            max_steps=config.max_steps,
+            batch_size=config.batch_size,
+            learning_rate=config.learning_rate,
+            seed=config.seed,
+            warmup=config.warmup,
+            weight_decay=config.weight_decay,
+            scheduler=config.scheduler,
+            logging_steps=config.logging_steps,
+        ),
+        max_length=config.max_length,
+        completion_only_loss=True,
+        packing=False,
+        include_num_input_tokens_seen="non_padding",
+        # Tokenized here in one batched call: TRL's per-example path is slow on large sets.
+        dataset_kwargs={"skip_prepare_dataset": True},
+    )
+    rows = [
+        row
+        for row in tokenize_examples(tokenizer, examples, config.max_length)
+        if any(label != -100 for label in row["labels"])
+    ]
+    if not rows:
+        raise MathverifyError(f"every example is longer than --max-length {config.max_length}")
+    trainer = SFTTrainer(
+        model=model,
+        args=args,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tokenizer,
+    )
+    start = time.perf_counter()
+    trainer.train()
+    seconds = time.perf_counter() - start
+    trainer.save_model(str(output_dir))
+    tokenizer.save_pretrained(str(output_dir))
+    losses = [row["loss"] for row in trainer.state.log_history if "loss" in row]
+    final_loss = float(losses[-1]) if losses and math.isfinite(losses[-1]) else None
+    tokens = int(trainer.state.num_input_tokens_seen or 0)
+    result = TrainResult(
+        output_dir=output_dir,
+        n_examples=len(examples),
+        n_parameters=count_parameters(model),
+        steps=int(trainer.state.global_step),
+        final_loss=final_loss,
+        seconds=seconds,
+        tokens_per_second=tokens / seconds if seconds > 0 else 0.0,
+    )
+    ModelCard(
+        kind="policy",
+        prompt=config.prompt_format,
+        base_model=config.init or f"scratch:{config.from_scratch}",
+        extra={
+            "trainer": "trl.SFTTrainer",
+            "steps": result.steps,
+            "batch_size": config.batch_size,
+            "learning_rate": config.learning_rate,
+            "seed": config.seed,
+            "n_examples": result.n_examples,
+            "n_parameters": result.n_parameters,
+            "final_loss": result.final_loss,
+        },
+    ).save(output_dir)
+    return result

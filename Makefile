@@ -75,3 +75,5 @@ demo-clean:
 
 bench: install
 	$(PYTHON) benchmarks/bench_grading.py
+
+include mk/vllm.mk

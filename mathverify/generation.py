@@ -48,12 +48,13 @@ class GenerationConfig:
 def policy_prompt_format(path_or_name: str) -> PromptFormat:
     """The prompt format a policy was trained with: its ``mathverify.json``, else the default.
 
-    A directory with a card must be a policy; a directory without one (any Hugging Face
+    A directory with a card must be a policy (or a value model, which is a policy with a
+    value head); a directory without one (any Hugging Face
     model) and a hub name get :class:`PromptFormat`'s defaults.
     """
     path = Path(path_or_name).expanduser()
     if (path / CARD_NAME).exists():
-        return load_card(path, expect="policy").prompt
+        return load_card(path, expect=("policy", "value")).prompt
     return PromptFormat()
 
 

@@ -317,7 +317,9 @@ def iter_json_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, Any]]:
             try:
                 yield number, json.loads(text)
             except json.JSONDecodeError as exc:
-                raise RecordError(name, number, f"invalid JSON: {exc.msg} at column {exc.colno}") from exc
+                raise RecordError(
+                    name, number, f"invalid JSON: {exc.msg} at column {exc.colno}"
+                ) from exc
     finally:
         if handle is not sys.stdin.buffer:
             handle.close()

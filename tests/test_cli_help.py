@@ -34,7 +34,9 @@ def test_root_help_lists_the_commands():
         assert name in result.output
 
 
-@pytest.mark.parametrize(("name", "cmd"), all_commands(), ids=lambda x: x if isinstance(x, str) else "")
+@pytest.mark.parametrize(
+    ("name", "cmd"), all_commands(), ids=lambda x: x if isinstance(x, str) else ""
+)
 def test_each_command_has_help_for_every_option(name, cmd):
     result = runner.invoke(app, [*name.split(), "--help"])
     assert result.exit_code == 0, result.output

@@ -171,7 +171,7 @@ def test_exact_labels_feed_eval_step_stats(tmp_path):
     _, test = make_splits(SynthConfig(train_size=0, test_size=3, seed=1))
     write_records(tmp_path / "p.jsonl", test)
     solutions = []
-    for i, problem in enumerate(test):
+    for problem in test:
         gold = problem.meta["gold_steps"]
         solutions.append(
             Solution(problem_id=problem.id, sample_id=0, steps=gold, answer=problem.answer)

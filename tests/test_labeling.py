@@ -24,7 +24,9 @@ class ScriptedPolicy:
     def __init__(self) -> None:
         self.calls: list[int] = []
 
-    def complete(self, prompts, *, n=1, temperature=0.0, top_p=1.0, max_tokens=256, stop=None, seed=0):
+    def complete(
+        self, prompts, *, n=1, temperature=0.0, top_p=1.0, max_tokens=256, stop=None, seed=0
+    ):
         self.calls.append(len(prompts))
         out = []
         for prompt in prompts:
@@ -63,7 +65,13 @@ def test_rollout_hard_and_soft_labels(pool):
     policy = ScriptedPolicy()
     stats = RolloutStats()
     soft = label_rollouts(
-        [s for s in solutions], PROBLEMS, policy, PromptFormat(), pool, RolloutConfig(k=4, hard=False), stats
+        [s for s in solutions],
+        PROBLEMS,
+        policy,
+        PromptFormat(),
+        pool,
+        RolloutConfig(k=4, hard=False),
+        stats,
     )
     assert [s.step_labels for s in soft] == [[1.0, 1.0, 1.0], [1.0, 0.0, 0.0, 0.0], [0.5, 1.0]]
     assert [s.first_wrong_step for s in soft] == [None, 1, None]
@@ -71,7 +79,9 @@ def test_rollout_hard_and_soft_labels(pool):
     # without the cut everything goes to the backend in one call
     assert policy.calls == [2 + 3 + 1]
     assert stats.completions == 4 * 6 and stats.generated_tokens == 3 * 4 * 6
-    hard = label_rollouts(solutions, PROBLEMS, ScriptedPolicy(), PromptFormat(), pool, RolloutConfig(k=4))
+    hard = label_rollouts(
+        solutions, PROBLEMS, ScriptedPolicy(), PromptFormat(), pool, RolloutConfig(k=4)
+    )
     assert hard[2].step_labels == [1.0, 1.0]
 
 
@@ -83,7 +93,13 @@ def test_rollout_first_error_cut_saves_calls(pool):
     policy = ScriptedPolicy()
     stats = RolloutStats()
     labeled = label_rollouts(
-        solutions, PROBLEMS, policy, PromptFormat(), pool, RolloutConfig(k=2, cut_after_first_wrong=True), stats
+        solutions,
+        PROBLEMS,
+        policy,
+        PromptFormat(),
+        pool,
+        RolloutConfig(k=2, cut_after_first_wrong=True),
+        stats,
     )
     assert labeled[0].step_labels == [0.0, None, None, None]
     assert labeled[1].step_labels == [1.0, 1.0, 1.0, 1.0]

@@ -55,7 +55,9 @@ def test_reader_errors_name_file_line_and_field(tmp_path, lines, expected):
 
 def test_empty_file_and_blank_lines_give_no_records(tmp_path):
     assert read_all(write_lines(tmp_path / "empty.jsonl", []), Problem) == []
-    assert len(read_all(write_lines(tmp_path / "blank.jsonl", ["", GOOD_PROBLEM, "  "]), Problem)) == 1
+    assert (
+        len(read_all(write_lines(tmp_path / "blank.jsonl", ["", GOOD_PROBLEM, "  "]), Problem)) == 1
+    )
 
 
 def test_missing_file_is_a_domain_error(tmp_path):

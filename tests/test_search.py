@@ -160,7 +160,15 @@ def test_every_method_has_the_same_signature():
     signatures = {name: list(inspect.signature(fn).parameters) for name, fn in SEARCHES.items()}
     expected = ["problems", "policy", "scorer", "config", "pool", "tree_sink"]
     assert signatures == {name: expected for name in SEARCHES}
-    assert set(SEARCHES) == {"greedy", "majority", "best-of-n", "weighted-vote", "sbs", "offline"}
+    assert set(SEARCHES) == {
+        "greedy",
+        "majority",
+        "best-of-n",
+        "weighted-vote",
+        "sbs",
+        "offline",
+        "mcts",
+    }
 
 
 # --------------------------------------------------------------------------------------

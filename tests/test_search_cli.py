@@ -31,13 +31,12 @@ def scripted(monkeypatch):
 
     policies: list[ScriptedPolicy] = []
 
-    def load_policy(backend, path, device, dtype):
+    def open_policy(backend, path, **options):
         policies.append(ScriptedPolicy(error_rate=0.4))
-        return policies[-1]
+        return policies[-1], PromptFormat()
 
-    monkeypatch.setattr(cli, "_load_policy", load_policy)
+    monkeypatch.setattr(cli, "open_policy", open_policy)
     monkeypatch.setattr(cli, "_load_scorer", lambda path, device, batch_size: ScriptedScorer())
-    monkeypatch.setattr(cli, "_prompt_format", lambda path: PromptFormat())
     return policies
 
 
@@ -151,9 +150,6 @@ def test_bad_settings_exit_2_with_one_line(tmp_path, args, message):
 
 
 def test_a_policy_directory_is_not_a_scorer(tmp_path, monkeypatch):
-    import mathverify.cli.search as cli
-
-    monkeypatch.setattr(cli, "_prompt_format", lambda path: PromptFormat())
     policy_dir = tmp_path / "policy"
     ModelCard(kind="policy").save(policy_dir)
     problems = write_problems(tmp_path / "p.jsonl", make_problems(1))

@@ -19,6 +19,7 @@ _COMMAND_MODULES = (
     "score",
     "train_policy",
     "search",
+    "train_value",
 )
 
 for _module in _COMMAND_MODULES:

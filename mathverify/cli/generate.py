@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from mathverify.backends import BACKENDS, load_policy
 from mathverify.cli.app import (
     OutputOpt,
     ProblemsOpt,
@@ -18,8 +17,18 @@ from mathverify.cli.app import (
     command,
     console,
 )
+from mathverify.cli.policy_options import (
+    BackendOpt,
+    BaseUrlOpt,
+    DtypeOpt,
+    GpuMemoryOpt,
+    MaxConcurrencyOpt,
+    ModelNameOpt,
+    TensorParallelOpt,
+    open_policy,
+)
 from mathverify.errors import MathverifyError
-from mathverify.generation import GenerationConfig, generate_solutions, policy_prompt_format
+from mathverify.generation import GenerationConfig, generate_solutions
 from mathverify.records import (
     Problem,
     RecordWriter,
@@ -28,32 +37,6 @@ from mathverify.records import (
     parse_shard,
     read_problems_by_id,
 )
-
-
-def backend_options(
-    backend: str,
-    *,
-    dtype: str,
-    batch_size: int,
-    seed: int,
-    base_url: str | None,
-    max_concurrency: int,
-    tensor_parallel_size: int,
-    gpu_memory_utilization: float,
-) -> dict[str, Any]:
-    """The loader options of ``backend`` from the command's options (others do not apply)."""
-    if backend == "vllm":
-        return {
-            "dtype": dtype,
-            "seed": seed,
-            "tensor_parallel_size": tensor_parallel_size,
-            "gpu_memory_utilization": gpu_memory_utilization,
-        }
-    if backend == "openai":
-        if not base_url:
-            raise MathverifyError("--backend openai needs --base-url (the server's API root)")
-        return {"base_url": base_url, "max_concurrency": max_concurrency}
-    return {"dtype": dtype, "batch_size": batch_size}
 
 
 @command(
@@ -88,10 +71,7 @@ def generate(
         int, typer.Option("--max-tokens", help="Most tokens generated per solution.")
     ] = 256,
     seed: SeedOpt = 0,
-    backend: Annotated[
-        str,
-        typer.Option("--backend", help=f"Generation backend: {', '.join(sorted(BACKENDS))}."),
-    ] = "hf",
+    backend: BackendOpt = "hf",
     batch_size: Annotated[
         int,
         typer.Option(
@@ -102,39 +82,12 @@ def generate(
             ),
         ),
     ] = 256,
-    dtype: Annotated[
-        str,
-        typer.Option(
-            "--dtype",
-            help="Model weights dtype: auto (as saved), float32, bfloat16 or float16.",
-        ),
-    ] = "auto",
-    base_url: Annotated[
-        str | None,
-        typer.Option(
-            "--base-url",
-            help="openai backend: the server's API root, e.g. http://127.0.0.1:8000/v1.",
-        ),
-    ] = None,
-    model_name: Annotated[
-        str | None,
-        typer.Option(
-            "--model",
-            help="openai backend: the model name the server serves (default: --policy).",
-        ),
-    ] = None,
-    max_concurrency: Annotated[
-        int, typer.Option("--max-concurrency", help="openai backend: requests in flight at once.")
-    ] = 8,
-    tensor_parallel_size: Annotated[
-        int, typer.Option("--tensor-parallel-size", help="vllm backend: GPUs per model copy.")
-    ] = 1,
-    gpu_memory_utilization: Annotated[
-        float,
-        typer.Option(
-            "--gpu-memory-utilization", help="vllm backend: fraction of GPU memory it may use."
-        ),
-    ] = 0.9,
+    dtype: DtypeOpt = "auto",
+    base_url: BaseUrlOpt = None,
+    model_name: ModelNameOpt = None,
+    max_concurrency: MaxConcurrencyOpt = 8,
+    tensor_parallel_size: TensorParallelOpt = 1,
+    gpu_memory_utilization: GpuMemoryOpt = 0.9,
     resume: ResumeOpt = False,
     shard: ShardOpt = None,
     limit: Annotated[
@@ -157,20 +110,17 @@ def generate(
     todo = [p for p in read_problems_by_id(problems).values() if in_shard(p.id, shard_spec)]
     if limit is not None:
         todo = todo[:limit]
-    prompt_format = policy_prompt_format(policy)
-    model = load_policy(
+    model, prompt_format = open_policy(
         backend,
-        model_name or policy if backend == "openai" else policy,
-        **backend_options(
-            backend,
-            dtype=dtype,
-            batch_size=batch_size,
-            seed=seed,
-            base_url=base_url,
-            max_concurrency=max_concurrency,
-            tensor_parallel_size=tensor_parallel_size,
-            gpu_memory_utilization=gpu_memory_utilization,
-        ),
+        policy,
+        model_name=model_name,
+        dtype=dtype,
+        batch_size=batch_size,
+        seed=seed,
+        base_url=base_url,
+        max_concurrency=max_concurrency,
+        tensor_parallel_size=tensor_parallel_size,
+        gpu_memory_utilization=gpu_memory_utilization,
     )
 
     started = time.perf_counter()

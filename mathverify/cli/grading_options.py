@@ -23,11 +23,12 @@ AuditOpt = Annotated[
     typer.Option("--audit", help="JSONL file for pairs on which the graders disagree."),
 ]
 GradeTimeoutOpt = Annotated[
-    float, typer.Option("--grade-timeout", help="Seconds allowed per answer pair before a timeout verdict.")
+    float,
+    typer.Option(
+        "--grade-timeout", help="Seconds allowed per answer pair before a timeout verdict."
+    ),
 ]
-GradeWorkersOpt = Annotated[
-    int, typer.Option("--grade-workers", help="Grader worker processes.")
-]
+GradeWorkersOpt = Annotated[int, typer.Option("--grade-workers", help="Grader worker processes.")]
 
 
 def open_pool(graders: str, audit: str | None, timeout: float, workers: int) -> GradingPool:

@@ -43,7 +43,7 @@ from mathverify.records import (
     read_records,
 )
 
-METHODS = ("outcome", "exact", "rollout", "supervisor")
+METHODS = ("outcome", "exact", "rollout", "supervisor", "mcts")
 
 
 @command(
@@ -52,7 +52,9 @@ METHODS = ("outcome", "exact", "rollout", "supervisor")
         "Label solutions. [bold]outcome[/bold]: grade each final answer (sets `outcome`). "
         "[bold]exact[/bold]: the synthetic task's checker (gold step labels). "
         "[bold]rollout[/bold]: Math-Shepherd Monte-Carlo labels from K completions of each step "
-        "prefix (--policy). [bold]supervisor[/bold]: a trained PRM labels the steps (--scorer)."
+        "prefix (--policy). [bold]supervisor[/bold]: a trained PRM labels the steps (--scorer). "
+        "[bold]mcts[/bold]: the input is MCTS trees (search --method mcts --save-tree); writes "
+        "every trajectory and visited partial path with (Q+1)/2 step labels (AlphaMath)."
     ),
 )
 def label(
@@ -121,7 +123,13 @@ def label(
             for s in read_records(input, Solution)
             if in_shard(s.problem_id, shard_spec) and not writer.done(s.key())
         )
-        if method == "exact":
+        if method == "mcts":
+            from mathverify.labeling.mcts import label_mcts
+            from mathverify.records import Tree
+
+            trees = (t for t in read_records(input, Tree) if in_shard(t.problem_id, shard_spec))
+            writer.write_all(s for s in label_mcts(trees, gold) if not writer.done(s.key()))
+        elif method == "exact":
             from mathverify.labeling.exact import label_exact
 
             writer.write_all(label_exact(todo, gold))
@@ -138,7 +146,9 @@ def label(
                 raise MathverifyError("--method supervisor needs --scorer (a PRM directory)")
             model = load_scorer(scorer)
             for batch in batched(todo, chunk):
-                writer.write_all(label_supervisor(batch, gold, model, hard=not soft, threshold=threshold))
+                writer.write_all(
+                    label_supervisor(batch, gold, model, hard=not soft, threshold=threshold)
+                )
         else:
             from mathverify.labeling.rollout import RolloutConfig, RolloutStats, label_rollouts
 
@@ -173,4 +183,3 @@ def label(
             )
         kept = f", {writer.resumed} kept from before" if resume else ""
         console.print(f"label: {writer.written} solutions labeled ({method}){kept}")
-

@@ -16,7 +16,9 @@ BackendOpt = Annotated[
 ]
 DtypeOpt = Annotated[
     str,
-    typer.Option("--dtype", help="Model weights dtype: auto (as saved), float32, bfloat16 or float16."),
+    typer.Option(
+        "--dtype", help="Model weights dtype: auto (as saved), float32, bfloat16 or float16."
+    ),
 ]
 BaseUrlOpt = Annotated[
     str | None,
@@ -26,7 +28,9 @@ BaseUrlOpt = Annotated[
 ]
 ModelNameOpt = Annotated[
     str | None,
-    typer.Option("--model", help="openai backend: the model name the server serves (default: --policy)."),
+    typer.Option(
+        "--model", help="openai backend: the model name the server serves (default: --policy)."
+    ),
 ]
 MaxConcurrencyOpt = Annotated[
     int, typer.Option("--max-concurrency", help="openai backend: requests in flight at once.")
@@ -36,7 +40,9 @@ TensorParallelOpt = Annotated[
 ]
 GpuMemoryOpt = Annotated[
     float,
-    typer.Option("--gpu-memory-utilization", help="vllm backend: fraction of GPU memory it may use."),
+    typer.Option(
+        "--gpu-memory-utilization", help="vllm backend: fraction of GPU memory it may use."
+    ),
 ]
 
 
@@ -44,6 +50,7 @@ def backend_options(
     backend: str,
     *,
     dtype: str = "auto",
+    device: str = "auto",
     batch_size: int = 256,
     seed: int = 0,
     base_url: str | None = None,
@@ -63,7 +70,7 @@ def backend_options(
         if not base_url:
             raise MathverifyError("--backend openai needs --base-url (the server's API root)")
         return {"base_url": base_url, "max_concurrency": max_concurrency}
-    return {"dtype": dtype, "batch_size": batch_size}
+    return {"dtype": dtype, "device": device, "batch_size": batch_size}
 
 
 def open_policy(

@@ -24,6 +24,16 @@ from mathverify.cli.grading_options import (
     GradeWorkersOpt,
     open_pool,
 )
+from mathverify.cli.policy_options import (
+    BackendOpt,
+    BaseUrlOpt,
+    DtypeOpt,
+    GpuMemoryOpt,
+    MaxConcurrencyOpt,
+    ModelNameOpt,
+    TensorParallelOpt,
+    open_policy,
+)
 from mathverify.errors import MathverifyError
 from mathverify.eval.metrics import Sample, evaluate
 from mathverify.records import (
@@ -60,23 +70,11 @@ def _demo_default(value: str | None, default: str, option: str) -> str:
     return default
 
 
-def _load_policy(backend: str, path: str, device: str, dtype: str) -> Any:
-    from mathverify.backends import load_policy
-
-    return load_policy(backend, path, device=device, dtype=dtype)
-
-
 def _load_scorer(path: str, device: str, batch_size: int) -> Any:
     """A scorer from a PRM/ORM directory; a directory of another kind is refused."""
     from mathverify.scoring import load_scorer
 
     return load_scorer(path, device=None if device == "auto" else device, batch_size=batch_size)
-
-
-def _prompt_format(path: str) -> Any:
-    from mathverify.generation import policy_prompt_format
-
-    return policy_prompt_format(path)
 
 
 def _select_problems(
@@ -127,7 +125,8 @@ def _opt(name: str, *flags: str) -> Any:
     "search",
     help=(
         "Search for answers with a policy (and a scorer): greedy, majority (maj@n), best-of-n, "
-        "weighted-vote, sbs (step-level beam search SBS(B1,B2), batched across problems), or "
+        "weighted-vote, sbs (step-level beam search SBS(B1,B2), batched across problems), "
+        "mcts (AlphaMath's MCTS: PUCT, B2 steps per expansion, --simulations per step), or "
         "offline (re-select from trees saved with --save-tree, no model). Writes one search "
         "result per problem, graded against the gold answer when there is one, and prints an "
         "accuracy table. Without options it runs on the demo models of `make demo`."
@@ -143,13 +142,16 @@ def search(
             "--policy", help=f"Policy model directory or hub name [default: {DEMO_POLICY}]."
         ),
     ] = None,
-    backend: Annotated[str, typer.Option("--backend", help="Generation backend.")] = "hf",
+    backend: BackendOpt = "hf",
+    base_url: BaseUrlOpt = None,
+    model_name: ModelNameOpt = None,
+    max_concurrency: MaxConcurrencyOpt = 8,
+    tensor_parallel_size: TensorParallelOpt = 1,
+    gpu_memory_utilization: GpuMemoryOpt = 0.9,
     device: Annotated[
         str, typer.Option("--device", help="Device for the models: auto, cpu, cuda, cuda:1 ...")
     ] = "auto",
-    dtype: Annotated[
-        str, typer.Option("--dtype", help="Policy weights dtype: auto, float32, bfloat16, float16.")
-    ] = "auto",
+    dtype: DtypeOpt = "auto",
     scorer: Annotated[
         str | None,
         typer.Option(
@@ -180,7 +182,8 @@ def search(
     save_tree: Annotated[
         str | None,
         typer.Option(
-            "--save-tree", help="Write each problem's whole search tree (sbs) to this JSONL."
+            "--save-tree",
+            help="Write each problem's whole search tree (sbs, mcts) to this JSONL.",
         ),
     ] = None,
     trees: Annotated[str | None, _opt("trees", "--trees")] = None,
@@ -204,6 +207,10 @@ def search(
     batch_problems: Annotated[
         int, _opt("batch_problems", "--batch-problems")
     ] = SearchConfig.batch_problems,
+    simulations: Annotated[int, _opt("simulations", "--simulations")] = SearchConfig.simulations,
+    c_puct: Annotated[float, _opt("c_puct", "--c-puct")] = SearchConfig.c_puct,
+    gold_reward: Annotated[bool, _opt("gold_reward", "--gold-reward")] = False,
+    rollout: Annotated[bool, _opt("rollout", "--rollout/--no-rollout")] = True,
     limit: Annotated[
         int | None,
         typer.Option("--limit", help="Search only the first N problems (after --shard)."),
@@ -233,12 +240,16 @@ def search(
         batch_problems=batch_problems,
         rule=rule,
         trees=trees,
+        simulations=simulations,
+        c_puct=c_puct,
+        gold_reward=gold_reward,
+        rollout=rollout,
     )
-    wants_scorer = method in ("best-of-n", "weighted-vote", "sbs")
+    wants_scorer = method in ("best-of-n", "weighted-vote", "sbs", "mcts")
     # Settings that fail whatever the models are: before loading anything.
     config.check(method, has_scorer=wants_scorer and scorer != NO_SCORER)
-    if save_tree is not None and method != "sbs":
-        raise MathverifyError(f"--save-tree applies to sbs, not {method}")
+    if save_tree is not None and method not in ("sbs", "mcts"):
+        raise MathverifyError(f"--save-tree applies to sbs and mcts, not {method}")
     problems_path = _demo_default(problems, DEMO_PROBLEMS, "--problems")
     output_path = output or DEMO_OUTPUT.format(method=method)
 
@@ -249,12 +260,23 @@ def search(
     scorer_model = None
     if method != "offline":
         policy_path = _demo_default(policy, DEMO_POLICY, "--policy")
-        config = dataclasses.replace(config, prompt=_prompt_format(policy_path))
         if wants_scorer and scorer != NO_SCORER:
             scorer_model = _load_scorer(
                 _demo_default(scorer, DEMO_SCORER, "--scorer"), device, scorer_batch_size
             )
-        policy_model = _load_policy(backend, policy_path, device, dtype)
+        policy_model, prompt_format = open_policy(
+            backend,
+            policy_path,
+            model_name=model_name,
+            dtype=dtype,
+            device=device,
+            seed=config.seed,
+            base_url=base_url,
+            max_concurrency=max_concurrency,
+            tensor_parallel_size=tensor_parallel_size,
+            gpu_memory_utilization=gpu_memory_utilization,
+        )
+        config = dataclasses.replace(config, prompt=prompt_format)
 
     fn = SEARCHES[method]
     by_id = {p.id: p for p in selected}

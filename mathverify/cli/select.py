@@ -14,7 +14,7 @@ from mathverify.records import RecordWriter, Solution, read_records
 @command(
     "select",
     help=(
-        "Pick solutions to label next. [bold]convincing-wrong[/bold] (\"Let's Verify\"): per "
+        'Pick solutions to label next. [bold]convincing-wrong[/bold] ("Let\'s Verify"): per '
         "problem, the highest-scoring solutions whose final answer is wrong; needs scored "
         "(`mathverify score`) and outcome-labeled solutions."
     ),
@@ -30,7 +30,9 @@ def select(
     ] = 4,
     random_share: Annotated[
         float,
-        typer.Option("--random-share", help="Share of each problem's picks drawn uniformly at random."),
+        typer.Option(
+            "--random-share", help="Share of each problem's picks drawn uniformly at random."
+        ),
     ] = 0.0,
     aggregation: Annotated[
         str, typer.Option("--aggregate", help="Step-score aggregation: min, product, last, mean.")

@@ -9,7 +9,9 @@ from mathverify.errors import MathverifyError
 from mathverify.records import Problem, Solution
 
 
-def label_exact(solutions: Iterable[Solution], problems: Mapping[str, Problem]) -> Iterator[Solution]:
+def label_exact(
+    solutions: Iterable[Solution], problems: Mapping[str, Problem]
+) -> Iterator[Solution]:
     """Yield solutions with 0/1 ``step_labels``, ``first_wrong_step`` and ``outcome`` set."""
     for solution in solutions:
         problem = problems.get(solution.problem_id)

@@ -62,7 +62,9 @@ def label_rollouts(
     final_verdicts = pool.grade_many([(s.answer, g) for s, g in zip(solutions, golds, strict=True)])
 
     depths: list[list[int]] = (
-        [[d] for d in range(max_depth)] if config.cut_after_first_wrong else [list(range(max_depth))]
+        [[d] for d in range(max_depth)]
+        if config.cut_after_first_wrong
+        else [list(range(max_depth))]
     )
     for depth_group in depths:
         jobs = [
@@ -81,7 +83,9 @@ def label_rollouts(
             soft[index][depth] = 1.0 if final_verdicts[index].equal else 0.0
         if jobs:
             prompts = [
-                prompt_format.prefix(problems[solutions[i].problem_id].problem, solutions[i].steps[: d + 1])
+                prompt_format.prefix(
+                    problems[solutions[i].problem_id].problem, solutions[i].steps[: d + 1]
+                )
                 for i, d in jobs
             ]
             outputs = policy.complete(
@@ -112,9 +116,7 @@ def label_rollouts(
 
     labeled = []
     for solution, values, spent, final in zip(solutions, soft, tokens, final_verdicts, strict=True):
-        labels = [
-            None if v is None else (float(v > 0) if config.hard else v) for v in values
-        ]
+        labels = [None if v is None else (float(v > 0) if config.hard else v) for v in values]
         first_wrong = next((i for i, v in enumerate(values) if v == 0.0), None)
         solution.step_labels = labels
         solution.first_wrong_step = first_wrong

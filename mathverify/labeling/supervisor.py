@@ -25,7 +25,9 @@ def label_supervisor(
     missing = [s.problem_id for s in solutions if s.problem_id not in problems]
     if missing:
         raise MathverifyError(f"problem id {missing[0]!r} is not in the problems file")
-    scores = scorer.score([problems[s.problem_id].problem for s in solutions], [s.steps for s in solutions])
+    scores = scorer.score(
+        [problems[s.problem_id].problem for s in solutions], [s.steps for s in solutions]
+    )
     for solution, step_scores in zip(solutions, scores, strict=True):
         if any(score is None for score in step_scores):
             raise MathverifyError(

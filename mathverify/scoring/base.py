@@ -52,7 +52,9 @@ def aggregate(step_scores: Sequence[float | None], how: str = "min") -> float:
     try:
         fn = AGGREGATIONS[how]
     except KeyError:
-        raise ValueError(f"unknown aggregation {how!r}; choose from {', '.join(AGGREGATIONS)}") from None
+        raise ValueError(
+            f"unknown aggregation {how!r}; choose from {', '.join(AGGREGATIONS)}"
+        ) from None
     values = _present(step_scores)
     if not values:
         return float("-inf")

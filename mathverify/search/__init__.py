@@ -16,6 +16,7 @@ from mathverify.search.common import SearchFn, cluster_answers, grade_results
 from mathverify.search.config import SearchConfig, field_help
 from mathverify.search.greedy import greedy
 from mathverify.search.majority import majority
+from mathverify.search.mcts import mcts
 from mathverify.search.offline import offline, reselect
 from mathverify.search.sbs import sbs
 from mathverify.search.weighted_vote import weighted_vote
@@ -27,6 +28,7 @@ SEARCHES: dict[str, SearchFn] = {
     "weighted-vote": weighted_vote,
     "sbs": sbs,
     "offline": offline,
+    "mcts": mcts,
 }
 
 # Methods that rank solutions with a scorer: always, or (sbs) when the beam is wider than one.
@@ -43,6 +45,7 @@ __all__ = [
     "grade_results",
     "greedy",
     "majority",
+    "mcts",
     "offline",
     "reselect",
     "sbs",

@@ -67,6 +67,20 @@ class SearchConfig:
         "value", "Offline: node field that ranks candidates: value, q, visits or prior."
     )
     trees: str | None = _opt(None, "Offline: the tree JSONL saved by --save-tree.")
+    simulations: int = _opt(
+        40, "MCTS: simulations before each committed step (AlphaMath's N); B2 steps per expansion."
+    )
+    c_puct: float = _opt(1.25, "MCTS: exploration weight of the PUCT rule.")
+    gold_reward: bool = _opt(
+        False,
+        "MCTS: terminal reward +1/-1 by grading against the gold answer (training problems "
+        "only); otherwise the scorer's value of the finished solution.",
+    )
+    rollout: bool = _opt(
+        True,
+        "MCTS without a scorer: value a new leaf by one sampled rollout to the end, graded "
+        "against the gold answer (+1/-1); off: 0.",
+    )
     prompt: PromptFormat = field(
         default_factory=PromptFormat,
         metadata={
@@ -128,6 +142,18 @@ class SearchConfig:
                 f"sbs with --b1 {self.b1} needs a scorer to rank the beams; give --scorer "
                 "(a PRM, ORM or value model), or use --b1 1"
             )
+        if method == "mcts":
+            if self.simulations < 1:
+                raise MathverifyError(f"--simulations must be at least 1, got {self.simulations}")
+            if self.c_puct < 0:
+                raise MathverifyError(f"--c-puct must be >= 0, got {self.c_puct}")
+            if self.b2 < 1:
+                raise MathverifyError(f"--b2 must be at least 1, got {self.b2}")
+            if not has_scorer and not self.gold_reward:
+                raise MathverifyError(
+                    "mcts without a scorer has nothing to value solutions with: give --scorer "
+                    "(a value model, PRM or ORM) or --gold-reward (training problems)"
+                )
         if method in ("best-of-n", "weighted-vote") and not has_scorer:
             raise MathverifyError(
                 f"{method} needs a scorer; give --scorer (a PRM, ORM or value model)"

@@ -1,0 +1,66 @@
+"""Settings of ``train-value``, as a dataclass whose field help is the CLI help.
+
+Kept apart from :mod:`mathverify.training.value` so the command line builds its options
+without importing torch or transformers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mathverify.training.verifier_config import VerifierTrainConfig
+
+__all__ = ["VALUE_LOSSES", "ValueTrainConfig"]
+
+VALUE_LOSSES = ("mse", "bce")
+
+
+def _help(text: str) -> dict[str, str]:
+    return {"help": text}
+
+
+@dataclass
+class ValueTrainConfig(VerifierTrainConfig):
+    """``train-value`` settings: the verifier ones plus the multi-task and value-loss choices."""
+
+    sft_weight: float = field(
+        default=1.0,
+        metadata=_help(
+            "Weight of the policy's SFT loss on correct trajectories (outcome true), added to "
+            "the value loss (AlphaMath's multi-task objective); 0 trains the value only."
+        ),
+    )
+    freeze_policy: bool = field(
+        default=False,
+        metadata=_help("Train the value head only; the policy's weights stay unchanged."),
+    )
+    value_loss: str = field(
+        default="mse",
+        metadata=_help(
+            "Value loss on step targets in [0, 1] ((Q+1)/2 for MCTS labels): mse on "
+            "sigmoid(logit), the same as MSE on Q with a tanh head, or bce on the logit."
+        ),
+    )
+    init_only: bool = field(
+        default=False,
+        metadata=_help(
+            "Only add an untrained value head to --init and save it (AlphaMath's "
+            "save_value_head); no data needed."
+        ),
+    )
+
+    def validate(self) -> None:
+        from mathverify.errors import MathverifyError
+
+        if self.value_loss not in VALUE_LOSSES:
+            raise MathverifyError(
+                f"--value-loss {self.value_loss!r}: choose one of {', '.join(VALUE_LOSSES)}"
+            )
+        if self.sft_weight < 0:
+            raise MathverifyError(f"--sft-weight must be >= 0, got {self.sft_weight}")
+        if self.freeze_policy and self.sft_weight > 0:
+            raise MathverifyError(
+                "--freeze-policy trains the value head only: pass --sft-weight 0 with it"
+            )
+        if not self.init_only and (not self.input or not self.problems):
+            raise MathverifyError("train-value needs --input and --problems (or --init-only)")

@@ -23,7 +23,6 @@ Not here: the MCTS labels (labeling/mcts.py), scoring (scoring/value.py).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from transformers import EarlyStoppingCallback, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from mathverify.errors import MathverifyError, RecordError
 from mathverify.labeling.schemes import scheme_for_source, to_training_targets
@@ -45,21 +44,16 @@ from mathverify.training.value_config import ValueTrainConfig
 from mathverify.training.verifier_common import (
     HEAD_FILE,
     IGNORE,
-    ListDataset,
     TrainResult,
     VerifierModel,
-    VerifierTrainer,
-    check_output,
     default_max_length,
     init_prompt_format,
     load_backbone,
     load_tokenizer,
     pad_id,
     read_numbered,
-    resolve_resume,
+    run_training,
     save_verifier,
-    split_by_group,
-    training_arguments,
     weights_sha256,
 )
 
@@ -329,40 +323,8 @@ def train_value(config: ValueTrainConfig) -> TrainResult:
         source=display_name(config.input),
         sft=config.sft_weight > 0,
     )
-    if not examples:
-        raise MathverifyError(f"{config.input}: no usable training examples")
-    check_output(config)
-    train, held = split_by_group(examples, config.eval_fraction, config.seed)
-    args = training_arguments(config, has_eval=bool(held))
-    callbacks = []
-    if held and config.patience > 0:
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.patience))
-    trainer = VerifierTrainer(
-        model=model,
-        args=args,
-        data_collator=ValueCollator(pad_id(tokenizer)),
-        train_dataset=ListDataset(train),
-        eval_dataset=ListDataset(held) if held else None,
-        processing_class=tokenizer,
-        callbacks=callbacks,
-        card=card,
-    )
-    output = trainer.train(resume_from_checkpoint=resolve_resume(config))
-    eval_losses = [h["eval_loss"] for h in trainer.state.log_history if "eval_loss" in h]
-    if trainer.args.should_save:
-        save_verifier(model, config.output, tokenizer, card)
-    train_loss = float(output.training_loss)
-    return TrainResult(
-        output=config.output,
-        global_step=trainer.state.global_step,
-        n_train=len(train),
-        n_eval=len(held),
-        train_loss=train_loss if math.isfinite(train_loss) else float("nan"),
-        eval_loss=min(eval_losses) if eval_losses else None,
-        best_checkpoint=trainer.state.best_model_checkpoint,
-        weights_sha256=weights_sha256(model),
-        rank=trainer.args.process_index,
-        log_history=list(trainer.state.log_history),
+    return run_training(
+        config, model, tokenizer, card, examples, collator=ValueCollator(pad_id(tokenizer))
     )
 
 

@@ -445,9 +445,13 @@ def run_training(
     model: VerifierModel,
     tokenizer: PreTrainedTokenizerBase,
     card: ModelCard,
-    examples: Sequence[Example],
+    examples: Sequence[Any],
+    collator: Any | None = None,
 ) -> TrainResult:
     """Split, train with early stopping and checkpoints, save the final model on rank 0.
+
+    ``collator`` batches ``examples`` (default: :class:`VerifierCollator`); the value
+    trainer passes its own, since its examples also carry language-model labels.
 
     Runs unchanged under ``accelerate launch``/``torchrun`` (DDP): the Trainer shards the
     data and averages gradients; only the main process writes files. Nothing collective
@@ -464,7 +468,7 @@ def run_training(
     trainer = VerifierTrainer(
         model=model,
         args=args,
-        data_collator=VerifierCollator(pad_id(tokenizer)),
+        data_collator=collator or VerifierCollator(pad_id(tokenizer)),
         train_dataset=ListDataset(train),
         eval_dataset=ListDataset(held) if held else None,
         processing_class=tokenizer,

@@ -82,8 +82,10 @@ def _fmt(value: float, se: float | None = None) -> str:
     return text if se is None else f"{text} ± {100 * se:.1f}"
 
 
-def _table(reports: list[Report], title: str) -> Table:
-    ks = sorted({k for r in reports for k in r.maj})
+def _table(reports: list[Report], title: str, ks: list[int] | None = None) -> Table:
+    """One row per report; maj@k and pass@k columns for ``ks`` (default: the largest k)."""
+    if ks is None:
+        ks = [max(k for r in reports for k in r.maj)] if any(r.maj for r in reports) else []
     table = Table(title=title)
     for header in ("input", "problems", "samples", "accuracy"):
         table.add_column(header, justify="right" if header != "input" else "left")
@@ -91,7 +93,7 @@ def _table(reports: list[Report], title: str) -> Table:
         table.add_column(f"maj@{k}", justify="right")
     for k in ks:
         table.add_column(f"pass@{k}", justify="right")
-    table.add_column("tokens/problem", justify="right")
+    table.add_column("tokens", justify="right")
     for r in reports:
         table.add_row(
             r.name,
@@ -143,7 +145,13 @@ def eval_command(
     ] = None,
     k: Annotated[
         str | None,
-        typer.Option("--k", help="Comma-separated k for maj@k/pass@k (default 1,2,4,..,n)."),
+        typer.Option(
+            "--k",
+            help=(
+                "Comma-separated k for maj@k/pass@k in the table (default: the largest; "
+                "the JSON has 1,2,4,..,n)."
+            ),
+        ),
     ] = None,
     json_path: Annotated[
         str | None,
@@ -202,13 +210,13 @@ def eval_command(
 
     to_stdout_json = json_path == STDIO
     out = Console(file=sys.stderr if to_stdout_json else sys.stdout)
-    out.print(_table(reports, "mathverify eval"))
+    out.print(_table(reports, "mathverify eval", ks))
     for report in reports:
         if report.step_labels:
             out.print(_step_table(report))
         for facet, groups in report.groups.items():
             if len(groups) > 1:
-                out.print(_table(list(groups.values()), f"{report.name} by {facet}"))
+                out.print(_table(list(groups.values()), f"{report.name} by {facet}", ks))
     if json_path:
         payload: dict[str, Any] = {"reports": [r.to_dict() for r in reports]}
         text = json.dumps(payload, indent=2) + "\n"

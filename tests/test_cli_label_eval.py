@@ -210,3 +210,37 @@ def test_exact_labels_refuse_non_synthetic_problems(tmp_path):
     result = runner.invoke(app, ["label", "-m", "exact", "-p", str(problems), "-i", str(solutions)])
     assert result.exit_code == 2
     assert "not a synthetic arithmetic problem" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b'{"problem_id": "p0", "sample_id": 0, "steps": ["\xff"]}\n', ":1: not valid UTF-8"),
+        (b"not json\n", ":1: invalid JSON"),
+        (b'{"sample_id": 0, "steps": []}\n', ":1: field 'problem_id': missing"),
+    ],
+)
+def test_bad_input_through_the_cli_is_one_line(tmp_path, content, message):
+    problems, _ = make_inputs(tmp_path, 1, 1)
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(content)
+    for args in (["label", "-m", "outcome"], ["eval"]):
+        target = ["-i", str(bad)] if args[0] == "label" else [str(bad)]
+        result = runner.invoke(app, [*args, "-p", str(problems), *target])
+        assert result.exit_code == 2, result.output
+        assert result.stderr.count("\n") == 1 and message in result.stderr
+
+
+def test_empty_input_gives_an_empty_result(tmp_path):
+    problems, _ = make_inputs(tmp_path, 1, 1)
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    out = tmp_path / "out.jsonl"
+    result = runner.invoke(
+        app, ["label", "-m", "outcome", "-p", str(problems), "-i", str(empty), "-o", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert out.read_text() == ""
+    result = runner.invoke(app, ["eval", str(empty), "-p", str(problems), "--json", "-"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["reports"][0]["n_problems"] == 0

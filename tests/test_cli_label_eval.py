@@ -244,3 +244,26 @@ def test_empty_input_gives_an_empty_result(tmp_path):
     result = runner.invoke(app, ["eval", str(empty), "-p", str(problems), "--json", "-"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["reports"][0]["n_problems"] == 0
+
+
+def test_eval_against_the_mario_qaf_file(tmp_path):
+    from conftest import require_data
+
+    qaf = require_data("mario_eval", "math_testset_annotation.json")
+    rows = json.loads(qaf.read_text())[:3]
+    solutions = [
+        Solution(
+            problem_id=f"mario-{row['index']}",
+            sample_id=0,
+            steps=["x"],
+            answer=row["answer"] if i < 2 else "12345",
+        )
+        for i, row in enumerate(rows)
+    ]
+    write_records(tmp_path / "s.jsonl", solutions)
+    result = runner.invoke(
+        app, ["eval", str(tmp_path / "s.jsonl"), "--qaf", str(qaf), "--json", "-"]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)["reports"][0]
+    assert report["n_problems"] == 3 and report["accuracy"] == pytest.approx(2 / 3)

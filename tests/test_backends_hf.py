@@ -6,13 +6,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import LlamaForCausalLM
 
 from mathverify.backends import load_policy, next_steps
 from mathverify.backends.hf import HFPolicy
 from mathverify.errors import MathverifyError
-from mathverify.models.card import ModelCard
-from mathverify.models.tiny import build_tokenizer, tiny_llama_config
+from mathverify.models.tiny import build_tokenizer, save_random_policy
 from mathverify.prompting import PromptFormat
 
 PROMPTS = [
@@ -24,15 +22,9 @@ PROMPTS = [
 
 def save_tiny_policy(directory: Path, seed: int = 0) -> Path:
     """A random-init tiny Llama policy with the character tokenizer and a policy card."""
-    tokenizer = build_tokenizer()
-    torch.manual_seed(seed)
-    model = LlamaForCausalLM(
-        tiny_llama_config(tokenizer, hidden_size=64, num_layers=2, num_heads=2, max_positions=1024)
+    return save_random_policy(
+        directory, seed=seed, hidden_size=64, num_layers=2, num_heads=2, max_positions=1024
     )
-    model.save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    ModelCard(kind="policy", prompt=PromptFormat()).save(directory)
-    return directory
 
 
 @pytest.fixture(scope="session")

@@ -6,14 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
-from transformers import LlamaForCausalLM
 from typer.testing import CliRunner
 
 from mathverify.cli import app
 from mathverify.generation import GenerationConfig, generate_solutions, plan_chunks
 from mathverify.models.card import ModelCard
-from mathverify.models.tiny import build_tokenizer, tiny_llama_config
+from mathverify.models.tiny import save_random_policy
 from mathverify.prompting import PromptFormat
 from mathverify.records import Problem, Solution, in_shard, read_all, write_records
 
@@ -29,17 +27,14 @@ PROBLEMS = [
 
 @pytest.fixture(scope="session")
 def policy_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = tmp_path_factory.mktemp("generate_policy")
-    tokenizer = build_tokenizer()
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(
-        tiny_llama_config(tokenizer, hidden_size=64, num_layers=2, num_heads=2)
-    )
-    model.save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
     # A non-default separator shows that steps are split with the card's, not a constant.
-    ModelCard(kind="policy", prompt=PromptFormat(separator="\n")).save(directory)
-    return directory
+    return save_random_policy(
+        tmp_path_factory.mktemp("generate_policy"),
+        prompt=PromptFormat(separator="\n"),
+        hidden_size=64,
+        num_layers=2,
+        num_heads=2,
+    )
 
 
 @pytest.fixture

@@ -190,20 +190,15 @@ def test_missing_demo_defaults_say_run_make_demo(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="module")
 def tiny_policy_dir(tmp_path_factory):
-    import torch
-    from transformers import LlamaForCausalLM
+    from mathverify.models.tiny import save_random_policy
 
-    from mathverify.models.tiny import build_tokenizer, tiny_llama_config
-
-    directory = tmp_path_factory.mktemp("tiny-policy")
-    tokenizer = build_tokenizer()
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(
-        tiny_llama_config(tokenizer, hidden_size=64, num_layers=1, num_heads=2, max_positions=256)
+    directory = save_random_policy(
+        tmp_path_factory.mktemp("tiny-policy"),
+        hidden_size=64,
+        num_layers=1,
+        num_heads=2,
+        max_positions=256,
     )
-    model.save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    ModelCard(kind="policy").save(directory)
     return str(directory)
 
 

@@ -12,13 +12,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import LlamaForCausalLM
 from typer.testing import CliRunner
 
 from mathverify.cli import app
 from mathverify.errors import MathverifyError
-from mathverify.models.card import ModelCard, load_card
-from mathverify.models.tiny import build_tokenizer, tiny_llama_config
+from mathverify.models.card import load_card
+from mathverify.models.tiny import save_random_policy
 from mathverify.scoring import load_scorer
 from mathverify.training.orm import train_orm
 from mathverify.training.prm import train_prm
@@ -28,15 +27,7 @@ runner = CliRunner()
 
 
 def make_policy(directory: Path) -> Path:
-    tokenizer = build_tokenizer()
-    torch.manual_seed(0)
-    model = LlamaForCausalLM(
-        tiny_llama_config(tokenizer, hidden_size=64, num_layers=2, num_heads=2)
-    )
-    model.save_pretrained(directory)
-    tokenizer.save_pretrained(directory)
-    ModelCard(kind="policy").save(directory)
-    return directory
+    return save_random_policy(directory, hidden_size=64, num_layers=2, num_heads=2)
 
 
 def make_data(directory: Path, n_problems: int = 10) -> tuple[Path, Path]:

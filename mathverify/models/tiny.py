@@ -9,10 +9,12 @@ come with their own tokenizer.
 from __future__ import annotations
 
 import string
+from pathlib import Path
 
 from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, pre_tokenizers
 from transformers import LlamaConfig, PreTrainedTokenizerFast
 
+from mathverify.prompting import PromptFormat
 from mathverify.steps import DEFAULT_SEPARATOR
 
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
@@ -78,3 +80,28 @@ def tiny_llama_config(
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
     )
+
+
+def save_random_policy(
+    directory: str | Path,
+    *,
+    seed: int = 0,
+    prompt: PromptFormat | None = None,
+    **sizes: int,
+) -> Path:
+    """Save a random-init tiny policy (model, tokenizer, card) for tests and benchmarks.
+
+    ``sizes`` go to :func:`tiny_llama_config` (hidden_size, num_layers, num_heads, ...).
+    """
+    import torch
+    from transformers import LlamaForCausalLM
+
+    from mathverify.models.card import ModelCard
+
+    directory = Path(directory)
+    tokenizer = build_tokenizer()
+    torch.manual_seed(seed)
+    LlamaForCausalLM(tiny_llama_config(tokenizer, **sizes)).save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    ModelCard(kind="policy", prompt=prompt or PromptFormat()).save(directory)
+    return directory

@@ -42,9 +42,10 @@ N_TEST ?= 1000
 SAMPLES ?= 16
 TEMPERATURE ?= 0.7
 TRAIN_STEPS ?= 900
+PRM_LR ?= 1e-3
 
-demo: install $(DEMO)/eval.json
-	@echo "demo artifacts in $(DEMO)/ (eval numbers in $(DEMO)/eval.json)"
+demo: install $(DEMO)/eval.json $(DEMO)/verifier.json
+	@echo "demo artifacts in $(DEMO)/ (eval numbers in $(DEMO)/eval.json and $(DEMO)/verifier.json)"
 
 $(DEMO)/data/test.jsonl:
 	$(MV) data synth -o $(DEMO)/data --train-size $(N_TRAIN) --test-size $(N_TEST) --seed $(SEED)
@@ -69,6 +70,33 @@ $(DEMO)/%.labeled.jsonl: $(DEMO)/%.jsonl
 
 $(DEMO)/eval.json: $(DEMO)/greedy.labeled.jsonl $(DEMO)/samples.labeled.jsonl
 	$(MV) eval $^ --names greedy,sampled -p $(DEMO)/data/test.jsonl --json $@
+
+# The verifier: a PRM on the policy's backbone, trained on exact step labels of policy
+# samples for training problems (cut after the first wrong step), then best-of-16 on the
+# test samples by the lowest step score.
+VERIFIER_PROBLEMS ?= 2000
+VERIFIER_SAMPLES ?= 4
+PRM_STEPS ?= 300
+
+$(DEMO)/verifier/train.jsonl: $(DEMO)/policy/mathverify.json
+	$(MV) generate --policy $(DEMO)/policy -p $(DEMO)/data/train.jsonl --limit $(VERIFIER_PROBLEMS) \
+		-n $(VERIFIER_SAMPLES) --temperature $(TEMPERATURE) --seed $(SEED) -o $@.part --resume
+	mv $@.part $@
+
+$(DEMO)/verifier/train.labeled.jsonl: $(DEMO)/verifier/train.jsonl
+	$(MV) label --method exact -p $(DEMO)/data/train.jsonl -i $< -o $@
+
+$(DEMO)/prm/mathverify.json: $(DEMO)/verifier/train.labeled.jsonl
+	$(MV) train-prm -i $< -p $(DEMO)/data/train.jsonl -o $(DEMO)/prm --init $(DEMO)/policy \
+		--max-steps $(PRM_STEPS) --batch-size 32 --lr $(PRM_LR) --seed $(SEED)
+
+$(DEMO)/samples.prm.jsonl: $(DEMO)/prm/mathverify.json $(DEMO)/samples.labeled.jsonl
+	$(MV) score -s $(DEMO)/prm -p $(DEMO)/data/test.jsonl -i $(DEMO)/samples.labeled.jsonl \
+		-a min -o $@.part --resume
+	mv $@.part $@
+
+$(DEMO)/verifier.json: $(DEMO)/samples.prm.jsonl
+	$(MV) eval $< --names prm-min -p $(DEMO)/data/test.jsonl --plot $(DEMO)/plots --json $@
 
 demo-clean:
 	rm -rf $(DEMO)

@@ -268,6 +268,40 @@ def test_gold_orders():
         assert p.meta["gold_steps"] == gold_steps(problem_expression(p), order="left")
 
 
+@pytest.mark.parametrize(
+    ("problem", "steps", "labels"),
+    [
+        # Associativity: either adjacent pair of a + or * chain may go first.
+        ("Compute 5+7+9.", ["= 12+9", "= 21", "\\boxed{21}"], [1, 1, 1]),
+        ("Compute 5+7+9.", ["= 5+16", "= 21", "\\boxed{21}"], [1, 1, 1]),
+        ("Compute 2*(3*4)+1.", ["= 6*4+1", "= 24+1", "= 25", "\\boxed{25}"], [1, 1, 1, 1]),
+        # A run of three operands replaced by its value is a step of two operations.
+        ("Compute 1+2+3+4.", ["= 6+4", "= 10", "\\boxed{10}"], [1, 1, 1]),
+        # Commuting is not regrouping: operands keep their order.
+        ("Compute 5+7+9.", ["= 14+7", "= 21", "\\boxed{21}"], [0, 0, 0]),
+        # Regrouping alone evaluates nothing.
+        ("Compute 5+(7+9).", ["= 5+7+9", "= 21", "\\boxed{21}"], [0, 0, 0]),
+        # Subtraction is not associative: 9-5+1 is (9-5)+1, so 5+1 is not ready.
+        ("Compute 9-5+1.", ["= 9-6", "= 3", "\\boxed{3}"], [0, 0, 0]),
+    ],
+)
+def test_check_steps_regrouping(problem, steps, labels):
+    assert check_steps(problem, steps).labels == labels
+
+
+def test_gold_steps_regroup():
+    tree = parse_expression("5+7+9*2")
+    firsts = {gold_steps(tree, random.Random(seed), regroup=True)[0] for seed in range(40)}
+    assert firsts == {"= 12+9*2", "= 5+7+18"}
+    firsts = {
+        gold_steps(parse_expression("5+7+9"), random.Random(s), regroup=True)[0] for s in range(40)
+    }
+    assert firsts == {"= 12+9", "= 5+16"}
+    _, test = make_splits(SynthConfig(train_size=0, test_size=200, regroup=True, seed=3))
+    for p in test:
+        assert check_steps(p, p.meta["gold_steps"]).labels == [1] * (p.meta["n_ops"] + 1)
+
+
 def test_too_small_space_is_an_error():
     config = SynthConfig(min_ops=1, max_ops=1, max_operand=2, train_size=0, test_size=50)
     with pytest.raises(MathverifyError, match="too few distinct expressions"):
@@ -281,6 +315,8 @@ def test_too_small_space_is_an_error():
         SynthConfig(min_operand=5, max_operand=1),
         SynthConfig(order="random"),  # type: ignore[arg-type]
         SynthConfig(test_size=-1),
+        SynthConfig(op_weights=(0.0, 0.0, 0.0)),
+        SynthConfig(op_weights=(1.0, -1.0, 1.0)),
     ],
 )
 def test_bad_configs(config):
@@ -310,3 +346,17 @@ def test_cli_data_synth_bad_option(tmp_path):
     )
     assert result.exit_code == 2
     assert "min_ops" in result.output
+
+
+def test_op_weights_change_the_mix(tmp_path):
+    result = CliRunner().invoke(
+        app,
+        ["data", "synth", "-o", str(tmp_path), "--train-size", "0", "--test-size", "300",
+         "--op-weights", "1,0,0"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    expressions = [p.meta["expression"] for p in read_all(tmp_path / "test.jsonl", Problem)]
+    assert all(set(e) <= set("0123456789+()") for e in expressions)
+    result = CliRunner().invoke(app, ["data", "synth", "-o", str(tmp_path), "--op-weights", "1,2"])
+    assert result.exit_code == 2
+    assert "--op-weights" in result.output

@@ -10,6 +10,7 @@ import typer
 from mathverify.cli.app import SeedOpt, console, guarded
 from mathverify.cli.data import data_app
 from mathverify.data.synthetic import SynthConfig, make_splits
+from mathverify.errors import MathverifyError
 from mathverify.records import write_records
 
 _DEFAULTS = SynthConfig()
@@ -53,6 +54,32 @@ def synth(
             help="Evaluation order of gold solutions: 'any' (a random ready operation each step) or 'left'.",
         ),
     ] = _DEFAULTS.order,
+    op_weights: Annotated[
+        str,
+        typer.Option(
+            "--op-weights",
+            help="Relative frequency of + - * in the expressions, e.g. 3,1,2.",
+        ),
+    ] = ",".join(f"{w:g}" for w in _DEFAULTS.op_weights),
+    regroup: Annotated[
+        bool,
+        typer.Option(
+            "--regroup/--no-regroup",
+            help="Gold steps may also evaluate any adjacent pair of a + or * chain "
+            "(5+7+9 to 5+16), so solutions of one problem differ in what they compute.",
+        ),
+    ] = _DEFAULTS.regroup,
+    code_steps: Annotated[
+        bool,
+        typer.Option(
+            "--code-steps",
+            help=(
+                "Gold steps compute their operation in a python block and read its output "
+                "first (the MARIO format; for policies run with --step-format react). Same "
+                "problems as without it."
+            ),
+        ),
+    ] = _DEFAULTS.code_steps,
     seed: SeedOpt = _DEFAULTS.seed,
 ) -> None:
     """Generate seeded arithmetic problems with step-by-step gold solutions; train and test share no expression."""
@@ -65,6 +92,9 @@ def synth(
         train_size=train_size,
         test_size=test_size,
         order=order,  # type: ignore[arg-type]
+        op_weights=_weights(op_weights),
+        regroup=regroup,
+        code_steps=code_steps,
         seed=seed,
     )
     train, test = make_splits(config)
@@ -74,6 +104,16 @@ def synth(
     console.print(
         f"wrote {len(train)} train and {len(test)} test problems to {out_dir}/{{train,test}}.jsonl"
     )
+
+
+def _weights(text: str) -> tuple[float, float, float]:
+    try:
+        weights = tuple(float(part) for part in text.split(","))
+    except ValueError:
+        weights = ()
+    if len(weights) != 3:
+        raise MathverifyError(f"--op-weights: expected three numbers for + - *, got {text!r}")
+    return weights  # type: ignore[return-value]
 
 
 data_app.command("synth", help=synth.__doc__)(guarded(synth))

@@ -31,6 +31,24 @@ and the only place that knows this task. Its rules:
   right) while ``first_wrong_step`` points at the earlier error and the boxed step is labeled 0.
 - A boxed step before the last step is wrong; ``final_correct`` is true only when the last
   step is ``\\boxed{N}`` with N equal to the problem's value.
+- *Code steps* (``code_steps=True``, the MARIO format of :mod:`mathverify.react`): a step may
+  start with fenced blocks, a python block and its output; the checker reads only the text
+  after the step's last fence, so the code and its output are the policy's scratch work,
+  not judged, and a step holding only blocks is malformed. Plain steps have no fence and
+  read as before.
+
+With ``code_steps`` the gold solution computes each step's operation in a one-line python
+block and reads the output before writing the rewritten expression::
+
+    ```python
+    print(3*6)
+    ```
+    ```output
+    18
+    ```
+    = 18+10
+
+The problems (and evaluation orders) are those of the plain variant with the same seed.
 """
 
 from __future__ import annotations
@@ -39,6 +57,8 @@ import random
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cache
+from itertools import pairwise
 from typing import Literal
 
 from mathverify.errors import MathverifyError
@@ -50,6 +70,7 @@ __all__ = [
     "StepCheck",
     "SynthConfig",
     "check_steps",
+    "code_step",
     "evaluate",
     "gold_steps",
     "make_problem",
@@ -64,6 +85,8 @@ OPS = ("+", "-", "*")
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2}
 _PROBLEM_TEXT = re.compile(r"^\s*(?:Compute\s+)?(?P<expr>.*?)\s*\.?\s*$", re.DOTALL)
 _BOXED_STEP = re.compile(r"^\\boxed\{\s*(?P<number>\d+)\s*\}$")
+_FENCE = "```"
+_ASSOCIATIVE = ("+", "*")
 
 
 # --------------------------------------------------------------------------------------
@@ -92,12 +115,31 @@ def evaluate(expr: Expr) -> int:
     if expr.op is None:
         return expr.value
     assert expr.left is not None and expr.right is not None
-    a, b = evaluate(expr.left), evaluate(expr.right)
-    if expr.op == "+":
+    return _apply(expr.op, evaluate(expr.left), evaluate(expr.right))
+
+
+def _apply(op: str, a: int, b: int) -> int:
+    if op == "+":
         return a + b
-    if expr.op == "-":
+    if op == "-":
         return a - b
     return a * b
+
+
+def _operands(expr: Expr, op: str) -> list[Expr]:
+    """The operands of the maximal ``op`` chain rooted at ``expr`` (``[expr]`` if none)."""
+    if expr.op != op:
+        return [expr]
+    assert expr.left is not None and expr.right is not None
+    return _operands(expr.left, op) + _operands(expr.right, op)
+
+
+def _chain(op: str, operands: list[Expr]) -> Expr:
+    """Operands joined by ``op``, left to right (the inverse of :func:`_operands`)."""
+    tree = operands[0]
+    for operand in operands[1:]:
+        tree = Expr(op=op, left=tree, right=operand)
+    return tree
 
 
 def count_ops(expr: Expr) -> int:
@@ -220,22 +262,75 @@ def _reduce_at(expr: Expr, path: tuple[str, ...]) -> Expr:
     return Expr(op=expr.op, left=expr.left, right=_reduce_at(expr.right, path[1:]))
 
 
+def _subtree(expr: Expr, path: tuple[str, ...]) -> Expr:
+    for side in path:
+        assert expr.left is not None and expr.right is not None
+        expr = expr.left if side == "L" else expr.right
+    return expr
+
+
+def code_step(evaluated: Expr, rewritten: Expr) -> str:
+    """A gold code step: print the evaluated operation, read its output, rewrite."""
+    return (
+        f"```python\nprint({render(evaluated)})\n```\n"
+        f"```output\n{evaluate(evaluated)}\n```\n= {render(rewritten)}"
+    )
+
+
+def _regroups(expr: Expr, parent_op: str | None = None) -> list[tuple[Expr, Expr]]:
+    """``(evaluated, result)`` for each adjacent pair of numbers in a ``+`` or ``*`` chain.
+
+    ``5+7+9`` gives ``5+7`` (``12+9``) and ``7+9`` (``5+16``): associativity lets either
+    pair go first, as people regroup sums and products.
+    """
+    if expr.op is None:
+        return []
+    assert expr.left is not None and expr.right is not None
+    found: list[tuple[Expr, Expr]] = []
+    if expr.op in _ASSOCIATIVE and expr.op != parent_op:
+        operands = _operands(expr, expr.op)
+        for i, (a, b) in enumerate(pairwise(operands)):
+            if a.op is None and b.op is None:
+                pair = Expr(op=expr.op, left=a, right=b)
+                rest = [*operands[:i], number(evaluate(pair)), *operands[i + 2 :]]
+                found.append((pair, _chain(expr.op, rest)))
+    for evaluated, left in _regroups(expr.left, expr.op):
+        found.append((evaluated, Expr(op=expr.op, left=left, right=expr.right)))
+    for evaluated, right in _regroups(expr.right, expr.op):
+        found.append((evaluated, Expr(op=expr.op, left=expr.left, right=right)))
+    return found
+
+
+def _next_steps(expr: Expr, regroup: bool) -> list[tuple[Expr, Expr]]:
+    """The distinct ``(evaluated operation, rewritten expression)`` a gold step may take."""
+    steps = [(_subtree(expr, path), _reduce_at(expr, path)) for path in _reducible(expr)]
+    if regroup:
+        steps += _regroups(expr)
+    return list({result: (evaluated, result) for evaluated, result in steps}.values())
+
+
 def gold_steps(
-    expr: Expr, rng: random.Random | None = None, order: Literal["any", "left"] = "any"
+    expr: Expr,
+    rng: random.Random | None = None,
+    order: Literal["any", "left"] = "any",
+    regroup: bool = True,
+    code_steps: bool = False,
 ) -> list[str]:
     """The gold solution: one evaluated operation per step, then ``\\boxed{value}``.
 
     ``order="any"`` picks uniformly among the operations ready to evaluate (needs ``rng``);
-    ``"left"`` always takes the leftmost one.
+    ``"left"`` always takes the leftmost one. With ``regroup`` the ready operations also
+    include adjacent pairs of a ``+`` or ``*`` chain (``5+7+9`` to ``5+16``), so different
+    solutions of one problem compute different sums and products, as people's do.
+    With ``code_steps`` each step is a :func:`code_step`; the random choices are the same.
     """
     if order == "any" and rng is None:
         raise ValueError("order='any' needs an rng")
     steps: list[str] = []
     while expr.op is not None:
-        options = _reducible(expr)
-        path = options[0] if order == "left" else rng.choice(options)  # type: ignore[union-attr]
-        expr = _reduce_at(expr, path)
-        steps.append(f"= {render(expr)}")
+        options = _next_steps(expr, regroup)
+        evaluated, expr = options[0] if order == "left" else rng.choice(options)  # type: ignore[union-attr]
+        steps.append(code_step(evaluated, expr) if code_steps else f"= {render(expr)}")
     steps.append(f"\\boxed{{{expr.value}}}")
     return steps
 
@@ -248,7 +343,7 @@ def gold_steps(
 class SynthConfig:
     """Options of the synthetic task; every intermediate value stays in [min_value, max_value]."""
 
-    min_ops: int = 2
+    min_ops: int = 3
     max_ops: int = 4
     min_operand: int = 1
     max_operand: int = 9
@@ -257,6 +352,9 @@ class SynthConfig:
     train_size: int = 50_000
     test_size: int = 1_000
     order: Literal["any", "left"] = "any"
+    op_weights: tuple[float, float, float] = (3.0, 1.0, 2.0)
+    regroup: bool = True
+    code_steps: bool = False
     seed: int = 0
 
     def validate(self) -> None:
@@ -270,6 +368,10 @@ class SynthConfig:
             raise MathverifyError(
                 f"synthetic task: order must be 'any' or 'left', got {self.order!r}"
             )
+        if len(self.op_weights) != len(OPS) or min(self.op_weights) < 0 or not any(self.op_weights):
+            raise MathverifyError(
+                "synthetic task: op_weights needs three weights >= 0 (for + - *), not all 0"
+            )
         if self.train_size < 0 or self.test_size < 0:
             raise MathverifyError("synthetic task: sizes must be >= 0")
 
@@ -278,8 +380,10 @@ def _random_tree(n_ops: int, rng: random.Random, config: SynthConfig) -> Expr:
     if n_ops == 0:
         return number(rng.randint(config.min_operand, config.max_operand))
     left_ops = rng.randint(0, n_ops - 1)
+    weights = config.op_weights
+    op = rng.choice(OPS) if len(set(weights)) == 1 else rng.choices(OPS, weights)[0]
     return Expr(
-        op=rng.choice(OPS),
+        op=op,
         left=_random_tree(left_ops, rng, config),
         right=_random_tree(n_ops - 1 - left_ops, rng, config),
     )
@@ -309,7 +413,14 @@ def random_expression(rng: random.Random, config: SynthConfig) -> Expr:
     )
 
 
-def make_problem(expr: Expr, problem_id: str, rng: random.Random, order: str = "any") -> Problem:
+def make_problem(
+    expr: Expr,
+    problem_id: str,
+    rng: random.Random,
+    order: str = "any",
+    regroup: bool = True,
+    code_steps: bool = False,
+) -> Problem:
     value = evaluate(expr)
     return Problem(
         id=problem_id,
@@ -319,7 +430,7 @@ def make_problem(expr: Expr, problem_id: str, rng: random.Random, order: str = "
         meta={
             "expression": render(expr),
             "n_ops": count_ops(expr),
-            "gold_steps": gold_steps(expr, rng, order),  # type: ignore[arg-type]
+            "gold_steps": gold_steps(expr, rng, order, regroup, code_steps),  # type: ignore[arg-type]
         },
     )
 
@@ -342,7 +453,14 @@ def _split(
                 )
             continue
         taken.add(text)
-        yield make_problem(expr, f"synth-{name}-{index:0{width}d}", rng, config.order)
+        yield make_problem(
+            expr,
+            f"synth-{name}-{index:0{width}d}",
+            rng,
+            config.order,
+            config.regroup,
+            config.code_steps,
+        )
         index += 1
 
 
@@ -381,25 +499,44 @@ class StepCheck:
     reasons: list[str] = field(default_factory=list)
 
 
-def _rewrite_ops(before: Expr, after: Expr) -> int | None:
-    """How many operations ``after`` evaluates relative to ``before``; None if not a rewrite."""
+def _rewrites(before: Expr, after: Expr) -> bool:
+    """Whether ``after`` is ``before`` with some operations replaced by their values.
+
+    Chains of ``+`` (or of ``*``) are compared as flat operand lists (associativity), so
+    ``5+(7+9)`` may become ``5+16`` or ``12+9``; a run of adjacent operands may be replaced
+    by its value, operands keep their order, and ``-`` keeps its tree.
+    """
     if after.op is None:
-        if evaluate(before) != after.value:
-            return None
-        return count_ops(before)
-    if before.op != after.op:
-        return None
+        return evaluate(before) == after.value
+    if before.op is None or before.op != after.op:
+        return False
     assert before.left and before.right and after.left and after.right
-    left = _rewrite_ops(before.left, after.left)
-    right = _rewrite_ops(before.right, after.right)
-    if left is None or right is None:
-        return None
-    return left + right
+    if before.op not in _ASSOCIATIVE:
+        return _rewrites(before.left, after.left) and _rewrites(before.right, after.right)
+    old, new = _operands(before, before.op), _operands(after, after.op)
+
+    @cache
+    def aligns(i: int, j: int) -> bool:
+        if i == len(old) or j == len(new):
+            return i == len(old) and j == len(new)
+        if _rewrites(old[i], new[j]) and aligns(i + 1, j + 1):
+            return True
+        if new[j].op is not None:
+            return False
+        value = evaluate(old[i])
+        for k in range(i + 1, len(old)):
+            value = _apply(before.op, value, evaluate(old[k]))  # type: ignore[arg-type]
+            if value == new[j].value and aligns(k + 1, j + 1):
+                return True
+        return False
+
+    return aligns(0, 0)
 
 
 def _parse_step(step: str) -> tuple[Expr, bool] | None:
     """``(expression, is_boxed)`` of a step, or None when it is malformed."""
-    text = step.strip()
+    # A code step's python and output blocks are scratch work: read what follows them.
+    text = step.rsplit(_FENCE, 1)[-1].strip()
     boxed = _BOXED_STEP.match(text)
     if boxed:
         return number(int(boxed.group("number"))), True
@@ -424,14 +561,14 @@ def check_steps(problem: Problem | str, steps: list[str]) -> StepCheck:
             reason = "malformed"
         else:
             expr, is_boxed = parsed
-            evaluated = _rewrite_ops(previous, expr)
+            faithful = _rewrites(previous, expr)
             if is_boxed and index != len(steps) - 1:
                 reason = "early box"
             elif evaluate(expr) != target:
                 reason = "wrong value"
-            elif evaluated is None:
+            elif not faithful:
                 reason = "unfaithful rewrite"
-            elif evaluated == 0 and not is_boxed:
+            elif count_ops(expr) == count_ops(previous) and not is_boxed:
                 reason = "no progress"
             else:
                 reason = "ok"

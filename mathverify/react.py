@@ -35,13 +35,16 @@ __all__ = [
     "execute_step",
     "find_code",
     "history_code",
+    "last_code_start",
     "observation_text",
+    "open_code_start",
     "pending_code",
     "program_with_history",
 ]
 
 # The opening fence may follow text on its line ("Action Input: ```python").
 _CODE_BLOCK = re.compile(r"```(?:python3?|py)[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
+_CODE_OPENING = re.compile(r"```(?:python3?|py)[ \t]*\n", re.IGNORECASE)
 _OUTPUT_BLOCK = re.compile(r"```output[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
 TIMEOUT_PREFIX = "TimeoutError: "
 
@@ -78,6 +81,20 @@ def find_code(step: str) -> str | None:
     """
     matches = list(_CODE_BLOCK.finditer(step))
     return _clean(matches[-1].group(1)) if matches else None
+
+
+def open_code_start(text: str) -> int | None:
+    """Where the body of ``text``'s last python block starts if that block is not closed yet."""
+    openings = list(_CODE_OPENING.finditer(text))
+    if not openings or "```" in text[openings[-1].end() :]:
+        return None
+    return openings[-1].end()
+
+
+def last_code_start(text: str) -> int | None:
+    """Where the body of ``text``'s last python block starts (closed or not); None if none."""
+    openings = list(_CODE_OPENING.finditer(text))
+    return openings[-1].end() if openings else None
 
 
 def pending_code(step: str) -> str | None:

@@ -22,10 +22,17 @@ from mathverify.cli.policy_options import (
     BaseUrlOpt,
     DtypeOpt,
     GpuMemoryOpt,
+    MaxCodeRunsOpt,
     MaxConcurrencyOpt,
     ModelNameOpt,
+    SandboxMemoryOpt,
+    SandboxTimeoutOpt,
+    StepFormatOpt,
     TensorParallelOpt,
     open_policy,
+    step_format_config,
+    step_format_summary,
+    with_step_format,
 )
 from mathverify.errors import MathverifyError
 from mathverify.generation import GenerationConfig, generate_solutions
@@ -88,6 +95,10 @@ def generate(
     max_concurrency: MaxConcurrencyOpt = 8,
     tensor_parallel_size: TensorParallelOpt = 1,
     gpu_memory_utilization: GpuMemoryOpt = 0.9,
+    step_format: StepFormatOpt = "plain",
+    sandbox_timeout: SandboxTimeoutOpt = 5.0,
+    sandbox_memory_mb: SandboxMemoryOpt = 512,
+    max_code_runs: MaxCodeRunsOpt = 8,
     resume: ResumeOpt = False,
     shard: ShardOpt = None,
     limit: Annotated[
@@ -104,6 +115,12 @@ def generate(
         batch_size=batch_size,
     )
     config.check()
+    react = step_format_config(
+        step_format,
+        sandbox_timeout=sandbox_timeout,
+        sandbox_memory_mb=sandbox_memory_mb,
+        max_code_runs=max_code_runs,
+    )
     if limit is not None and limit < 0:
         raise MathverifyError(f"--limit must be >= 0, got {limit}")
     shard_spec = parse_shard(shard)
@@ -122,6 +139,7 @@ def generate(
         tensor_parallel_size=tensor_parallel_size,
         gpu_memory_utilization=gpu_memory_utilization,
     )
+    model = with_step_format(model, prompt_format, react)
 
     started = time.perf_counter()
     tokens = 0
@@ -150,6 +168,9 @@ def generate(
             backend=backend,
             done=done,
         ):
+            if step_format != "plain":
+                for solution in solutions:
+                    solution.meta["step_format"] = step_format
             writer.write_all(solutions)
             tokens += sum(s.n_tokens for s in solutions)
             rate = tokens / max(time.perf_counter() - started, 1e-9)
@@ -159,3 +180,6 @@ def generate(
         f"generate: {writer.written} solutions for {len(todo)} problems, {tokens} tokens "
         f"in {time.perf_counter() - started:.1f}s{kept}"
     )
+    code_runs = step_format_summary(model)
+    if code_runs:
+        console.print(code_runs)

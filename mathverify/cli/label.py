@@ -28,9 +28,16 @@ from mathverify.cli.policy_options import (
     BackendOpt,
     BaseUrlOpt,
     DtypeOpt,
+    MaxCodeRunsOpt,
     MaxConcurrencyOpt,
     ModelNameOpt,
+    SandboxMemoryOpt,
+    SandboxTimeoutOpt,
+    StepFormatOpt,
     open_policy,
+    step_format_config,
+    step_format_summary,
+    with_step_format,
 )
 from mathverify.errors import MathverifyError
 from mathverify.iterutils import batched
@@ -72,6 +79,10 @@ def label(
     model_name: ModelNameOpt = None,
     max_concurrency: MaxConcurrencyOpt = 8,
     dtype: DtypeOpt = "auto",
+    step_format: StepFormatOpt = "plain",
+    sandbox_timeout: SandboxTimeoutOpt = 5.0,
+    sandbox_memory_mb: SandboxMemoryOpt = 512,
+    max_code_runs: MaxCodeRunsOpt = 8,
     k: Annotated[int, typer.Option("--k", help="rollout: completions per step prefix.")] = 8,
     temperature: Annotated[
         float, typer.Option("--temperature", help="rollout: sampling temperature.")
@@ -115,6 +126,12 @@ def label(
         raise MathverifyError(f"--method {method!r}: choose one of {', '.join(METHODS)}")
     if chunk < 1:
         raise MathverifyError("--chunk must be at least 1")
+    react = step_format_config(
+        step_format,
+        sandbox_timeout=sandbox_timeout,
+        sandbox_memory_mb=sandbox_memory_mb,
+        max_code_runs=max_code_runs,
+    )
     shard_spec = parse_shard(shard)
     gold = read_problems_by_id(problems)
     with RecordWriter(output, Solution, resume=resume) as writer:
@@ -150,7 +167,12 @@ def label(
                     label_supervisor(batch, gold, model, hard=not soft, threshold=threshold)
                 )
         else:
-            from mathverify.labeling.rollout import RolloutConfig, RolloutStats, label_rollouts
+            from mathverify.labeling.rollout import (
+                RolloutConfig,
+                RolloutStats,
+                label_rollouts,
+                pending_chunks,
+            )
 
             if policy is None:
                 raise MathverifyError("--method rollout needs --policy")
@@ -158,6 +180,7 @@ def label(
                 backend, policy, dtype=dtype, seed=seed, base_url=base_url,
                 model_name=model_name, max_concurrency=max_concurrency,
             )  # fmt: skip
+            model = with_step_format(model, prompt_format, react)
             config = RolloutConfig(
                 k=k,
                 temperature=temperature,
@@ -167,19 +190,28 @@ def label(
                 cut_after_first_wrong=cut_after_first_wrong,
             )
             stats = RolloutStats()
-            batches = list(batched(todo, chunk))
+            # Whole chunks of the input, so a resumed run samples exactly as an unbroken one.
+            everything = (
+                s for s in read_records(input, Solution) if in_shard(s.problem_id, shard_spec)
+            )
+            batches = pending_chunks(everything, chunk, writer.done)
             with (
                 open_pool(graders, audit, grade_timeout, grade_workers) as pool,
                 progress_bar("label rollout", len(batches), "batches") as advance,
             ):
                 for batch in batches:
-                    writer.write_all(
-                        label_rollouts(batch, gold, model, prompt_format, pool, config, stats)
-                    )
+                    labeled = label_rollouts(batch, gold, model, prompt_format, pool, config, stats)
+                    if step_format != "plain":
+                        for solution in labeled:
+                            solution.meta["rollout_step_format"] = step_format
+                    writer.write_all(labeled)
                     advance(1)
             console.print(
                 f"label rollout: {stats.prefixes} prefixes, {stats.completions} completions, "
                 f"{stats.generated_tokens} generated tokens"
             )
+            code_runs = step_format_summary(model)
+            if code_runs:
+                console.print(code_runs)
         kept = f", {writer.resumed} kept from before" if resume else ""
         console.print(f"label: {writer.written} solutions labeled ({method}){kept}")

@@ -7,9 +7,11 @@ from typing import Annotated, Any
 import typer
 
 from mathverify.backends import BACKENDS, Policy, load_policy
+from mathverify.backends.react import STEP_FORMATS, ReactConfig, ReactPolicy, wrap_policy
 from mathverify.errors import MathverifyError
 from mathverify.generation import policy_prompt_format
 from mathverify.prompting import PromptFormat
+from mathverify.sandbox import SandboxConfig
 
 BackendOpt = Annotated[
     str, typer.Option("--backend", help=f"Generation backend: {', '.join(sorted(BACKENDS))}.")
@@ -42,6 +44,33 @@ GpuMemoryOpt = Annotated[
     float,
     typer.Option(
         "--gpu-memory-utilization", help="vllm backend: fraction of GPU memory it may use."
+    ),
+]
+
+StepFormatOpt = Annotated[
+    str,
+    typer.Option(
+        "--step-format",
+        help=(
+            "plain: steps are text. react: a step may hold a ```python block; generation stops "
+            "when it closes, the block runs in the sandbox (earlier steps' code replayed first), "
+            "its output is appended as a ```output block, and generation goes on (see "
+            "docs/sandbox.md). Works with every backend."
+        ),
+    ),
+]
+SandboxTimeoutOpt = Annotated[
+    float,
+    typer.Option("--sandbox-timeout", help="react: wall-clock seconds per code block."),
+]
+SandboxMemoryOpt = Annotated[
+    int, typer.Option("--sandbox-memory-mb", help="react: address-space limit per code block.")
+]
+MaxCodeRunsOpt = Annotated[
+    int,
+    typer.Option(
+        "--max-code-runs",
+        help="react: most code blocks run per completion (per step in step-wise search).",
     ),
 ]
 
@@ -84,3 +113,37 @@ def open_policy(
     prompt_format = policy_prompt_format(policy)
     name = model_name or policy if backend == "openai" else policy
     return load_policy(backend, name, **backend_options(backend, **options)), prompt_format
+
+
+def step_format_config(
+    step_format: str,
+    *,
+    sandbox_timeout: float = 5.0,
+    sandbox_memory_mb: int = 512,
+    max_code_runs: int = 8,
+) -> ReactConfig | None:
+    """The code-step settings of ``--step-format`` (None for plain), checked before loading."""
+    if step_format not in STEP_FORMATS:
+        raise MathverifyError(
+            f"--step-format {step_format!r}: choose one of {', '.join(STEP_FORMATS)}"
+        )
+    if step_format == "plain":
+        return None
+    return ReactConfig(
+        sandbox=SandboxConfig(timeout=sandbox_timeout, memory_mb=sandbox_memory_mb),
+        max_runs=max_code_runs,
+    )
+
+
+def with_step_format(
+    policy: Policy, prompt_format: PromptFormat, react: ReactConfig | None
+) -> Policy:
+    """``policy`` as it is (plain), or wrapped to run the code its steps write (react)."""
+    if react is None:
+        return policy
+    return wrap_policy(policy, "react", separator=prompt_format.separator, config=react)
+
+
+def step_format_summary(policy: Policy) -> str | None:
+    """One line on the code runs of a react policy (None for a plain one)."""
+    return policy.stats.summary() if isinstance(policy, ReactPolicy) else None

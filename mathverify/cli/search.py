@@ -29,10 +29,17 @@ from mathverify.cli.policy_options import (
     BaseUrlOpt,
     DtypeOpt,
     GpuMemoryOpt,
+    MaxCodeRunsOpt,
     MaxConcurrencyOpt,
     ModelNameOpt,
+    SandboxMemoryOpt,
+    SandboxTimeoutOpt,
+    StepFormatOpt,
     TensorParallelOpt,
     open_policy,
+    step_format_config,
+    step_format_summary,
+    with_step_format,
 )
 from mathverify.errors import MathverifyError
 from mathverify.eval.metrics import Sample, evaluate
@@ -211,6 +218,10 @@ def search(
     c_puct: Annotated[float, _opt("c_puct", "--c-puct")] = SearchConfig.c_puct,
     gold_reward: Annotated[bool, _opt("gold_reward", "--gold-reward")] = False,
     rollout: Annotated[bool, _opt("rollout", "--rollout/--no-rollout")] = True,
+    step_format: StepFormatOpt = "plain",
+    sandbox_timeout: SandboxTimeoutOpt = 5.0,
+    sandbox_memory_mb: SandboxMemoryOpt = 512,
+    max_code_runs: MaxCodeRunsOpt = 8,
     limit: Annotated[
         int | None,
         typer.Option("--limit", help="Search only the first N problems (after --shard)."),
@@ -248,6 +259,14 @@ def search(
     wants_scorer = method in ("best-of-n", "weighted-vote", "sbs", "mcts")
     # Settings that fail whatever the models are: before loading anything.
     config.check(method, has_scorer=wants_scorer and scorer != NO_SCORER)
+    react = step_format_config(
+        step_format,
+        sandbox_timeout=sandbox_timeout,
+        sandbox_memory_mb=sandbox_memory_mb,
+        max_code_runs=max_code_runs,
+    )
+    if step_format != "plain" and method == "offline":
+        raise MathverifyError("--step-format applies to methods that generate, not offline")
     if save_tree is not None and method not in ("sbs", "mcts"):
         raise MathverifyError(f"--save-tree applies to sbs and mcts, not {method}")
     problems_path = _demo_default(problems, DEMO_PROBLEMS, "--problems")
@@ -276,6 +295,7 @@ def search(
             tensor_parallel_size=tensor_parallel_size,
             gpu_memory_utilization=gpu_memory_utilization,
         )
+        policy_model = with_step_format(policy_model, prompt_format, react)
         config = dataclasses.replace(config, prompt=prompt_format)
 
     fn = SEARCHES[method]
@@ -305,6 +325,9 @@ def search(
                     tree_sink=sink if tree_writer is not None else None,
                 )
                 grade_results(results, by_id, pool)
+                if step_format != "plain":
+                    for result in results:
+                        result.config["step_format"] = step_format
                 writer.write_all(results)
                 if tree_writer is not None:
                     tree_writer.write_all(sink)
@@ -318,6 +341,9 @@ def search(
                 tree_writer.close()
         kept = f", {writer.resumed} kept from before" if resume else ""
         console.print(f"search: {writer.written} results written to {output_path}{kept}")
+    code_runs = step_format_summary(policy_model) if policy_model is not None else None
+    if code_runs:
+        console.print(code_runs)
     everything = written
     if resume and output_path != STDIO:
         everything = list(read_records(output_path, SearchResult))

@@ -8,15 +8,21 @@ All prefixes of all solutions at the same depth go to the backend in one call. W
 ``cut_after_first_wrong`` labeling walks the steps depth by depth and stops a solution at its
 first step estimated wrong (the later steps stay ``None``), which is the "first-error cut"
 that "Let's Verify" trains on and saves most of the cost on wrong solutions.
+
+Resuming: a solution's rollouts depend on the other prefixes in the same backend call (the
+HF backend seeds per batch of sequences), so :func:`pending_chunks` cuts the input into the
+same chunks on every run and keeps a partly written chunk whole; a resumed run then writes
+exactly the rows an uninterrupted run would.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from mathverify.backends.base import Policy
 from mathverify.grading import GradingPool
+from mathverify.iterutils import batched
 from mathverify.labeling.outcome import gold_answer
 from mathverify.prompting import PromptFormat
 from mathverify.records import Problem, Solution
@@ -39,6 +45,17 @@ class RolloutStats:
     prefixes: int = 0
     completions: int = 0
     generated_tokens: int = 0
+
+
+def pending_chunks(
+    solutions: Iterable[Solution], chunk: int, done: Callable[[str], bool]
+) -> list[list[Solution]]:
+    """The input cut into chunks of ``chunk`` solutions, less those whose every row is ``done``.
+
+    Chunks are cut on the whole input, written rows included, so they are the same on every
+    run; label a kept chunk whole and skip its done rows when writing.
+    """
+    return [group for group in batched(solutions, chunk) if not all(done(s.key()) for s in group)]
 
 
 def label_rollouts(

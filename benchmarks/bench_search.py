@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import platform
 import statistics
 import tempfile
@@ -121,10 +122,16 @@ def bookkeeping(results: list[SearchResult]) -> dict[str, float]:
 
 def run(
     problems: list[Problem], policy: HFPolicy, scorer: Any, config: SearchConfig
-) -> tuple[float, list[SearchResult]]:
-    start = time.perf_counter()
+) -> tuple[float, float, list[SearchResult]]:
+    """Wall seconds, CPU seconds of this process, and the results of one search."""
+    start, cpu = time.perf_counter(), time.process_time()
     results = sbs(problems, policy, scorer, config)
-    return time.perf_counter() - start, results
+    return time.perf_counter() - start, time.process_time() - cpu, results
+
+
+def load_average() -> str:
+    """The 1-minute load average of the machine, as ``uptime`` shows it."""
+    return f"{os.getloadavg()[0]:.1f}"
 
 
 def main() -> None:
@@ -163,18 +170,24 @@ def main() -> None:
         # Warm up both paths (first-call allocations, lazy imports) on a few problems.
         run(problems[:2], policy, scorer, batched_config)
         batched_times, single_times = [], []
+        batched_cpu, single_cpu = [], []
+        load_before = load_average()
         batched_results: list[SearchResult] = []
         single_results: list[SearchResult] = []
         for _ in range(args.repeats):
-            seconds, batched_results = run(problems, policy, scorer, batched_config)
+            seconds, cpu, batched_results = run(problems, policy, scorer, batched_config)
             batched_times.append(seconds)
-            seconds, single_results = run(problems, policy, scorer, single_config)
+            batched_cpu.append(cpu)
+            seconds, cpu, single_results = run(problems, policy, scorer, single_config)
             single_times.append(seconds)
+            single_cpu.append(cpu)
+        load_after = load_average()
 
     batched_s, single_s = statistics.median(batched_times), statistics.median(single_times)
     split = bookkeeping(batched_results)
     single_split = bookkeeping(single_results)
     speedup = single_s / batched_s
+    cpu_speedup = statistics.median(single_cpu) / statistics.median(batched_cpu)
     share = split["other"] / split["total"]
     nodes = sum(r.meta["n_nodes"] for r in batched_results)
     depth = sum(len(r.steps) for r in batched_results) / len(batched_results)
@@ -183,23 +196,27 @@ def main() -> None:
         f"({datetime.date.today().isoformat()})",
         "",
         f"- machine: {platform.machine()}, {platform.processor() or 'cpu'}, torch threads "
-        f"{args.threads}, CPU; the machine is shared with other jobs",
+        f"{args.threads}, CPU; the machine is shared with other jobs (1-minute load "
+        f"average {load_before} before the runs, {load_after} after)",
         f"- models: {label}",
         f"- {len(problems)} synthetic problems, temperature 1.0, max depth {args.max_depth}, "
         f"max {args.max_step_tokens} tokens per step, {args.repeats} repeat(s), median; "
         f"{nodes} candidate steps in the batched run, chosen solutions of {depth:.1f} steps on average",
         "",
-        "| run | seconds | backend calls | scorer calls | backend s | scorer s | other s |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| run | seconds | CPU s | backend calls | scorer calls | backend s | scorer s | other s |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
         f"| batched (all {len(problems)} problems per call) | {batched_s:.1f} | "
+        f"{statistics.median(batched_cpu):.1f} | "
         f"{split['backend_calls']} | {split['scorer_calls']} | {split['backend']:.1f} | "
         f"{split['scorer']:.1f} | {split['other']:.2f} |",
-        f"| one problem at a time | {single_s:.1f} | {single_split['backend_calls']} | "
+        f"| one problem at a time | {single_s:.1f} | {statistics.median(single_cpu):.1f} | "
+        f"{single_split['backend_calls']} | "
         f"{single_split['scorer_calls']} | {single_split['backend']:.1f} | "
         f"{single_split['scorer']:.1f} | {single_split['other']:.2f} |",
         "",
         f"- speed-up of batching: **{speedup:.2f}x** (target >= 3x: "
-        f"{'met' if speedup >= 3 else 'NOT met'})",
+        f"{'met' if speedup >= 3 else 'NOT met'}); by CPU time of the process (steadier "
+        f"when other jobs load the machine): **{cpu_speedup:.2f}x**",
         f"- bookkeeping share of the batched search (outside backend and scorer): "
         f"**{100 * share:.1f}%** (target < 10%: {'met' if share < 0.10 else 'NOT met'})",
         "",

@@ -1,10 +1,18 @@
 """The transformers backend: any causal LM directory or hub name as a :class:`Policy`, CPU or GPU.
 
-It batches sequences (``n`` samples of each prompt are repeated rows) under a
-``batch_size`` bound, pads on the left, decodes greedily at temperature 0, and stops each
-row at the first stop string in its generated text while the rest of the batch goes on.
-Per-token log-probabilities are read once per step from the model's own distribution
-(before temperature and top-p), so nothing is kept per step but one number per row.
+It batches sequences (``n`` samples of each prompt are rows) under a ``batch_size``
+bound, longest prompt first, pads on the left, decodes greedily at temperature 0, and
+stops each row at the first stop string in its generated text while the rest of the batch
+goes on. Per-token log-probabilities are read once per step from the model's own
+distribution (before temperature and top-p), so nothing is kept per step but one number
+per row.
+
+Decoding runs in our own loop (:meth:`HFPolicy._decode`), the steps of ``generate``'s
+sampling loop with the model's generation-config processors, plus what search's many short
+continuations need on CPU: a prompt is encoded once for its ``n`` rows, finished rows
+leave the running batch, and the KV cache sits in preallocated buffers. It gives
+``generate``'s greedy text and, drawing its random numbers the same way, its samples
+(``use_generate=True`` runs ``generate`` itself, the reference the tests compare with).
 
 Not the fast path for real models on GPU: that is vLLM (``mathverify.backends.vllm``).
 This backend is the reference every other backend is checked against, and what the
@@ -13,6 +21,8 @@ embedded synthetic task runs on CPU.
 
 from __future__ import annotations
 
+import copy
+import inspect
 import random
 from pathlib import Path
 from typing import Any
@@ -21,6 +31,8 @@ import torch
 from transformers import (
     AutoModelForCausalLM,
     AutoTokenizer,
+    DynamicCache,
+    DynamicLayer,
     LogitsProcessor,
     LogitsProcessorList,
     PreTrainedModel,
@@ -189,10 +201,19 @@ class HFPolicy:
         *,
         name: str,
         batch_size: int = DEFAULT_BATCH_SIZE,
+        use_generate: bool = False,
     ) -> None:
         if batch_size < 1:
             raise MathverifyError(f"batch_size must be at least 1, got {batch_size}")
         self.model = model.eval()
+        # transformers' own generate loop: the reference the cached loop is tested against,
+        # and the loop for models the cached one does not drive (encoder-decoder ones, or
+        # remote code whose forward cannot return the last position's logits alone).
+        self.use_generate = (
+            use_generate
+            or bool(model.config.is_encoder_decoder)
+            or "logits_to_keep" not in inspect.signature(model.forward).parameters
+        )
         # Prompts are left-padded here, by hand, so the tokenizer's padding side does not matter.
         self.tokenizer = tokenizer
         self.name = name
@@ -224,6 +245,7 @@ class HFPolicy:
         device: str = "auto",
         batch_size: int = DEFAULT_BATCH_SIZE,
         trust_remote_code: bool = False,
+        use_generate: bool = False,
     ) -> HFPolicy:
         """Load a causal LM and its tokenizer from a directory or a hub name."""
         if dtype not in DTYPES:
@@ -250,7 +272,9 @@ class HFPolicy:
                 f"{path_or_name}: cannot load model ({_first_line(exc)})"
             ) from exc
         model.to(target)
-        return cls(model, tokenizer, name=path_or_name, batch_size=batch_size)
+        return cls(
+            model, tokenizer, name=path_or_name, batch_size=batch_size, use_generate=use_generate
+        )
 
     # ------------------------------------------------------------------------------
 
@@ -279,32 +303,30 @@ class HFPolicy:
         encoded = self._encode(prompts)
         # Greedy samples are all equal: decode each prompt once and repeat the result.
         copies = 1 if greedy else n
-        jobs = [i for i in range(len(prompts)) for _ in range(copies)]
-        # Longest first, so rows of a batch have similar lengths and little padding.
-        order = sorted(range(len(jobs)), key=lambda k: -len(encoded[jobs[k]]))
+        # Longest first, so rows of a batch have similar lengths and little padding; the
+        # copies of a prompt stay together (and share its prompt encoding).
+        order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
         matcher = self._matcher(stops) if stops else None
-        rows: list[Completion | None] = [None] * len(jobs)
-        for index, start in enumerate(range(0, len(order), self.batch_size)):
-            batch = order[start : start + self.batch_size]
+        per_prompt: list[list[Completion]] = [[] for _ in prompts]
+        for index, chunk in enumerate(_chunks(order, copies, self.batch_size)):
             # Each batch has its own seed, so when one batch stops early the random numbers
             # the next one draws stay the same.
             torch.manual_seed(batch_seed(seed, index))
-            results = self._generate(
-                [encoded[jobs[k]] for k in batch],
-                greedy=greedy,
-                temperature=temperature,
-                top_p=top_p,
-                max_tokens=max_tokens,
-                stops=stops,
-                matcher=matcher,
+            units = [(encoded[i], count) for i, count in chunk]
+            decode = self._generate if self.use_generate else self._decode
+            results = iter(
+                decode(
+                    units,
+                    greedy=greedy,
+                    temperature=temperature,
+                    top_p=top_p,
+                    max_tokens=max_tokens,
+                    matcher=matcher,
+                )
             )
-            for k, completion in zip(batch, results, strict=True):
-                rows[k] = completion
-        per_prompt: list[list[Completion]] = []
-        for i in range(len(prompts)):
-            mine = [c for c in rows[i * copies : (i + 1) * copies] if c is not None]
-            per_prompt.append(mine * n if greedy else mine)
-        return per_prompt
+            for i, count in chunk:
+                per_prompt[i].extend(next(results) for _ in range(count))
+        return [mine * n if greedy else mine for mine in per_prompt]
 
     def _encode(self, prompts: list[str]) -> list[list[int]]:
         encoded = self.tokenizer(prompts, add_special_tokens=True)["input_ids"]
@@ -323,35 +345,9 @@ class HFPolicy:
             self._matchers[stops] = _StopMatcher(self.tokenizer, stops).to(self.device)
         return self._matchers[stops]
 
-    @torch.inference_mode()
-    def _generate(
-        self,
-        encoded: list[list[int]],
-        *,
-        greedy: bool,
-        temperature: float,
-        top_p: float,
-        max_tokens: int,
-        stops: tuple[str, ...],
-        matcher: _StopMatcher | None,
-    ) -> list[Completion]:
-        prompt_len = max(len(ids) for ids in encoded)
-        input_ids = torch.full((len(encoded), prompt_len), self.pad_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(encoded), prompt_len), dtype=torch.long)
-        for row, ids in enumerate(encoded):
-            input_ids[row, prompt_len - len(ids) :] = torch.tensor(ids, dtype=torch.long)
-            attention_mask[row, prompt_len - len(ids) :] = 1
-        input_ids = input_ids.to(self.device)
-        attention_mask = attention_mask.to(self.device)
-        eos_ids = torch.tensor(self.eos_ids, dtype=torch.long, device=self.device)
-        recorder = _LogprobRecorder()
-        tracker = _RowTracker(
-            prompt_len=prompt_len,
-            batch=len(encoded),
-            eos_ids=eos_ids,
-            recorder=recorder,
-            matcher=matcher,
-        )
+    def _sampling_options(
+        self, *, greedy: bool, temperature: float, top_p: float, max_tokens: int
+    ) -> dict[str, Any]:
         options: dict[str, Any] = {
             "max_new_tokens": max_tokens,
             "min_new_tokens": 0,
@@ -361,8 +357,6 @@ class HFPolicy:
             "pad_token_id": self.pad_id,
             "eos_token_id": self.eos_ids or None,
             "repetition_penalty": 1.0,
-            "logits_processor": LogitsProcessorList([recorder]),
-            "stopping_criteria": StoppingCriteriaList([tracker]),
         }
         if greedy:
             # Neutral values, so a checkpoint's sampling defaults neither apply nor warn.
@@ -370,26 +364,213 @@ class HFPolicy:
         else:
             # The model's generation_config may set top_k; the Policy protocol has none.
             options.update(temperature=temperature, top_p=top_p, top_k=0)
+        return options
+
+    def _left_pad(self, encoded: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor]:
+        prompt_len = max(len(ids) for ids in encoded)
+        input_ids = torch.full((len(encoded), prompt_len), self.pad_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(encoded), prompt_len), dtype=torch.long)
+        for row, ids in enumerate(encoded):
+            input_ids[row, prompt_len - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+            attention_mask[row, prompt_len - len(ids) :] = 1
+        return input_ids.to(self.device), attention_mask.to(self.device)
+
+    @torch.inference_mode()
+    def _decode(
+        self,
+        units: list[tuple[list[int], int]],
+        *,
+        greedy: bool,
+        temperature: float,
+        top_p: float,
+        max_tokens: int,
+        matcher: _StopMatcher | None,
+    ) -> list[Completion]:
+        """Rows: each unit's prompt ``count`` times, in unit order; our own cached sampling loop.
+
+        The same steps as ``generate``'s sampling loop (the model's generation-config logits
+        processors, then argmax or a multinomial draw), with three savings that matter when
+        many short continuations are asked for at once, as search does:
+
+        - a prompt is encoded once and its KV cache copied to its ``count`` rows;
+        - a finished row leaves the batch (its cache rows are dropped once enough rows
+          have finished), instead of running until the longest row ends;
+        - the KV cache sits in buffers with room for the whole continuation, so a token
+          writes its keys and values instead of copying the cache (``DynamicCache``);
+        - only the last position's logits are computed.
+        """
+        prompts, attention_mask = self._left_pad([ids for ids, _ in units])
+        prompt_len = prompts.shape[1]
+        eos_ids = torch.tensor(self.eos_ids, dtype=torch.long, device=self.device)
+        recorder = _LogprobRecorder()
+        processors = self._processors(
+            prompts,
+            recorder,
+            self._sampling_options(
+                greedy=greedy, temperature=temperature, top_p=top_p, max_tokens=max_tokens
+            ),
+        )
+        positions = (attention_mask.cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)
+        cache = DynamicCache(config=self.model.config)
+        out = self.model(
+            input_ids=prompts,
+            attention_mask=attention_mask,
+            position_ids=positions,
+            past_key_values=cache,
+            use_cache=True,
+            logits_to_keep=1,
+        )
+        logits = out.logits[:, -1].to(dtype=torch.float32, copy=True)
+        counts = torch.tensor([count for _, count in units], device=self.device)
+        expand = torch.repeat_interleave(torch.arange(len(units), device=self.device), counts)
+        if all(type(layer) is DynamicLayer for layer in cache.layers):
+            # Each prompt's cache goes to its rows, in buffers with room for the continuation.
+            cache.layers = [
+                _SlabLayer(layer.keys, layer.values, expand, prompt_len + max_tokens)
+                for layer in cache.layers
+            ]
+        elif len(units) != expand.shape[0]:
+            _select_rows(cache, expand)  # sliding-window or other layers keep their own kind
+        if len(units) != expand.shape[0]:
+            prompts, attention_mask = prompts[expand], attention_mask[expand]
+            positions, logits = positions[expand], logits[expand]
+        n_rows = prompts.shape[0]
+        input_ids = prompts
+        next_position = positions[:, -1] + 1
+        # Row r of the running batch is row live[r] of the output; finished rows stay in the
+        # batch (fed padding, like generate does) until enough of them can be dropped at once.
+        live = torch.arange(n_rows, device=self.device)
+        finished = torch.zeros(n_rows, dtype=torch.bool, device=self.device)
+        generated = torch.full((n_rows, max_tokens), self.pad_id, dtype=torch.long)
+        token_logprobs = torch.zeros((n_rows, max_tokens), dtype=torch.float32)
+        stop_len = torch.zeros(n_rows, dtype=torch.long)
+        length = 0
+        for step in range(max_tokens):
+            scores = processors(input_ids, logits)
+            if greedy:
+                tokens = torch.argmax(scores, dim=-1)
+            else:
+                tokens = _draw(torch.softmax(scores, dim=-1), live, n_rows)
+            tokens = tokens.masked_fill(finished, self.pad_id)
+            assert recorder.logprobs is not None
+            chosen = recorder.logprobs.gather(1, tokens[:, None]).squeeze(1)
+            input_ids = torch.cat([input_ids, tokens[:, None]], dim=-1)
+            rows = live.cpu()
+            generated[rows, step] = tokens.cpu()
+            token_logprobs[rows, step] = chosen.float().cpu()
+            length = step + 1
+            open_rows = ~finished
+            ended = torch.isin(tokens, eos_ids) & open_rows
+            if matcher is not None:
+                stopped = matcher.matches(input_ids, open_rows & ~ended, prompt_len)
+                stop_len[rows[stopped.cpu()]] = step + 1
+                ended |= stopped
+            finished |= ended
+            if step + 1 == max_tokens or bool(finished.all()):
+                break
+            n_finished = int(finished.sum())
+            if n_finished * _DROP_FRACTION >= finished.shape[0]:
+                keep = (~finished).nonzero().squeeze(1)
+                _select_rows(cache, keep)
+                live, input_ids, tokens = live[keep], input_ids[keep], tokens[keep]
+                attention_mask, next_position = attention_mask[keep], next_position[keep]
+                finished = finished[keep]
+            attention_mask = torch.cat(
+                [attention_mask, attention_mask.new_ones((len(live), 1))], -1
+            )
+            out = self.model(
+                input_ids=tokens[:, None],
+                attention_mask=attention_mask,
+                position_ids=next_position[:, None],
+                past_key_values=cache,
+                use_cache=True,
+            )
+            next_position = next_position + 1
+            logits = out.logits[:, -1].to(dtype=torch.float32, copy=True)
+        return self._completions(
+            generated[:, :length], token_logprobs[:, :length], stop_len.tolist(), matcher
+        )
+
+    def _processors(
+        self, prompts: torch.Tensor, recorder: _LogprobRecorder, options: dict[str, Any]
+    ) -> LogitsProcessorList:
+        """The logits processors ``generate`` would build for these options, recorder included."""
+        config = copy.deepcopy(self.model.generation_config)
+        config.update(**options)
+        self.model._prepare_special_tokens(config, True, device=self.device)
+        return self.model._get_logits_processor(
+            generation_config=config,
+            input_ids_seq_length=prompts.shape[1],
+            encoder_input_ids=prompts,
+            prefix_allowed_tokens_fn=None,
+            logits_processor=LogitsProcessorList([recorder]),
+            device=str(self.device),
+            model_kwargs={},
+        )
+
+    @torch.inference_mode()
+    def _generate(
+        self,
+        units: list[tuple[list[int], int]],
+        *,
+        greedy: bool,
+        temperature: float,
+        top_p: float,
+        max_tokens: int,
+        matcher: _StopMatcher | None,
+    ) -> list[Completion]:
+        """The same rows as :meth:`_decode`, by transformers' ``generate``."""
+        encoded = [ids for ids, count in units for _ in range(count)]
+        input_ids, attention_mask = self._left_pad(encoded)
+        prompt_len = input_ids.shape[1]
+        eos_ids = torch.tensor(self.eos_ids, dtype=torch.long, device=self.device)
+        recorder = _LogprobRecorder()
+        tracker = _RowTracker(
+            prompt_len=prompt_len,
+            batch=len(encoded),
+            eos_ids=eos_ids,
+            recorder=recorder,
+            matcher=matcher,
+        )
+        options = self._sampling_options(
+            greedy=greedy, temperature=temperature, top_p=top_p, max_tokens=max_tokens
+        )
         sequences = self.model.generate(
-            input_ids=input_ids, attention_mask=attention_mask, **options
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            logits_processor=LogitsProcessorList([recorder]),
+            stopping_criteria=StoppingCriteriaList([tracker]),
+            **options,
         )
         generated = sequences[:, prompt_len:]
-        length = generated.shape[1]
-        is_eos = torch.isin(generated, eos_ids)
-        has_eos = is_eos.any(dim=1)
-        eos_at = torch.where(has_eos, is_eos.int().argmax(dim=1), length)
         if tracker.token_logprobs:
             token_logprobs = torch.stack(tracker.token_logprobs, dim=1).float().cpu()
         else:
             token_logprobs = torch.zeros((len(encoded), 0))
-        stop_len = tracker.stop_len.tolist()
-        eos_at_list = eos_at.tolist()
-        tokens = generated.tolist()
+        return self._completions(
+            generated.cpu(), token_logprobs, tracker.stop_len.tolist(), matcher
+        )
 
+    def _completions(
+        self,
+        generated: torch.Tensor,
+        token_logprobs: torch.Tensor,
+        stop_len: list[int],
+        matcher: _StopMatcher | None,
+    ) -> list[Completion]:
+        """Records from generated ids (padding after a row's end), per-token logprobs, and
+        the number of tokens at which each row hit a stop string (0: never)."""
+        stops = matcher.stops if matcher is not None else ()
+        n_rows, length = generated.shape
+        eos_ids = torch.tensor(self.eos_ids, dtype=torch.long)
+        is_eos = torch.isin(generated, eos_ids)
+        has_eos = is_eos.any(dim=1)
+        eos_at_list = torch.where(has_eos, is_eos.int().argmax(dim=1), length).tolist()
+        tokens = generated.tolist()
         counts: list[int] = []
         reasons: list[str] = []
         text_lens: list[int] = []
-        for row in range(len(encoded)):
+        for row in range(n_rows):
             if stop_len[row] > 0:
                 counts.append(stop_len[row])
                 reasons.append("stop")
@@ -403,7 +584,7 @@ class HFPolicy:
                 reasons.append("length")
                 text_lens.append(length)
         texts = self.tokenizer.batch_decode(
-            [tokens[row][: text_lens[row]] for row in range(len(encoded))],
+            [tokens[row][: text_lens[row]] for row in range(n_rows)],
             skip_special_tokens=True,
         )
         completions: list[Completion] = []
@@ -423,6 +604,104 @@ class HFPolicy:
                 Completion(text=text, n_tokens=count, finish_reason=reason, logprob=logprob)
             )
         return completions
+
+
+# A running batch drops its finished rows once at least 1 in this many has finished:
+# dropping copies every layer's cache, so doing it for each finished row would cost more
+# than computing a few dead rows.
+_DROP_FRACTION = 4
+
+
+def _chunks(order: list[int], copies: int, size: int) -> list[list[tuple[int, int]]]:
+    """Cut ``copies`` rows of each prompt in ``order`` into batches of at most ``size`` rows.
+
+    The rows are cut as one flat list would be, every ``size`` rows; a batch is a list of
+    (prompt index, rows of that prompt in this batch).
+    """
+    out: list[list[tuple[int, int]]] = []
+    current: list[tuple[int, int]] = []
+    room = size
+    for i in order:
+        left = copies
+        while left:
+            take = min(left, room)
+            current.append((i, take))
+            left -= take
+            room -= take
+            if room == 0:
+                out.append(current)
+                current, room = [], size
+    if current:
+        out.append(current)
+    return out
+
+
+def _draw(probs: torch.Tensor, live: torch.Tensor, n_rows: int) -> torch.Tensor:
+    """One token per running row, as ``torch.multinomial(probs, 1)`` on the full batch draws it.
+
+    ``multinomial`` with one sample is ``argmax(probs / q)`` with ``q ~ Exp(1)`` drawn for
+    the whole ``[rows, vocab]`` tensor. Drawing ``q`` for all ``n_rows`` rows of the batch,
+    finished ones included, keeps each row's random numbers what they would be had no row
+    left the batch: a row's sample does not depend on when the others stopped, and a
+    one-row batch draws exactly what ``generate`` draws.
+    """
+    noise = torch.empty((n_rows, probs.shape[1]), dtype=probs.dtype, device=probs.device)
+    noise.exponential_(1)
+    if live.shape[0] != n_rows:
+        noise = noise[live]
+    return torch.argmax(probs / noise, dim=-1)
+
+
+class _SlabLayer(DynamicLayer):
+    """A layer's KV cache in buffers sized for the whole continuation, written in place.
+
+    ``DynamicLayer`` concatenates (copies the whole cache) at every token; here a token
+    costs a write of its own keys and values. Built from a prompt cache, with row ``i``
+    taken from prompt row ``rows[i]``.
+    """
+
+    def __init__(
+        self, keys: torch.Tensor, values: torch.Tensor, rows: torch.Tensor, capacity: int
+    ) -> None:
+        super().__init__()
+        n, heads, length, _ = keys.shape
+        self.key_slab = keys.new_empty((rows.shape[0], heads, capacity, keys.shape[-1]))
+        self.value_slab = values.new_empty((rows.shape[0], heads, capacity, values.shape[-1]))
+        self.key_slab[:, :, :length] = keys if rows.shape[0] == n else keys[rows]
+        self.value_slab[:, :, :length] = values if rows.shape[0] == n else values[rows]
+        self.dtype, self.device = keys.dtype, keys.device
+        self.is_initialized = True
+        self._set_length(length)
+
+    def _set_length(self, length: int) -> None:
+        self.length = length
+        self.keys = self.key_slab[:, :, :length]
+        self.values = self.value_slab[:, :, :length]
+
+    def update(
+        self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        end = self.length + key_states.shape[-2]
+        if end > self.key_slab.shape[2]:
+            raise RuntimeError(f"KV cache buffer of {self.key_slab.shape[2]} positions overflowed")
+        self.key_slab[:, :, self.length : end] = key_states
+        self.value_slab[:, :, self.length : end] = value_states
+        self._set_length(end)
+        return self.keys, self.values
+
+    def get_seq_length(self) -> int:
+        return self.length
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        self.key_slab = self.key_slab[indices]
+        self.value_slab = self.value_slab[indices]
+        self._set_length(self.length)
+
+
+def _select_rows(cache: DynamicCache, rows: torch.Tensor) -> None:
+    """Keep (or repeat) the cache rows ``rows``, in that order, in every layer."""
+    for layer in cache.layers:
+        layer.batch_select_indices(rows)
 
 
 def batch_seed(seed: int, index: int) -> int:

@@ -7,6 +7,10 @@ PRM (PRM800K ratings) scores ``P(not negative) = P(neutral) + P(positive)`` when
 trained with neutral steps counting as fine (the default) and ``P(positive)`` when neutral
 counted as wrong; the card's ``extra.three_class_score`` records which. Steps beyond the
 model's ``max_length`` get ``None``.
+
+Solutions that differ only in their last step (search's candidate continuations of one
+beam) share one encoding of their common token prefix, through the decoder's KV cache;
+their scores equal those of encoding each solution whole, up to float rounding.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from transformers import DynamicCache, DynamicLayer
 
 from mathverify.errors import MathverifyError
 from mathverify.scoring.base import StepScores
@@ -80,6 +85,8 @@ class TokenScorer:
 
     @torch.no_grad()
     def score(self, problems: list[str], steps: list[list[str]]) -> list[StepScores]:
+        """Scores of every solution; solutions that share all but their last step share the
+        encoding of that prefix (see :meth:`_score_shared`)."""
         if len(problems) != len(steps):
             raise MathverifyError(f"{len(problems)} problems for {len(steps)} step lists")
         encoded = [
@@ -87,15 +94,38 @@ class TokenScorer:
             for problem, solution in zip(problems, steps, strict=True)
         ]
         read: list[list[float]] = [[] for _ in encoded]
+        todo = [i for i, e in enumerate(encoded) if e is not None and e["score_positions"]]
+        groups: dict[tuple[str, tuple[str, ...]], list[int]] = {}
+        for i in todo:
+            groups.setdefault((problems[i], tuple(steps[i][:-1])), []).append(i)
+        cached = self._body() is not None
+        shared = [g for g in groups.values() if cached and len(g) > 1]
+        alone = sorted(i for g in groups.values() if not (cached and len(g) > 1) for i in g)
+        if shared:
+            self._score_shared(shared, encoded, read)
+        self._score_whole(alone, encoded, read)
+        return [
+            self.place(len(solution), values) for solution, values in zip(steps, read, strict=True)
+        ]
+
+    def _body(self) -> torch.nn.Module | None:
+        """The decoder under the head (it takes a KV cache), or None when there is no such split."""
+        backbone = getattr(self.model, "backbone", None)
+        body = getattr(backbone, "base_model", None)
+        if body is None or body is backbone or not hasattr(self.model, "head"):
+            return None
+        return body
+
+    def _score_whole(
+        self, rows: list[int], encoded: list[dict[str, Any] | None], read: list[list[float]]
+    ) -> None:
+        """Each solution encoded whole, in batches of similar lengths."""
         # Longest first: batches of similar lengths waste little on padding.
-        order = sorted(
-            (i for i, e in enumerate(encoded) if e is not None and e["score_positions"]),
-            key=lambda i: -len(encoded[i]["input_ids"]),
-        )
+        order = sorted(rows, key=lambda i: -len(encoded[i]["input_ids"]))  # type: ignore[index]
         for start in range(0, len(order), self.batch_size):
             batch_ids = order[start : start + self.batch_size]
             items = [
-                {**encoded[i], "labels": [0.0] * len(encoded[i]["score_positions"])}
+                {**encoded[i], "labels": [0.0] * len(encoded[i]["score_positions"])}  # type: ignore[dict-item,index]
                 for i in batch_ids
             ]
             batch = self._collate(items)
@@ -107,9 +137,150 @@ class TokenScorer:
             wanted = batch["labels"] != IGNORE
             for row, index in enumerate(batch_ids):
                 read[index] = probabilities[row][wanted[row]].tolist()
-        return [
-            self.place(len(solution), values) for solution, values in zip(steps, read, strict=True)
-        ]
+
+    def _read(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **kwargs: Any) -> Any:
+        """Probabilities at every position (on the CPU); ``kwargs`` may carry a KV cache."""
+        body = self._body()
+        assert body is not None
+        out = body(
+            input_ids=input_ids.to(self.device),
+            attention_mask=attention_mask.to(self.device),
+            use_cache=True,
+            **kwargs,
+        )
+        hidden = out.last_hidden_state
+        logits = self.model.head(hidden.to(self.model.head.weight.dtype))
+        return self._probabilities(logits).cpu()
+
+    def _score_shared(
+        self,
+        groups: list[list[int]],
+        encoded: list[dict[str, Any] | None],
+        read: list[list[float]],
+    ) -> None:
+        """Groups of solutions that differ only in their last step: the tokens they share are
+        encoded once per group, and each solution's own tokens on top of that KV cache.
+
+        Search scores B2 continuations of every beam at each depth, so this encodes the
+        problem and the earlier steps once instead of B2 times. The shared part is the
+        longest common prefix of the group's token ids, so the ids (and the scores, up to
+        float rounding) are those of encoding each solution whole. Groups go in rounds of
+        about ``_ROUND`` batches (longest shared part first); within a round the solutions'
+        own tokens run in batches of similar lengths.
+        """
+        ids = [list(e["input_ids"]) if e is not None else [] for e in encoded]
+        shares: list[int] = []
+        for group in groups:
+            first = ids[group[0]]
+            common = min(len(ids[i]) for i in group) - 1  # every solution keeps a token
+            for i in group[1:]:
+                other = ids[i]
+                j = 0
+                while j < common and first[j] == other[j]:
+                    j += 1
+                common = j
+            shares.append(common)
+        order = sorted(range(len(groups)), key=lambda g: -shares[g])
+        round_groups: list[int] = []
+        n_rows = 0
+        for g in order:
+            round_groups.append(g)
+            n_rows += len(groups[g])
+            if n_rows >= _ROUND * self.batch_size:
+                self._score_round(
+                    [groups[c] for c in round_groups],
+                    [shares[c] for c in round_groups],
+                    ids,
+                    encoded,
+                    read,
+                )
+                round_groups, n_rows = [], 0
+        if round_groups:
+            self._score_round(
+                [groups[c] for c in round_groups],
+                [shares[c] for c in round_groups],
+                ids,
+                encoded,
+                read,
+            )
+
+    def _score_round(
+        self,
+        groups: list[list[int]],
+        shares: list[int],
+        ids: list[list[int]],
+        encoded: list[dict[str, Any] | None],
+        read: list[list[float]],
+    ) -> None:
+        pad = self._collate.pad_token_id
+        width = max(shares)
+        # The shared prefixes, padded on the left so every group's next token is at `width`.
+        prefix = torch.full((len(groups), width), pad, dtype=torch.long)
+        prefix_mask = torch.zeros((len(groups), width), dtype=torch.long)
+        for g, (group, share) in enumerate(zip(groups, shares, strict=True)):
+            if share:
+                prefix[g, width - share :] = torch.tensor(ids[group[0]][:share])
+                prefix_mask[g, width - share :] = 1
+        prefix_cache = DynamicCache(config=self.model.backbone.config)
+        prefix_probs: list[list[float]] = [[] for _ in groups]
+        if width:
+            positions = (prefix_mask.cumsum(-1) - 1).clamp(min=0)
+            prefix_probs = self._read(
+                prefix,
+                prefix_mask,
+                position_ids=positions.to(self.device),
+                past_key_values=prefix_cache,
+            ).tolist()
+        # (solution, its group) longest own part first, in batches of similar lengths.
+        rows = sorted(
+            ((i, g) for g, group in enumerate(groups) for i in group),
+            key=lambda row: -(len(ids[row[0]]) - shares[row[1]]),
+        )
+        for start in range(0, len(rows), self.batch_size):
+            batch = rows[start : start + self.batch_size]
+            owners = torch.tensor([g for _, g in batch])
+            tails = [ids[i][shares[g] :] for i, g in batch]
+            tail_width = max(len(t) for t in tails)
+            tail = torch.full((len(batch), tail_width), pad, dtype=torch.long)
+            tail_mask = torch.zeros((len(batch), tail_width), dtype=torch.long)
+            for r, t in enumerate(tails):
+                tail[r, : len(t)] = torch.tensor(t)
+                tail_mask[r, : len(t)] = 1
+            cache = DynamicCache(config=self.model.backbone.config)
+            if width:
+                rows_on_device = owners.to(self.device)
+                cache.layers = [
+                    _copied_layer(layer, rows_on_device) for layer in prefix_cache.layers
+                ]
+            first = torch.tensor([shares[g] for _, g in batch])
+            positions = first[:, None] + torch.arange(tail_width)[None, :]
+            tail_probs = self._read(
+                tail,
+                torch.cat([prefix_mask[owners], tail_mask], dim=1),
+                position_ids=positions.to(self.device),
+                past_key_values=cache,
+            ).tolist()
+            for r, (i, g) in enumerate(batch):
+                share = shares[g]
+                read[i] = [
+                    prefix_probs[g][width - share + p] if p < share else tail_probs[r][p - share]
+                    for p in encoded[i]["score_positions"]  # type: ignore[index]
+                ]
+
+
+# Solutions that share a prefix are scored in rounds of about this many batches: enough to
+# sort their own tokens into batches of similar lengths, few enough to bound the memory the
+# round's prefix caches take.
+_ROUND = 4
+
+
+def _copied_layer(layer: DynamicLayer, rows: torch.Tensor) -> DynamicLayer:
+    """A new cache layer holding rows ``rows`` of ``layer`` (``layer`` itself is unchanged)."""
+    copy = DynamicLayer()
+    copy.lazy_initialization(layer.keys, layer.values)
+    copy.keys = layer.keys[rows]
+    copy.values = layer.values[rows]
+    return copy
 
 
 class PRMScorer(TokenScorer):

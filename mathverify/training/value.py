@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from mathverify.errors import MathverifyError, RecordError
+from mathverify.eval.labels import auroc
 from mathverify.labeling.schemes import scheme_for_source, to_training_targets
 from mathverify.models.card import CARD_NAME, ModelCard, load_card
 from mathverify.prompting import PromptFormat
@@ -333,26 +334,11 @@ def train_value(config: ValueTrainConfig) -> TrainResult:
 
 
 def step_auroc(scores: Sequence[float], labels: Sequence[float]) -> float | None:
-    """AUROC of ``scores`` for binary ``labels`` (1 = correct step); ties count half.
+    """AUROC of ``scores`` for binary ``labels`` (>= 0.5 = correct step); ties count half.
 
     None when one class is missing.
     """
-    pairs = sorted(zip(scores, labels, strict=True), key=lambda p: p[0])
-    n_pos = sum(1 for _, y in pairs if y >= 0.5)
-    n_neg = len(pairs) - n_pos
-    if n_pos == 0 or n_neg == 0:
-        return None
-    # Rank-sum (Mann-Whitney U) with average ranks for tied scores.
-    rank_sum = 0.0
-    i = 0
-    while i < len(pairs):
-        j = i
-        while j + 1 < len(pairs) and pairs[j + 1][0] == pairs[i][0]:
-            j += 1
-        average_rank = (i + j) / 2 + 1
-        rank_sum += average_rank * sum(1 for k in range(i, j + 1) if pairs[k][1] >= 0.5)
-        i = j + 1
-    return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    return auroc(scores, [label >= 0.5 for label in labels])
 
 
 def evaluate_value(

@@ -4,7 +4,10 @@ A problem is an integer expression over ``+``, ``-``, ``*`` and parentheses, e.g
 ``Compute (12+7)*3-5.``. Its gold solution rewrites the expression one operation at a time
 (``= 19*3-5``, ``= 57-5``, ``= 52``) and ends with the step ``\\boxed{52}``. Any operation
 whose operands are both numbers may be evaluated next, so the gold solutions follow varied
-evaluation orders (``order="any"``) unless a fixed leftmost order is asked for.
+evaluation orders (``order="any"``) unless a fixed leftmost order is asked for. With
+``regroup`` (the default) so may any adjacent pair of numbers in a chain of ``+`` (or of
+``*``): ``5+7+9`` becomes ``12+9`` or ``5+16``, so two solutions of one problem compute
+different sums and products, and a model's slip on one sum does not repeat on every path.
 
 Problem records (:class:`~mathverify.records.Problem`) carry ``id`` (``synth-test-000123``),
 ``problem`` (the text above), ``answer`` (the value as a string), ``source="synthetic"`` and
@@ -21,7 +24,9 @@ and the only place that knows this task. Its rules:
   same expression tree with one or more operations (whole subtrees) replaced by their exact
   values. A ``= EXPR`` step must evaluate at least one operation; the boxed step may simply
   restate the previous value (or evaluate what is left). Parentheses are part of the tree:
-  dropping or moving them is not an operation.
+  dropping or moving them is not an operation. Chains of ``+`` (or of ``*``) are compared
+  as flat operand lists (associativity): a run of adjacent operands may be replaced by its
+  value, but operands keep their order (``5+7+9`` to ``14+7`` is wrong).
 - Labels are prefix-correct (as in PRM800K/ProcessBench): once a step is wrong, every later
   step is wrong too, so ``labels`` is ones up to ``first_wrong_step`` and zeros from it.
 - *A right value reached by a wrong rewrite* (e.g. ``= 60-8`` after the wrong ``= 20*3-5``,

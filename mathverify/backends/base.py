@@ -63,6 +63,11 @@ def check_sampling(*, n: int, temperature: float, top_p: float, max_tokens: int)
         raise MathverifyError(f"max_tokens must be at least 1, got {max_tokens}")
 
 
+def stop_strings(stop: list[str] | None) -> list[str]:
+    """The caller's stop strings, empty ones dropped and repeats removed, in order."""
+    return list(dict.fromkeys(s for s in (stop or []) if s))
+
+
 @runtime_checkable
 class Policy(Protocol):
     """A text generator. ``complete`` returns ``n`` completions per prompt, in prompt order.

@@ -41,7 +41,7 @@ from transformers import (
     StoppingCriteriaList,
 )
 
-from mathverify.backends.base import Completion, check_sampling
+from mathverify.backends.base import Completion, check_sampling, stop_strings
 from mathverify.errors import MathverifyError
 
 DTYPES: dict[str, Any] = {
@@ -296,7 +296,7 @@ class HFPolicy:
         prompts and options of the call (and the batch size), never on earlier calls.
         """
         check_sampling(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens)
-        stops = tuple(dict.fromkeys(s for s in (stop or []) if s))
+        stops = tuple(stop_strings(stop))
         if not prompts:
             return []
         greedy = temperature == 0

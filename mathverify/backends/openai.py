@@ -39,7 +39,7 @@ import urllib.request
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any
 
-from mathverify.backends.base import Completion, check_sampling
+from mathverify.backends.base import Completion, check_sampling, stop_strings
 from mathverify.backends.seeding import request_seed
 from mathverify.errors import MathverifyError
 
@@ -277,7 +277,7 @@ class OpenAIPolicy:
     ) -> list[list[Completion]]:
         """``n`` completions per prompt, in prompt order (requests run concurrently)."""
         check_sampling(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens)
-        stops = list(dict.fromkeys(s for s in (stop or []) if s))
+        stops = stop_strings(stop)
         if not prompts:
             return []
         # Greedy samples are all equal: ask once per prompt and repeat the answer.

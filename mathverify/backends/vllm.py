@@ -31,7 +31,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from mathverify.backends.base import Completion, check_sampling
+from mathverify.backends.base import Completion, check_sampling, stop_strings
 from mathverify.backends.seeding import request_seed
 from mathverify.errors import MathverifyError
 
@@ -192,7 +192,7 @@ class VLLMPolicy:
     ) -> list[list[Completion]]:
         """``n`` completions per prompt, in prompt order; all prompts go to the engine at once."""
         check_sampling(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens)
-        stops = list(dict.fromkeys(s for s in (stop or []) if s))
+        stops = stop_strings(stop)
         if not prompts:
             return []
         # Greedy samples are all equal: decode each prompt once and repeat the result.

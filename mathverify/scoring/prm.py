@@ -181,28 +181,19 @@ class TokenScorer:
                 common = j
             shares.append(common)
         order = sorted(range(len(groups)), key=lambda g: -shares[g])
-        round_groups: list[int] = []
+        rounds: list[list[int]] = [[]]
         n_rows = 0
         for g in order:
-            round_groups.append(g)
-            n_rows += len(groups[g])
             if n_rows >= _ROUND * self.batch_size:
+                rounds.append([])
+                n_rows = 0
+            rounds[-1].append(g)
+            n_rows += len(groups[g])
+        for chosen in rounds:
+            if chosen:
                 self._score_round(
-                    [groups[c] for c in round_groups],
-                    [shares[c] for c in round_groups],
-                    ids,
-                    encoded,
-                    read,
+                    [groups[c] for c in chosen], [shares[c] for c in chosen], ids, encoded, read
                 )
-                round_groups, n_rows = [], 0
-        if round_groups:
-            self._score_round(
-                [groups[c] for c in round_groups],
-                [shares[c] for c in round_groups],
-                ids,
-                encoded,
-                read,
-            )
 
     def _score_round(
         self,

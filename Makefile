@@ -42,7 +42,7 @@ N_TEST ?= 1000
 SAMPLES ?= 16
 TEMPERATURE ?= 0.7
 TRAIN_STEPS ?= 900
-PRM_LR ?= 1e-3
+PRM_LR ?= 3e-3
 
 demo: install $(DEMO)/eval.json $(DEMO)/verifier.json
 	@echo "demo artifacts in $(DEMO)/ (eval numbers in $(DEMO)/eval.json and $(DEMO)/verifier.json)"
@@ -73,10 +73,15 @@ $(DEMO)/eval.json: $(DEMO)/greedy.labeled.jsonl $(DEMO)/samples.labeled.jsonl
 
 # The verifier: a PRM on the policy's backbone, trained on exact step labels of policy
 # samples for training problems (cut after the first wrong step), then best-of-16 on the
-# test samples by the lowest step score.
+# test samples by the lowest step score. Its head reads the hidden state at each separator
+# plus the step's token log-probabilities under the (frozen) policy, through a small MLP:
+# fine-tuned on these few thousand solutions, a PRM that reads the hidden state alone
+# learns how hard a problem is but ranks the samples of one problem at chance (README).
+# Steps and learning rate were chosen by the trainer's held-out validation loss.
 VERIFIER_PROBLEMS ?= 2000
 VERIFIER_SAMPLES ?= 4
-PRM_STEPS ?= 300
+PRM_STEPS ?= 1000
+PRM_OPTS ?= --step-features likelihood --head mlp --freeze-backbone
 
 $(DEMO)/verifier/train.jsonl: $(DEMO)/policy/mathverify.json
 	$(MV) generate --policy $(DEMO)/policy -p $(DEMO)/data/train.jsonl --limit $(VERIFIER_PROBLEMS) \
@@ -88,7 +93,7 @@ $(DEMO)/verifier/train.labeled.jsonl: $(DEMO)/verifier/train.jsonl
 
 $(DEMO)/prm/mathverify.json: $(DEMO)/verifier/train.labeled.jsonl
 	$(MV) train-prm -i $< -p $(DEMO)/data/train.jsonl -o $(DEMO)/prm --init $(DEMO)/policy \
-		--max-steps $(PRM_STEPS) --batch-size 32 --lr $(PRM_LR) --seed $(SEED)
+		--max-steps $(PRM_STEPS) --batch-size 32 --lr $(PRM_LR) --seed $(SEED) $(PRM_OPTS)
 
 $(DEMO)/samples.prm.jsonl: $(DEMO)/prm/mathverify.json $(DEMO)/samples.labeled.jsonl
 	$(MV) score -s $(DEMO)/prm -p $(DEMO)/data/test.jsonl -i $(DEMO)/samples.labeled.jsonl \

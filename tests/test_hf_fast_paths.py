@@ -175,6 +175,19 @@ def prm_dir(tmp_path_factory: pytest.TempPathFactory, policy_dir: Path) -> Path:
     return directory
 
 
+@pytest.fixture(scope="module")
+def likelihood_prm_dir(tmp_path_factory: pytest.TempPathFactory, policy_dir: Path) -> Path:
+    """A PRM whose MLP head also reads the steps' token log-probabilities."""
+    torch.manual_seed(0)
+    model = VerifierModel(load_backbone(policy_dir), 1, "likelihood", "mlp")
+    directory = tmp_path_factory.mktemp("fast_prm_likelihood")
+    card = ModelCard(
+        kind="prm", label_scheme="hard", extra={"step_features": "likelihood", "head": "mlp"}
+    )
+    save_verifier(model, directory, build_tokenizer(), card)
+    return directory
+
+
 def search_like_batch(seed: int) -> tuple[list[str], list[list[str]]]:
     """Candidates as search scores them: several continuations of each beam, plus a few
     solutions that share nothing, an empty one, and duplicates."""
@@ -198,8 +211,11 @@ def search_like_batch(seed: int) -> tuple[list[str], list[list[str]]]:
 
 
 @pytest.mark.parametrize("batch_size", [1, 3, 64])
-def test_shared_prefix_scores_equal_whole_scores(prm_dir: Path, batch_size: int) -> None:
-    scorer = load_scorer(prm_dir, device="cpu", batch_size=batch_size)
+@pytest.mark.parametrize("kind", ["prm_dir", "likelihood_prm_dir"])
+def test_shared_prefix_scores_equal_whole_scores(
+    request: pytest.FixtureRequest, kind: str, batch_size: int
+) -> None:
+    scorer = load_scorer(request.getfixturevalue(kind), device="cpu", batch_size=batch_size)
     problems, steps = search_like_batch(batch_size)
     shared = scorer.score(problems, steps)
     scorer._body = lambda: None  # type: ignore[method-assign]  # the whole-solution path

@@ -113,6 +113,14 @@ def train_prm_command(
             help=_prm_h("cut_after_first_wrong"),
         ),
     ] = True,
+    step_features: Annotated[
+        str, typer.Option("--step-features", help=_prm_h("step_features"))
+    ] = "hidden",
+    head: Annotated[str, typer.Option("--head", help=_prm_h("head"))] = "linear",
+    freeze_backbone: Annotated[
+        bool,
+        typer.Option("--freeze-backbone/--train-backbone", help=_prm_h("freeze_backbone")),
+    ] = False,
     max_steps: MaxStepsOpt = 500,
     batch_size: BatchSizeOpt = 16,
     lr: LrOpt = 1e-4,

@@ -24,7 +24,14 @@ from transformers import DynamicCache, DynamicLayer
 from mathverify.errors import MathverifyError
 from mathverify.scoring.base import StepScores
 from mathverify.training.prm import THREE_CLASS_SCORES, tokenize_prm_example
-from mathverify.training.verifier_common import IGNORE, VerifierCollator, load_verifier, pad_id
+from mathverify.training.verifier_common import (
+    IGNORE,
+    VerifierCollator,
+    load_verifier,
+    pad_id,
+    step_index_row,
+    step_statistics,
+)
 
 __all__ = ["PRMScorer"]
 
@@ -61,7 +68,8 @@ class TokenScorer:
         self.name = str(path)
         self.batch_size = batch_size
         self.max_length: int | None = self.card.extra.get("max_length")
-        self._collate = VerifierCollator(pad_id(self.tokenizer))
+        self._likelihood = getattr(self.model, "step_features", "hidden") == "likelihood"
+        self._collate = VerifierCollator(pad_id(self.tokenizer), step_index=self._likelihood)
         self._three_class_score = self.card.extra.get("three_class_score", "not_negative")
         if self._three_class_score not in THREE_CLASS_SCORES:
             raise MathverifyError(
@@ -129,17 +137,21 @@ class TokenScorer:
                 for i in batch_ids
             ]
             batch = self._collate(items)
+            extra = {"step_index": batch["step_index"].to(self.device)} if self._likelihood else {}
             logits = self.model(
                 input_ids=batch["input_ids"].to(self.device),
                 attention_mask=batch["attention_mask"].to(self.device),
+                **extra,
             )["logits"]
             probabilities = self._probabilities(logits).cpu()
             wanted = batch["labels"] != IGNORE
             for row, index in enumerate(batch_ids):
                 read[index] = probabilities[row][wanted[row]].tolist()
 
-    def _read(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **kwargs: Any) -> Any:
-        """Probabilities at every position (on the CPU); ``kwargs`` may carry a KV cache."""
+    def _encode(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **kwargs: Any
+    ) -> torch.Tensor:
+        """The decoder's last hidden states; ``kwargs`` may carry a KV cache."""
         body = self._body()
         assert body is not None
         out = body(
@@ -148,9 +160,15 @@ class TokenScorer:
             use_cache=True,
             **kwargs,
         )
-        hidden = out.last_hidden_state
-        logits = self.model.head(hidden.to(self.model.head.weight.dtype))
-        return self._probabilities(logits).cpu()
+        return out.last_hidden_state
+
+    def _head_probabilities(self, inputs: torch.Tensor) -> torch.Tensor:
+        return self._probabilities(self.model.head(inputs.to(self.model.head_dtype))).cpu()
+
+    def _next_logprobs(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Log-probabilities of the next token after each position, from the LM head."""
+        lm_head = self.model.backbone.get_output_embeddings()
+        return torch.log_softmax(lm_head(hidden.to(lm_head.weight.dtype)).float(), dim=-1)
 
     def _score_shared(
         self,
@@ -214,14 +232,20 @@ class TokenScorer:
                 prefix_mask[g, width - share :] = 1
         prefix_cache = DynamicCache(config=self.model.backbone.config)
         prefix_probs: list[list[float]] = [[] for _ in groups]
+        prefix_hidden: torch.Tensor | None = None
         if width:
             positions = (prefix_mask.cumsum(-1) - 1).clamp(min=0)
-            prefix_probs = self._read(
+            prefix_hidden = self._encode(
                 prefix,
                 prefix_mask,
                 position_ids=positions.to(self.device),
                 past_key_values=prefix_cache,
-            ).tolist()
+            )
+            if not self._likelihood:
+                prefix_probs = self._head_probabilities(prefix_hidden).tolist()
+        likelihood = (
+            _PrefixLikelihood(self, prefix, prefix_hidden, shares) if self._likelihood else None
+        )
         # (solution, its group) longest own part first, in batches of similar lengths.
         rows = sorted(
             ((i, g) for g, group in enumerate(groups) for i in group),
@@ -245,18 +269,98 @@ class TokenScorer:
                 ]
             first = torch.tensor([shares[g] for _, g in batch])
             positions = first[:, None] + torch.arange(tail_width)[None, :]
-            tail_probs = self._read(
+            tail_hidden = self._encode(
                 tail,
                 torch.cat([prefix_mask[owners], tail_mask], dim=1),
                 position_ids=positions.to(self.device),
                 past_key_values=cache,
-            ).tolist()
+            )
+            if likelihood is not None:
+                tail_logprobs = self._next_logprobs(tail_hidden)
+                for r, (i, g) in enumerate(batch):
+                    read[i] = likelihood.read(
+                        g,
+                        encoded[i],
+                        tail[r],
+                        tail_hidden[r],
+                        tail_logprobs[r],  # type: ignore[arg-type]
+                    )
+                continue
+            tail_probs = self._head_probabilities(tail_hidden).tolist()
             for r, (i, g) in enumerate(batch):
                 share = shares[g]
                 read[i] = [
                     prefix_probs[g][width - share + p] if p < share else tail_probs[r][p - share]
                     for p in encoded[i]["score_positions"]  # type: ignore[index]
                 ]
+
+
+class _PrefixLikelihood:
+    """Likelihood-feature scores of solutions encoded as a shared prefix plus their own tail.
+
+    The head reads, at each score position, the hidden state and the statistics of the
+    step's token log-probabilities (:func:`step_statistics`); a step may begin inside the
+    shared prefix, so each solution's token log-probabilities are the prefix's followed by
+    its tail's (the first tail token predicted from the prefix's last position), and the
+    statistics are taken over the solution's whole token sequence, as the whole path does.
+    """
+
+    def __init__(
+        self,
+        scorer: TokenScorer,
+        prefix: torch.Tensor,
+        hidden: torch.Tensor | None,
+        shares: list[int],
+    ) -> None:
+        self.scorer = scorer
+        self.shares = shares
+        self.width = prefix.shape[1]
+        self.hidden = hidden
+        self.token_lp: list[torch.Tensor] = []
+        self.next_lp: list[torch.Tensor | None] = []
+        logprobs = scorer._next_logprobs(hidden) if hidden is not None else None
+        for g, share in enumerate(shares):
+            if share == 0 or logprobs is None:
+                self.token_lp.append(torch.zeros(0, device=prefix.device))
+                self.next_lp.append(None)
+                continue
+            start = self.width - share
+            ids = prefix[g, start:].to(logprobs.device)
+            lp = logprobs[g, start:-1].gather(-1, ids[1:, None])[:, 0]
+            self.token_lp.append(torch.cat([lp.new_zeros(1), lp]))
+            self.next_lp.append(logprobs[g, -1])
+
+    def read(
+        self,
+        group: int,
+        encoded: dict[str, Any],
+        tail: torch.Tensor,
+        tail_hidden: torch.Tensor,
+        tail_logprobs: torch.Tensor,
+    ) -> list[float]:
+        share = self.shares[group]
+        n = len(encoded["input_ids"])
+        own = n - share
+        ids = tail[:own].to(tail_logprobs.device)
+        first = self.next_lp[group]
+        head = first[ids[0]].reshape(1) if first is not None else tail_logprobs.new_zeros(1)
+        rest = tail_logprobs[: own - 1].gather(-1, ids[1:, None])[:, 0]
+        token = torch.cat([self.token_lp[group].to(rest.device), head, rest])
+        positions = encoded["score_positions"]
+        steps = torch.tensor(
+            [step_index_row(n, encoded["step_start"], positions)], device=token.device
+        )
+        stats = step_statistics(token[None], steps)[0]
+        hidden = torch.stack(
+            [
+                self.hidden[group, self.width - share + p]  # type: ignore[index]
+                if p < share
+                else tail_hidden[p - share]
+                for p in positions
+            ]
+        )
+        inputs = torch.cat([hidden, stats[positions].to(hidden.dtype)], dim=-1)
+        return self.scorer._head_probabilities(inputs).tolist()
 
 
 # Solutions that share a prefix are scored in rounds of about this many batches: enough to

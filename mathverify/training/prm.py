@@ -40,10 +40,12 @@ from mathverify.records import Problem, Solution, display_name, read_problems_by
 from mathverify.training.verifier_common import (
     Example,
     TrainResult,
+    VerifierCollator,
     build_model,
     default_max_length,
     init_prompt_format,
     load_tokenizer,
+    pad_id,
     read_numbered,
     run_training,
 )
@@ -117,13 +119,24 @@ def tokenize_prm_example(
         ends.append(cursor)
     encoding = tokenizer(text, return_offsets_mapping=True, add_special_tokens=True)
     input_ids = list(encoding["input_ids"])
-    positions = score_positions(encoding["offset_mapping"], ends)
+    offsets = encoding["offset_mapping"]
+    positions = score_positions(offsets, ends)
+    # The first token that reaches into step 0 (it may hold the prompt's last characters).
+    step_start = next(
+        (t for t, (start, stop) in enumerate(offsets) if start < stop and stop > len(prompt)),
+        positions[0] if positions else len(input_ids),
+    )
     kept_labels = list(labels)
     if max_length is not None and len(input_ids) > max_length:
         input_ids = input_ids[:max_length]
         keep = sum(1 for p in positions if p < max_length)
         positions, kept_labels = positions[:keep], kept_labels[:keep]
-    return {"input_ids": input_ids, "score_positions": positions, "labels": kept_labels}
+    return {
+        "input_ids": input_ids,
+        "score_positions": positions,
+        "labels": kept_labels,
+        "step_start": step_start,
+    }
 
 
 def prm_targets(
@@ -222,7 +235,14 @@ def train_prm(config: PRMTrainConfig) -> TrainResult:
         raise MathverifyError(f"--three-class needs prm800k labels, got scheme {scheme!r}")
     prompt_format, base = init_prompt_format(config.init)
     tokenizer = load_tokenizer(config.init)
-    model = build_model(config.init, 3 if config.three_class else 1, config.seed)
+    model = build_model(
+        config.init,
+        3 if config.three_class else 1,
+        config.seed,
+        config.step_features,
+        config.head,
+        config.freeze_backbone,
+    )
     max_length = config.max_length or default_max_length(tokenizer, model.backbone)
     examples = build_prm_examples(
         solutions, problems, tokenizer, prompt_format, config, scheme, max_length
@@ -240,6 +260,10 @@ def train_prm(config: PRMTrainConfig) -> TrainResult:
             "three_class_score": "positive" if config.neutral == "negative" else "not_negative",
             "cut_after_first_wrong": config.cut_after_first_wrong,
             "max_length": max_length,
+            "step_features": config.step_features,
+            "head": config.head,
+            "freeze_backbone": config.freeze_backbone,
         },
     )
-    return run_training(config, model, tokenizer, card, examples)
+    collator = VerifierCollator(pad_id(tokenizer), step_index=config.step_features == "likelihood")
+    return run_training(config, model, tokenizer, card, examples, collator)

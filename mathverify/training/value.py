@@ -177,6 +177,7 @@ class ValueExample:
     labels: list[float | None]
     lm_labels: list[int] | None = None
     group: str = ""
+    step_start: int | None = None  # from tokenize_prm_example; a value head does not read it
 
 
 class ValueCollator:

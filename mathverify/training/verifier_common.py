@@ -59,6 +59,15 @@ IGNORE = -100.0  # label value of positions without a loss (real targets are >= 
 # Model
 
 
+STEP_FEATURES = ("hidden", "likelihood")
+# The score head: one linear layer, or a two-layer perceptron of MLP_WIDTH units.
+HEADS = ("linear", "mlp")
+MLP_WIDTH = 256
+# What a "likelihood" head reads besides the hidden state: the sum, mean and minimum of the
+# step's token log-probabilities under the backbone's own language-model head.
+N_LIKELIHOOD_FEATURES = 3
+
+
 class VerifierModel(nn.Module):
     """A causal LM backbone plus a linear head on its last hidden state at every position.
 
@@ -66,17 +75,54 @@ class VerifierModel(nn.Module):
     ``IGNORE`` where there is no target), ``"loss"``: the mean binary cross-entropy
     (``n_outputs == 1``, float targets in [0, 1]) or cross-entropy (``n_outputs == 3``,
     class indices) over the labeled positions of the batch.
+
+    With ``step_features="likelihood"`` the head also reads, at each token, how likely the
+    backbone finds the tokens of that token's step (:func:`step_likelihood_features`;
+    ``forward`` then needs ``step_index``). A small model fine-tuned on a few thousand
+    labeled solutions learns from its hidden state mostly how hard a problem is; whether
+    *this* step is the one the model would have written is in its token log-probabilities,
+    which the last hidden state at the separator does not hold.
     """
 
-    def __init__(self, backbone: PreTrainedModel, n_outputs: int) -> None:
+    def __init__(
+        self,
+        backbone: PreTrainedModel,
+        n_outputs: int,
+        step_features: str = "hidden",
+        head: str = "linear",
+        freeze_backbone: bool = False,
+    ) -> None:
         super().__init__()
         if n_outputs not in (1, 3):
             raise ValueError("a verifier head has 1 (BCE) or 3 (three-class CE) outputs")
+        if step_features not in STEP_FEATURES:
+            raise MathverifyError(
+                f"step features {step_features!r}: choose one of {', '.join(STEP_FEATURES)}"
+            )
+        if head not in HEADS:
+            raise MathverifyError(f"head {head!r}: choose one of {', '.join(HEADS)}")
         self.backbone = backbone
         self.n_outputs = n_outputs
+        self.step_features = step_features
         hidden = backbone.config.get_text_config().hidden_size
-        self.head = nn.Linear(hidden, n_outputs)
-        _freeze_untied_lm_head(backbone)
+        extra = N_LIKELIHOOD_FEATURES if step_features == "likelihood" else 0
+        width = hidden + extra
+        self.head: nn.Module = (
+            nn.Linear(width, n_outputs)
+            if head == "linear"
+            else nn.Sequential(
+                nn.Linear(width, MLP_WIDTH), nn.ReLU(), nn.Linear(MLP_WIDTH, n_outputs)
+            )
+        )
+        if freeze_backbone:
+            # Only the head learns: the backbone (and its log-probabilities) stay the init's.
+            backbone.requires_grad_(False)
+        elif step_features == "hidden":
+            _freeze_untied_lm_head(backbone)
+
+    @property
+    def head_dtype(self) -> torch.dtype:
+        return next(self.head.parameters()).dtype
 
     def hidden_states(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None
@@ -90,18 +136,80 @@ class VerifierModel(nn.Module):
         )
         return out.hidden_states[-1]
 
+    def head_inputs(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        step_index: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """What the head reads at every position: [B, T, hidden (+ 3 likelihood features)]."""
+        if self.step_features == "hidden":
+            return self.hidden_states(input_ids, attention_mask)
+        if step_index is None:
+            raise MathverifyError("a verifier with likelihood features needs step_index")
+        out = self.backbone(
+            input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True
+        )
+        hidden = out.hidden_states[-1]
+        features = step_likelihood_features(out.logits, input_ids, step_index)
+        return torch.cat([hidden, features.to(hidden.dtype)], dim=-1)
+
     def forward(
         self,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
+        step_index: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        hidden = self.hidden_states(input_ids, attention_mask)
-        logits = self.head(hidden.to(self.head.weight.dtype))
+        inputs = self.head_inputs(input_ids, attention_mask, step_index)
+        logits = self.head(inputs.to(self.head_dtype))
         out = {"logits": logits}
         if labels is not None:
             out["loss"] = verifier_loss(logits, labels)
         return out
+
+
+def step_likelihood_features(
+    logits: torch.Tensor, input_ids: torch.Tensor, step_index: torch.Tensor
+) -> torch.Tensor:
+    """Per token: the sum, mean and minimum log-probability of the tokens of its step.
+
+    ``step_index`` [B, T] gives each token's step (-1: prompt or padding); a step's tokens
+    are those from just after the previous step's score position up to its own, so at a
+    score position the features describe exactly the step it scores. Token 0 has no
+    prediction and counts as log-probability 0. Tokens outside every step get zeros.
+    """
+    return step_statistics(token_logprobs(logits, input_ids), step_index)
+
+
+def token_logprobs(logits: torch.Tensor, input_ids: torch.Tensor) -> torch.Tensor:
+    """[B, T]: the log-probability of each token given those before it (0 for token 0)."""
+    logprobs = torch.log_softmax(logits[:, :-1].float(), dim=-1)
+    return F.pad(logprobs.gather(-1, input_ids[:, 1:, None])[..., 0], (1, 0))
+
+
+def step_statistics(token: torch.Tensor, step_index: torch.Tensor) -> torch.Tensor:
+    """[B, T, 3]: the sum, mean and minimum of ``token`` over each token's step (see above)."""
+    slot = step_index.long().clamp(min=-1) + 1  # 0: in no step
+    slots = int(slot.max()) + 1 if slot.numel() else 1
+    shape = (token.shape[0], slots)
+    total = token.new_zeros(shape).scatter_add(1, slot, token)
+    count = token.new_zeros(shape).scatter_add(1, slot, torch.ones_like(token))
+    lowest = token.new_zeros(shape).scatter_reduce(1, slot, token, "amin", include_self=False)
+    per_step = torch.stack([total, total / count.clamp(min=1.0), lowest], dim=-1)
+    per_token = per_step.gather(1, slot[..., None].expand(-1, -1, N_LIKELIHOOD_FEATURES))
+    return per_token * (slot > 0)[..., None]
+
+
+def step_index_row(length: int, step_start: int, score_positions: Sequence[int]) -> list[int]:
+    """Each token's step for one example: -1 before ``step_start`` and after the last step."""
+    row = [-1] * length
+    start = step_start
+    for step, position in enumerate(score_positions):
+        for t in range(max(start, 0), min(position + 1, length)):
+            row[t] = step
+        start = position + 1
+    return row
 
 
 def verifier_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -212,6 +320,16 @@ def _read_head(directory: Path) -> dict[str, torch.Tensor]:
     return load_file(str(path))
 
 
+def _head_outputs(head: dict[str, torch.Tensor]) -> int:
+    """Outputs of a saved head: the rows of its (last) linear layer."""
+    if "weight" in head:
+        return int(head["weight"].shape[0])
+    layers = [k for k in head if k.endswith(".weight") and k.split(".")[0].isdigit()]
+    if not layers:
+        raise MathverifyError(f"{HEAD_FILE}: no linear layer in the saved head")
+    return int(head[max(layers, key=lambda k: int(k.split(".")[0]))].shape[0])
+
+
 def load_verifier(
     directory: str | Path,
     *,
@@ -222,9 +340,14 @@ def load_verifier(
     """A saved verifier (eval mode, on ``device``), its tokenizer and its card."""
     card = load_card(directory, expect=expect)
     head = _read_head(Path(directory))
-    n_outputs = int(head["weight"].shape[0])
+    n_outputs = _head_outputs(head)
     backbone = load_backbone(directory, dtype=dtype)
-    model = VerifierModel(backbone, n_outputs)
+    model = VerifierModel(
+        backbone,
+        n_outputs,
+        card.extra.get("step_features", "hidden"),
+        card.extra.get("head", "linear"),
+    )
     model.head.load_state_dict(head)
     model.to(device=device or auto_device(), dtype=dtype or torch.float32)
     model.eval()
@@ -257,13 +380,19 @@ class Example:
     score_positions: list[int]
     labels: list[float | None]
     group: str = ""  # the problem id; the eval split never separates a problem's solutions
+    step_start: int | None = None  # the first token of step 0 (likelihood features need it)
 
 
 class VerifierCollator:
-    """Right-pads a batch and spreads each example's targets onto a [B, T] label tensor."""
+    """Right-pads a batch and spreads each example's targets onto a [B, T] label tensor.
 
-    def __init__(self, pad_token_id: int) -> None:
+    With ``step_index`` the batch also carries each token's step ([B, T], -1 outside the
+    steps), which a verifier with likelihood features reads.
+    """
+
+    def __init__(self, pad_token_id: int, *, step_index: bool = False) -> None:
         self.pad_token_id = pad_token_id
+        self.step_index = step_index
 
     def __call__(self, batch: Sequence[Example | dict[str, Any]]) -> dict[str, torch.Tensor]:
         items = [b if isinstance(b, Example) else Example(**b) for b in batch]
@@ -278,7 +407,17 @@ class VerifierCollator:
             for position, target in zip(item.score_positions, item.labels, strict=True):
                 if target is not None:
                     labels[row, position] = float(target)
-        return {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+        batch = {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
+        if self.step_index:
+            steps = torch.full((len(items), width), -1, dtype=torch.long)
+            for row, item in enumerate(items):
+                if item.step_start is None:
+                    raise MathverifyError("an example without step_start; tokenise it again")
+                steps[row] = torch.tensor(
+                    step_index_row(width, item.step_start, item.score_positions)
+                )
+            batch["step_index"] = steps
+        return batch
 
 
 class ListDataset(torch.utils.data.Dataset):
@@ -433,11 +572,18 @@ def init_prompt_format(init: str) -> tuple[PromptFormat, str]:
     return PromptFormat(), init
 
 
-def build_model(init: str, n_outputs: int, seed: int) -> VerifierModel:
+def build_model(
+    init: str,
+    n_outputs: int,
+    seed: int,
+    step_features: str = "hidden",
+    head: str = "linear",
+    freeze_backbone: bool = False,
+) -> VerifierModel:
     """The backbone from ``init`` with a fresh head, initialised from ``seed``."""
     backbone = load_backbone(init)
     set_seed(seed)
-    return VerifierModel(backbone, n_outputs)
+    return VerifierModel(backbone, n_outputs, step_features, head, freeze_backbone)
 
 
 def run_training(

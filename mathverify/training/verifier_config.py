@@ -93,6 +93,24 @@ class PRMTrainConfig(VerifierTrainConfig):
     cut_after_first_wrong: bool = field(
         default=True, metadata=_help("No loss on steps after the first wrong one.")
     )
+    step_features: str = field(
+        default="hidden",
+        metadata=_help(
+            "What the score head reads at each step: hidden (the last hidden state at the "
+            "separator) or likelihood (that plus the sum, mean and minimum log-probability of "
+            "the step's tokens under the backbone's own LM head)."
+        ),
+    )
+    head: str = field(
+        default="linear",
+        metadata=_help("The score head: linear, or mlp (one hidden layer of 256 units)."),
+    )
+    freeze_backbone: bool = field(
+        default=False,
+        metadata=_help(
+            "Train the head only; the backbone (and so its log-probabilities) stays the init's."
+        ),
+    )
 
 
 ORMTrainConfig = VerifierTrainConfig

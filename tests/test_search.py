@@ -292,6 +292,8 @@ def _write_trees(path, trees):
         ({"b1": 3, "b2": 5}, True),
         ({"b1": 2, "b2": 4, "vote": True}, True),
         ({"b1": 3, "b2": 3, "runs": 3, "vote": True}, True),
+        ({"b1": 3, "b2": 5, "distinct": True}, True),
+        ({"b1": 3, "b2": 4, "distinct": True, "vote": True}, True),
         ({"b1": 1, "b2": 4}, False),
     ],
 )
@@ -546,3 +548,48 @@ def test_sbs_1_b2_without_scorer_is_allowed_and_ranks_by_prior():
     # a right step is more probable than a wrong one: the gold chain wins whenever one of
     # the 4 samples of each depth is right, which here is most problems
     assert sum(r.answer == p.answer for r, p in zip(results, problems, strict=True)) >= 3
+
+
+@pytest.mark.parametrize(
+    ("values", "names", "width", "expected"),
+    [
+        ([0.9, 0.8, 0.7, 0.6], ["a", "a", "b", "c"], 2, [0, 2]),  # the copy gives way
+        ([0.5, 0.9, 0.9, 0.1], ["a", "b", "b", "b"], 3, [1, 0]),  # fewer distinct than width
+        ([0.2, None, 0.3], ["a", "b", "a"], 2, [2, 1]),  # None ranks last, best copy kept
+        ([0.4, 0.4], ["a", "b"], 1, [0]),  # ties keep candidate order
+    ],
+)
+def test_select_beam_distinct(values, names, width, expected):
+    from mathverify.search.sbs import select_beam
+
+    indices = list(range(len(values)))
+    assert select_beam(indices, width, lambda i: values[i], lambda i: names[i]) == expected
+    plain = select_beam(indices, width, lambda i: values[i])
+    assert len(plain) == min(width, len(values))
+
+
+def test_distinct_beam_keeps_different_paths():
+    problems = make_problems(8, n_numbers=5)
+    sink: list[Tree] = []
+    SEARCHES["sbs"](
+        problems,
+        ScriptedPolicy(error_rate=0.5, early_box=True),
+        ScriptedScorer(prefer_boxed=True),
+        config(b1=3, b2=5, distinct=True),
+        tree_sink=sink,
+    )
+    for tree in sink:
+        by_id = {n["id"]: n for n in tree.nodes}
+
+        def path(node, by_id=by_id):
+            steps = []
+            while node["parent"] is not None:
+                steps.append(node["text"])
+                node = by_id[node["parent"]]
+            return tuple(reversed(steps))
+
+        kept = [n for n in tree.nodes if n["visits"]]  # visits: 1 when kept in the beam
+        depth = {}
+        for n in kept:
+            depth.setdefault(len(path(n)), []).append(path(n))
+        assert all(len(set(paths)) == len(paths) for paths in depth.values())

@@ -210,6 +210,7 @@ def search(
     aggregate: Annotated[str | None, _opt("aggregate", "--aggregate")] = None,
     vote: Annotated[bool, _opt("vote", "--vote")] = False,
     runs: Annotated[int, _opt("runs", "--runs")] = SearchConfig.runs,
+    distinct: Annotated[bool, _opt("distinct", "--distinct/--no-distinct")] = SearchConfig.distinct,
     group_by: Annotated[str, _opt("group_by", "--group-by")] = SearchConfig.group_by,
     batch_problems: Annotated[
         int, _opt("batch_problems", "--batch-problems")
@@ -247,6 +248,7 @@ def search(
         aggregate=aggregate,
         vote=vote,
         runs=runs,
+        distinct=distinct,
         group_by=group_by,
         batch_problems=batch_problems,
         rule=rule,

@@ -55,6 +55,11 @@ class SearchConfig:
     runs: int = _opt(
         1, "SBS/offline: independent runs per problem; the answer is the vote over their answers."
     )
+    distinct: bool = _opt(
+        False,
+        "SBS/offline: keep one copy of identical partial solutions when choosing the beam, so "
+        "B1 > 1 holds B1 different paths (off, as AlphaMath, copies may fill the beam).",
+    )
     group_by: str = _opt(
         "grader",
         "How votes group answers: grader (equivalent by the grading pool) or string "

@@ -78,7 +78,8 @@ def reselect(tree: Tree, config: SearchConfig, separator: str) -> list[Finished]
         cap = config.b1 * config.b2 if depth == 0 else config.b2
         candidates = [child for key in beam for child in children.get(key, [])[:cap]]
         beam = []
-        for key in select_beam(candidates, width, rank):
+        identity = (lambda key: tuple(path(key))) if config.distinct else None
+        for key in select_beam(candidates, width, rank, identity):
             node = by_id[key]
             if node["terminal"]:
                 steps = path(key)

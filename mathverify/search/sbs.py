@@ -59,11 +59,32 @@ N = TypeVar("N")
 # Selection rules shared with offline re-selection
 
 
-def select_beam(candidates: Sequence[N], width: int, key: Callable[[N], float | None]) -> list[N]:
-    """The ``width`` best candidates by ``key`` (None ranks last); ties keep candidate order."""
+def select_beam(
+    candidates: Sequence[N],
+    width: int,
+    key: Callable[[N], float | None],
+    identity: Callable[[N], Any] | None = None,
+) -> list[N]:
+    """The ``width`` best candidates by ``key`` (None ranks last); ties keep candidate order.
+
+    With ``identity``, candidates with the same identity (the same partial solution) count
+    once: the best-ranked copy is kept and the others give way to the next candidates.
+    """
     if width <= 0:
         return []
-    return sorted(candidates, key=lambda c: rank_key(key(c)))[:width]
+    ranked = sorted(candidates, key=lambda c: rank_key(key(c)))
+    if identity is None:
+        return ranked[:width]
+    chosen: list[N] = []
+    seen: set[Any] = set()
+    for candidate in ranked:
+        name = identity(candidate)
+        if name not in seen:
+            seen.add(name)
+            chosen.append(candidate)
+            if len(chosen) == width:
+                break
+    return chosen
 
 
 @dataclass(frozen=True)
@@ -326,6 +347,7 @@ def run_beams(
     def key(node: Node) -> float | None:
         return node.value if scorer is not None else node.prior
 
+    identity = (lambda node: tuple(node.steps)) if config.distinct else None
     instances = [
         _Instance(problem=p, run=r, width=config.b1, separator=config.prompt.separator)
         for p in problems
@@ -339,7 +361,7 @@ def run_beams(
         if scorer is not None:
             _score(active, scorer, stats, how)
         for inst in active:
-            chosen = select_beam(inst.children, inst.width, key)
+            chosen = select_beam(inst.children, inst.width, key, identity)
             inst.children = []
             inst.beam = []
             for node in chosen:

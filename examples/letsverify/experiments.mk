@@ -1,0 +1,164 @@
+# The three "Let's Verify Step by Step" experiments the main Makefile does not run (issue #10),
+# on the synthetic task: active learning (convincing wrong-answer selection against uniform),
+# a large PRM as the supervisor of small verifiers, and out-of-distribution problems (longer
+# expressions). Only the `mathverify` CLI trains, labels, selects and scores; experiments.py
+# prepares problem files, picks the supervisor's threshold, and writes EXPERIMENTS.md and one
+# PNG per experiment. Outputs go to $(OUT)/experiments/ (XOUT), run times to XOUT/seconds/.
+#
+# Included from Makefile (after its variables and rules), or run on its own once the main
+# run's verifiers exist (runs/letsverify/orm, budget/exact.jsonl, budget/prm-exact, budget/orm
+# and their test scores):
+#
+#   make -C examples/letsverify -f experiments.mk experiments     (or: active, supervisor, ood)
+#
+# Sizes aim at about 30 minutes on 2 busy CPU cores.
+
+ifndef PRM_TRAIN_OPTS
+# Run on its own: the main Makefile's settings (keep these in step with it).
+ROOT ?= ../..
+PYTHON ?= python3
+MATHVERIFY ?= $(PYTHON) -m mathverify
+DEMO ?= runs/demo
+OUT ?= runs/letsverify
+TRAIN := $(DEMO)/data/train.jsonl
+TEST := $(DEMO)/data/test.jsonl
+SEED ?= 0
+TEMPERATURE ?= 0.7
+BUDGET_PROBLEMS ?= 250
+VERIFIER_TRAIN := $(DEMO)/verifier/train.labeled.jsonl
+PRM_TRAIN_OPTS = --init $(DEMO)/policy --max-steps 1000 -b 32 --lr 3e-3 --seed $(SEED) \
+	--no-progress --step-features likelihood --head mlp --freeze-backbone
+export OMP_NUM_THREADS ?= 1
+TRAIN_ENV ?= env -u OMP_NUM_THREADS
+.SECONDARY:
+endif
+
+XOUT ?= $(OUT)/experiments
+EXPERIMENTS := $(PYTHON) examples/letsverify/experiments.py
+# Judged on the demo's test samples (16 per problem, exact labels), as the main budget table.
+XTEST := $(DEMO)/samples.labeled.jsonl
+# Active learning: the seed PRM is the main run's budget PRM (exact labels, the first
+# BUDGET_PROBLEMS problems' solutions); the pool is the rest of the verifier training
+# solutions (4 per problem). ACTIVE_K solutions per pool problem are picked by each
+# strategy; K = 4 takes the whole pool under both, which is the demo PRM's training set.
+ACTIVE_K ?= 1 2
+ACTIVE_STRATEGIES ?= convincing-wrong uniform
+RANDOM_SHARE ?= 0
+# Supervisor: a PRM trained with exact labels on the pool (7x the budget's labels) labels the
+# budget solutions; threshold chosen on its own (pool) training solutions.
+# OOD: OOD_PROBLEMS new problems of OOD_OPS operations (the demo trains on 3-4), OOD_N samples.
+OOD_OPS ?= 5
+OOD_SYNTH ?= 400
+OOD_PROBLEMS ?= 300
+OOD_N ?= 16
+OOD_SEED ?= 1
+
+# $(call xtimed,NAME,COMMAND): as the main Makefile's `timed`, into XOUT/seconds/NAME.txt.
+xtimed = cd $(ROOT) && mkdir -p $(XOUT)/seconds && start=$$(date +%s.%N) && $(2) && \
+	echo "$$(date +%s.%N) $$start $$(cut -d' ' -f1 /proc/loadavg)" \
+	| awk '{printf "%.1f %s\n", $$1 - $$2, $$3}' > $(XOUT)/seconds/$(1).txt
+xtarget = $(patsubst $(ROOT)/%,%,$@)
+
+.PHONY: experiments active supervisor ood
+
+# $(call xscore,OUTPUT,MODEL_DIR,AGGREGATION,INPUT,PROBLEMS): XOUT/OUTPUT.jsonl
+define xscore
+$(ROOT)/$(XOUT)/$(1).jsonl: $(ROOT)/$(2)/mathverify.json $(ROOT)/$(4)
+	mkdir -p $$(dir $$@)
+	$$(call xtimed,score-$(subst /,-,$(1)),$(MATHVERIFY) score -s $(2) -p $(5) -i $(4) -a $(3) \
+		-b 64 -o $$(xtarget).part --resume)
+	mv $$@.part $$@
+endef
+
+# $(call xtrain,DIR,COMMAND,LABELS,OPTIONS): XOUT/DIR/, trained on LABELS (repo-relative)
+define xtrain
+$(ROOT)/$(XOUT)/$(1)/mathverify.json: $(ROOT)/$(3)
+	$$(call xtimed,train-$(subst /,-,$(1)),$(TRAIN_ENV) $(MATHVERIFY) $(2) -i $(3) -p $(TRAIN) \
+		-o $(XOUT)/$(1) $(4))
+endef
+
+# ---------------------------------------------------------------------------------------
+# 1. Active learning.
+$(ROOT)/$(XOUT)/active/pool.jsonl: $(ROOT)/$(VERIFIER_TRAIN)
+	mkdir -p $(dir $@)
+	cd $(ROOT) && $(EXPERIMENTS) rest -i $(VERIFIER_TRAIN) -n $(BUDGET_PROBLEMS) -o $(xtarget)
+
+$(eval $(call xscore,active/pool.seed,$(OUT)/budget/prm-exact,min,$(XOUT)/active/pool.jsonl,$(TRAIN)))
+
+# $(call active_rule,STRATEGY,K): seed solutions + K picks per pool problem, a PRM, its scores
+define active_rule
+$(ROOT)/$(XOUT)/active/$(1)-k$(2).jsonl: $(ROOT)/$(XOUT)/active/pool.seed.jsonl $(ROOT)/$(OUT)/budget/exact.jsonl
+	cd $(ROOT) && $(MATHVERIFY) select -i $(XOUT)/active/pool.seed.jsonl --strategy $(1) -k $(2) \
+		--random-share $(RANDOM_SHARE) --seed $(SEED) -o $$(xtarget).picked
+	cd $(ROOT) && cat $(OUT)/budget/exact.jsonl $$(xtarget).picked > $$(xtarget).part
+	rm $$@.picked
+	mv $$@.part $$@
+$(call xtrain,active/$(1)-k$(2),train-prm,$(XOUT)/active/$(1)-k$(2).jsonl,$(PRM_TRAIN_OPTS))
+$(call xscore,active/test.$(1)-k$(2),$(XOUT)/active/$(1)-k$(2),min,$(XTEST),$(TEST))
+endef
+$(foreach s,$(ACTIVE_STRATEGIES),$(foreach k,$(ACTIVE_K),$(eval $(call active_rule,$(s),$(k)))))
+
+ACTIVE_SCORES := $(foreach s,$(ACTIVE_STRATEGIES),$(foreach k,$(ACTIVE_K),\
+	$(ROOT)/$(XOUT)/active/test.$(s)-k$(k).jsonl))
+active: $(ACTIVE_SCORES) $(ROOT)/$(OUT)/budget/test.prm-exact.jsonl $(ROOT)/$(DEMO)/samples.prm.jsonl
+
+# ---------------------------------------------------------------------------------------
+# 2. Supervisor: the large PRM, its threshold, its labels, the small PRM trained on them.
+$(eval $(call xtrain,supervisor/large,train-prm,$(XOUT)/active/pool.jsonl,$(PRM_TRAIN_OPTS)))
+$(eval $(call xscore,supervisor/pool.large,$(XOUT)/supervisor/large,min,$(XOUT)/active/pool.jsonl,$(TRAIN)))
+
+$(ROOT)/$(XOUT)/supervisor/threshold.txt: $(ROOT)/$(XOUT)/supervisor/pool.large.jsonl
+	cd $(ROOT) && $(EXPERIMENTS) threshold -i $(XOUT)/supervisor/pool.large.jsonl > $(xtarget).part
+	mv $@.part $@
+
+$(ROOT)/$(XOUT)/supervisor/labels.jsonl: $(ROOT)/$(XOUT)/supervisor/threshold.txt $(ROOT)/$(OUT)/budget/exact.jsonl
+	$(call xtimed,label-supervisor,$(MATHVERIFY) label --method supervisor --hard \
+		--scorer $(XOUT)/supervisor/large --threshold $$(cat $(XOUT)/supervisor/threshold.txt) \
+		-p $(TRAIN) -i $(OUT)/budget/exact.jsonl -o $(xtarget).part)
+	mv $@.part $@
+
+$(eval $(call xtrain,supervisor/prm,train-prm,$(XOUT)/supervisor/labels.jsonl,$(PRM_TRAIN_OPTS)))
+$(eval $(call xscore,supervisor/test.prm,$(XOUT)/supervisor/prm,min,$(XTEST),$(TEST)))
+$(eval $(call xscore,supervisor/test.large,$(XOUT)/supervisor/large,min,$(XTEST),$(TEST)))
+
+supervisor: $(ROOT)/$(XOUT)/supervisor/test.prm.jsonl $(ROOT)/$(XOUT)/supervisor/test.large.jsonl \
+	$(ROOT)/$(OUT)/budget/test.prm-exact.jsonl $(ROOT)/$(OUT)/budget/test.orm.jsonl
+
+# ---------------------------------------------------------------------------------------
+# 3. Out of distribution: longer expressions than any the policy and verifiers trained on.
+$(ROOT)/$(XOUT)/ood/problems.jsonl:
+	mkdir -p $(dir $@)/synth
+	cd $(ROOT) && $(MATHVERIFY) data synth -o $(XOUT)/ood/synth --train-size 0 \
+		--test-size $(OOD_SYNTH) --min-ops $(OOD_OPS) --max-ops $(OOD_OPS) --seed $(OOD_SEED)
+	cd $(ROOT) && $(EXPERIMENTS) novel -i $(XOUT)/ood/synth/test.jsonl --exclude $(TRAIN) \
+		--exclude $(TEST) --limit $(OOD_PROBLEMS) --prefix ood$(OOD_OPS)- -o $(xtarget).part
+	mv $@.part $@
+
+$(ROOT)/$(XOUT)/ood/samples.jsonl: $(ROOT)/$(XOUT)/ood/problems.jsonl
+	$(call xtimed,generate-ood,$(MATHVERIFY) generate --policy $(DEMO)/policy \
+		-p $(XOUT)/ood/problems.jsonl -n $(OOD_N) --temperature $(TEMPERATURE) --seed $(SEED) \
+		-o $(xtarget).part --resume)
+	mv $@.part $@
+
+$(ROOT)/$(XOUT)/ood/samples.labeled.jsonl: $(ROOT)/$(XOUT)/ood/samples.jsonl
+	cd $(ROOT) && $(MATHVERIFY) label --method exact -p $(XOUT)/ood/problems.jsonl \
+		-i $(XOUT)/ood/samples.jsonl -o $(xtarget).part
+	mv $@.part $@
+
+$(eval $(call xscore,ood/long.prm,$(DEMO)/prm,min,$(XOUT)/ood/samples.labeled.jsonl,$(XOUT)/ood/problems.jsonl))
+$(eval $(call xscore,ood/long.orm,$(OUT)/orm,last,$(XOUT)/ood/samples.labeled.jsonl,$(XOUT)/ood/problems.jsonl))
+$(eval $(call xscore,ood/short.orm,$(OUT)/orm,last,$(XTEST),$(TEST)))
+
+ood: $(foreach f,long.prm long.orm short.orm,$(ROOT)/$(XOUT)/ood/$(f).jsonl) \
+	$(ROOT)/$(DEMO)/samples.prm.jsonl
+
+# ---------------------------------------------------------------------------------------
+EXPERIMENTS.md: experiments.py active supervisor ood
+	cd $(ROOT) && $(EXPERIMENTS) report $(OUT) --xout $(XOUT) --demo $(DEMO) \
+		--active-k "$(ACTIVE_K)" --random-share $(RANDOM_SHARE) --budget-problems $(BUDGET_PROBLEMS) \
+		--ood-ops $(OOD_OPS) --seed $(SEED) \
+		--results examples/letsverify/EXPERIMENTS.md.part --png-dir examples/letsverify \
+		--json $(XOUT)/results.json
+	mv $@.part $@
+
+experiments: EXPERIMENTS.md

@@ -3,7 +3,10 @@
 Examples are prompt/completion pairs built by :func:`sft_example`: the prompt is the
 problem through the :class:`~mathverify.prompting.PromptFormat`, the completion is the steps
 joined by its separator (TRL appends the end-of-sequence token), and the loss falls on the
-completion only. The model is any causal LM directory or hub name (``init``), or a tiny
+completion only, except the observations of code steps (:func:`observation_spans`): the
+output a sandbox appends after a python block in the react / MARIO format is not the
+model's to write, so its tokens get label -100, as MARIO and AlphaMath mask tool outputs.
+The model is any causal LM directory or hub name (``init``), or a tiny
 model built from scratch (:func:`tiny_llama_config`) with the character tokenizer of
 :mod:`mathverify.models.tiny`.
 The output is a Hugging Face directory (model + tokenizer) plus ``mathverify.json``.
@@ -16,18 +19,24 @@ by id; solutions labeled ``outcome: false`` are left out (rejection-sampling fin
 from __future__ import annotations
 
 import math
+import re
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from mathverify.backends.react import OUTPUT_FENCE
 from mathverify.errors import MathverifyError
 from mathverify.models.card import ModelCard
 from mathverify.prompting import DEFAULT_TEMPLATE, PromptFormat
+from mathverify.react import pending_code
 from mathverify.records import Problem, Solution, read_records
 from mathverify.steps import DEFAULT_SEPARATOR
 
 FROM_SCRATCH_CHOICES = ("tiny",)
+# An output block as mathverify.react reads one: the fence, optional blanks, a newline, the
+# body, the closing fence.
+_OUTPUT_BLOCK = re.compile(re.escape(OUTPUT_FENCE) + r"[ \t]*\n.*?```", re.DOTALL | re.IGNORECASE)
 
 
 @dataclass
@@ -100,10 +109,46 @@ def sft_example(problem: str, steps: list[str], prompt: PromptFormat) -> dict[st
     return {"prompt": prompt.prompt(problem), "completion": prompt.solution_text(steps)}
 
 
+def observation_spans(completion: str) -> list[tuple[int, int]]:
+    """Character spans ``[start, end)`` of ``completion`` that a sandbox wrote, not the model.
+
+    An observation is an output block that follows a python block still waiting for its
+    output (:func:`mathverify.react.pending_code` of the text before it), which is where
+    :class:`~mathverify.backends.react.ReactPolicy` appends one. The span starts right after
+    the block's `````output`` fence, which the model does write (it is the stop string that
+    makes the code run), and ends after the closing fence; the text that follows is the
+    model's again. An output block with no python block before it is the model's own text.
+    """
+    spans = []
+    for match in _OUTPUT_BLOCK.finditer(completion):
+        if pending_code(completion[: match.start()]) is not None:
+            spans.append((match.start() + len(OUTPUT_FENCE), match.end()))
+    return spans
+
+
+def mask_spans(
+    labels: list[int], offsets: list[tuple[int, int]], spans: list[tuple[int, int]]
+) -> list[int]:
+    """``labels`` with -100 on every token whose first character lies in one of ``spans``.
+
+    ``offsets`` are the tokens' character spans (a fast tokenizer's offset mapping); a token
+    that starts before a span was at least partly written by the model and keeps its label;
+    special tokens (empty spans) are never masked.
+    """
+    if not spans:
+        return list(labels)
+    masked = list(labels)
+    for i, (start, end) in enumerate(offsets[: len(labels)]):
+        if end > start and any(lo <= start < hi for lo, hi in spans):
+            masked[i] = -100
+    return masked
+
+
 def tokenize_example(
     tokenizer: Any, prompt: str, completion: str, max_length: int
 ) -> dict[str, list[int]]:
-    """Token ids of prompt + completion + eos, with labels -100 on the prompt (no model needed)."""
+    """Token ids of prompt + completion + eos, with labels -100 on the prompt and on the
+    observations of code steps (:func:`observation_spans`); no model needed."""
     return tokenize_examples(tokenizer, [{"prompt": prompt, "completion": completion}], max_length)[
         0
     ]
@@ -115,7 +160,9 @@ def tokenize_examples(
     """Batched :func:`tokenize_example`: the prompt is the common prefix of the prompt's ids and
     the whole text's ids (BPE may merge across the boundary), the end-of-sequence id closes the
     completion, and sequences are cut at ``max_length``. Special tokens are added as the
-    tokenizer does by default (a BOS for many models), matching the generation backends."""
+    tokenizer does by default (a BOS for many models), matching the generation backends.
+    Completions with observations (code steps) get -100 on those tokens too, found by the
+    tokenizer's offset mapping; completions without any are tokenized as before."""
     if tokenizer.eos_token_id is None:
         raise MathverifyError("the tokenizer has no end-of-sequence token")
     prompts = [e["prompt"] for e in examples]
@@ -123,8 +170,10 @@ def tokenize_examples(
     # Special tokens as the tokenizer adds them (e.g. a BOS), as the generation backends do.
     prompt_ids = tokenizer(prompts, add_special_tokens=True)["input_ids"]
     text_ids = tokenizer(texts, add_special_tokens=True)["input_ids"]
+    spans = _text_observation_spans(examples)
+    offsets = _offsets(tokenizer, texts, spans)
     rows = []
-    for prompt, ids in zip(prompt_ids, text_ids, strict=True):
+    for i, (prompt, ids) in enumerate(zip(prompt_ids, text_ids, strict=True)):
         shared = 0
         while shared < min(len(prompt), len(ids)) and prompt[shared] == ids[shared]:
             shared += 1
@@ -132,8 +181,41 @@ def tokenize_examples(
             ids = [*ids, tokenizer.eos_token_id]
         ids = ids[:max_length]
         labels = [-100] * shared + ids[shared:]
+        if spans[i]:
+            labels = mask_spans(labels, offsets[i], spans[i])
         rows.append({"input_ids": ids, "labels": labels[: len(ids)]})
     return rows
+
+
+def _text_observation_spans(examples: list[dict[str, str]]) -> list[list[tuple[int, int]]]:
+    """Each example's observation spans, shifted to positions in prompt + completion."""
+    shifted = []
+    for example in examples:
+        offset = len(example["prompt"])
+        spans = observation_spans(example["completion"])
+        shifted.append([(start + offset, end + offset) for start, end in spans])
+    return shifted
+
+
+def _offsets(
+    tokenizer: Any, texts: list[str], spans: list[list[tuple[int, int]]]
+) -> dict[int, list[tuple[int, int]]]:
+    """Token character offsets of the texts that have observations (only those: plain
+    solutions need none, and a slow tokenizer serves them as before)."""
+    wanted = [i for i, row_spans in enumerate(spans) if row_spans]
+    if not wanted:
+        return {}
+    if not getattr(tokenizer, "is_fast", False):
+        raise MathverifyError(
+            "masking the observations of code steps needs a fast tokenizer (offset mapping)"
+        )
+    encoded = tokenizer(
+        [texts[i] for i in wanted], add_special_tokens=True, return_offsets_mapping=True
+    )
+    return {
+        i: [tuple(o) for o in offsets]
+        for i, offsets in zip(wanted, encoded["offset_mapping"], strict=True)
+    }
 
 
 def examples_from_problems(path: str, prompt: PromptFormat) -> list[dict[str, str]]:

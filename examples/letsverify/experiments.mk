@@ -37,15 +37,24 @@ XOUT ?= $(OUT)/experiments
 EXPERIMENTS := $(PYTHON) examples/letsverify/experiments.py
 # Judged on the demo's test samples (16 per problem, exact labels), as the main budget table.
 XTEST := $(DEMO)/samples.labeled.jsonl
-# Active learning: the seed PRM is the main run's budget PRM (exact labels, the first
-# BUDGET_PROBLEMS problems' solutions); the pool is the rest of the verifier training
-# solutions (4 per problem). ACTIVE_K solutions per pool problem are picked by each
-# strategy; K = 4 takes the whole pool under both, which is the demo PRM's training set.
+# Active learning, at two scales, each in XOUT/DIR/ with the same file names: seed.jsonl (the
+# seed PRM's exact-labeled solutions), seed/ (the seed PRM), pool.jsonl (the solutions to pick
+# from, 4 per problem), all.jsonl (seed + the whole pool) and test.*.jsonl (scores of the test
+# samples). ACTIVE_K solutions per pool problem are picked by each strategy; K = 4 takes the
+# whole pool under both (the all point).
+# - active: seed = the main run's budget PRM (its BUDGET_PROBLEMS problems), pool = the other
+#   verifier training problems, all = the demo PRM (linked, not retrained).
+# - active-small: seed = the first ACTIVE_SMALL_SEED problems, pool = the next
+#   ACTIVE_SMALL_POOL problems (where a PRM still gains from more labels).
 ACTIVE_K ?= 1 2
 ACTIVE_STRATEGIES ?= convincing-wrong uniform
+ACTIVE_DIRS ?= active active-small
+ACTIVE_SMALL_SEED ?= 25
+ACTIVE_SMALL_POOL ?= 250
 RANDOM_SHARE ?= 0
-# Supervisor: a PRM trained with exact labels on the pool (7x the budget's labels) labels the
-# budget solutions; threshold chosen on its own (pool) training solutions.
+# Supervisor: a PRM trained with exact labels on the large-scale pool (all but the budget set's
+# problems: 7x its labels) labels the budget solutions; threshold chosen on its own training
+# solutions.
 # OOD: OOD_PROBLEMS new problems of OOD_OPS operations (the demo trains on 3-4), OOD_N samples.
 OOD_OPS ?= 5
 OOD_SYNTH ?= 400
@@ -81,26 +90,54 @@ endef
 # 1. Active learning.
 $(ROOT)/$(XOUT)/active/pool.jsonl: $(ROOT)/$(VERIFIER_TRAIN)
 	mkdir -p $(dir $@)
-	cd $(ROOT) && $(EXPERIMENTS) rest -i $(VERIFIER_TRAIN) -n $(BUDGET_PROBLEMS) -o $(xtarget)
+	cd $(ROOT) && $(EXPERIMENTS) slice -i $(VERIFIER_TRAIN) --start $(BUDGET_PROBLEMS) -o $(xtarget)
 
-$(eval $(call xscore,active/pool.seed,$(OUT)/budget/prm-exact,min,$(XOUT)/active/pool.jsonl,$(TRAIN)))
+# The large scale reuses the main run's budget PRM and the demo PRM: links, not copies.
+$(ROOT)/$(XOUT)/active/seed.jsonl: $(ROOT)/$(OUT)/budget/exact.jsonl
+$(ROOT)/$(XOUT)/active/seed/mathverify.json: $(ROOT)/$(OUT)/budget/prm-exact/mathverify.json
+$(ROOT)/$(XOUT)/active/test.seed.jsonl: $(ROOT)/$(OUT)/budget/test.prm-exact.jsonl
+$(ROOT)/$(XOUT)/active/all.jsonl: $(ROOT)/$(VERIFIER_TRAIN)
+$(ROOT)/$(XOUT)/active/test.all.jsonl: $(ROOT)/$(DEMO)/samples.prm.jsonl
+$(addprefix $(ROOT)/$(XOUT)/active/,seed.jsonl test.seed.jsonl all.jsonl test.all.jsonl):
+	mkdir -p $(dir $@)
+	ln -sfr $< $@
+$(ROOT)/$(XOUT)/active/seed/mathverify.json:
+	mkdir -p $(dir $(@D))
+	ln -sfnr $(<D) $(@D)
 
-# $(call active_rule,STRATEGY,K): seed solutions + K picks per pool problem, a PRM, its scores
+$(ROOT)/$(XOUT)/active-small/seed.jsonl: $(ROOT)/$(VERIFIER_TRAIN)
+	mkdir -p $(dir $@)
+	cd $(ROOT) && $(EXPERIMENTS) slice -i $(VERIFIER_TRAIN) --stop $(ACTIVE_SMALL_SEED) -o $(xtarget)
+$(ROOT)/$(XOUT)/active-small/pool.jsonl: $(ROOT)/$(VERIFIER_TRAIN)
+	mkdir -p $(dir $@)
+	cd $(ROOT) && $(EXPERIMENTS) slice -i $(VERIFIER_TRAIN) --start $(ACTIVE_SMALL_SEED) \
+		--stop $(shell echo $$(($(ACTIVE_SMALL_SEED) + $(ACTIVE_SMALL_POOL)))) -o $(xtarget)
+$(ROOT)/$(XOUT)/active-small/all.jsonl: $(ROOT)/$(XOUT)/active-small/seed.jsonl $(ROOT)/$(XOUT)/active-small/pool.jsonl
+	cat $^ > $@.part
+	mv $@.part $@
+$(eval $(call xtrain,active-small/seed,train-prm,$(XOUT)/active-small/seed.jsonl,$(PRM_TRAIN_OPTS)))
+$(eval $(call xtrain,active-small/all,train-prm,$(XOUT)/active-small/all.jsonl,$(PRM_TRAIN_OPTS)))
+$(eval $(call xscore,active-small/test.seed,$(XOUT)/active-small/seed,min,$(XTEST),$(TEST)))
+$(eval $(call xscore,active-small/test.all,$(XOUT)/active-small/all,min,$(XTEST),$(TEST)))
+
+# $(call active_rule,DIR,STRATEGY,K): seed solutions + K picks per pool problem, a PRM, its scores
 define active_rule
-$(ROOT)/$(XOUT)/active/$(1)-k$(2).jsonl: $(ROOT)/$(XOUT)/active/pool.seed.jsonl $(ROOT)/$(OUT)/budget/exact.jsonl
-	cd $(ROOT) && $(MATHVERIFY) select -i $(XOUT)/active/pool.seed.jsonl --strategy $(1) -k $(2) \
+$(ROOT)/$(XOUT)/$(1)/$(2)-k$(3).jsonl: $(ROOT)/$(XOUT)/$(1)/pool.seed.jsonl $(ROOT)/$(XOUT)/$(1)/seed.jsonl
+	cd $(ROOT) && $(MATHVERIFY) select -i $(XOUT)/$(1)/pool.seed.jsonl --strategy $(2) -k $(3) \
 		--random-share $(RANDOM_SHARE) --seed $(SEED) -o $$(xtarget).picked
-	cd $(ROOT) && cat $(OUT)/budget/exact.jsonl $$(xtarget).picked > $$(xtarget).part
+	cd $(ROOT) && cat $(XOUT)/$(1)/seed.jsonl $$(xtarget).picked > $$(xtarget).part
 	rm $$@.picked
 	mv $$@.part $$@
-$(call xtrain,active/$(1)-k$(2),train-prm,$(XOUT)/active/$(1)-k$(2).jsonl,$(PRM_TRAIN_OPTS))
-$(call xscore,active/test.$(1)-k$(2),$(XOUT)/active/$(1)-k$(2),min,$(XTEST),$(TEST))
+$(call xtrain,$(1)/$(2)-k$(3),train-prm,$(XOUT)/$(1)/$(2)-k$(3).jsonl,$(PRM_TRAIN_OPTS))
+$(call xscore,$(1)/test.$(2)-k$(3),$(XOUT)/$(1)/$(2)-k$(3),min,$(XTEST),$(TEST))
 endef
-$(foreach s,$(ACTIVE_STRATEGIES),$(foreach k,$(ACTIVE_K),$(eval $(call active_rule,$(s),$(k)))))
+$(foreach d,$(ACTIVE_DIRS),$(eval $(call xscore,$(d)/pool.seed,$(XOUT)/$(d)/seed,min,$(XOUT)/$(d)/pool.jsonl,$(TRAIN))))
+$(foreach d,$(ACTIVE_DIRS),$(foreach s,$(ACTIVE_STRATEGIES),$(foreach k,$(ACTIVE_K),\
+	$(eval $(call active_rule,$(d),$(s),$(k))))))
 
-ACTIVE_SCORES := $(foreach s,$(ACTIVE_STRATEGIES),$(foreach k,$(ACTIVE_K),\
-	$(ROOT)/$(XOUT)/active/test.$(s)-k$(k).jsonl))
-active: $(ACTIVE_SCORES) $(ROOT)/$(OUT)/budget/test.prm-exact.jsonl $(ROOT)/$(DEMO)/samples.prm.jsonl
+ACTIVE_FILES := $(foreach d,$(ACTIVE_DIRS),$(addprefix $(ROOT)/$(XOUT)/$(d)/,test.seed.jsonl \
+	all.jsonl test.all.jsonl $(foreach s,$(ACTIVE_STRATEGIES),$(foreach k,$(ACTIVE_K),test.$(s)-k$(k).jsonl))))
+active: $(ACTIVE_FILES)
 
 # ---------------------------------------------------------------------------------------
 # 2. Supervisor: the large PRM, its threshold, its labels, the small PRM trained on them.
@@ -155,7 +192,7 @@ ood: $(foreach f,long.prm long.orm short.orm,$(ROOT)/$(XOUT)/ood/$(f).jsonl) \
 # ---------------------------------------------------------------------------------------
 EXPERIMENTS.md: experiments.py active supervisor ood
 	cd $(ROOT) && $(EXPERIMENTS) report $(OUT) --xout $(XOUT) --demo $(DEMO) \
-		--active-k "$(ACTIVE_K)" --random-share $(RANDOM_SHARE) --budget-problems $(BUDGET_PROBLEMS) \
+		$(foreach d,$(ACTIVE_DIRS),--active $(XOUT)/$(d)) --active-k "$(ACTIVE_K)" --random-share $(RANDOM_SHARE) --budget-problems $(BUDGET_PROBLEMS) \
 		--ood-ops $(OOD_OPS) --seed $(SEED) \
 		--results examples/letsverify/EXPERIMENTS.md.part --png-dir examples/letsverify \
 		--json $(XOUT)/results.json

@@ -223,9 +223,12 @@ def seed_comparison(
                 f"{pct(score)} against ORM {pct(orm_score)} | {_holds(score > orm_score)} |"
             )
     lines += [
-        "| active learning is 2.6x more data-efficient | 2.6x | not run | n/a |",
+        "| active learning is 2.6x more data-efficient | 2.6x | "
+        "`make experiments`: see EXPERIMENTS.md | see there |",
         "| PRM ahead out of distribution (AP, AMC) | PRM 72.9, ORM 63.8, majority 61.3 | "
-        "not run | n/a |",
+        "`make experiments`: see EXPERIMENTS.md | see there |",
+        "| a large PRM's labels train small verifiers well | small-scale synthetic setting | "
+        "`make experiments`: see EXPERIMENTS.md | see there |",
     ]
     return lines
 

@@ -11,6 +11,10 @@ model's ``max_length`` get ``None``.
 Solutions that differ only in their last step (search's candidate continuations of one
 beam) share one encoding of their common token prefix, through the decoder's KV cache;
 their scores equal those of encoding each solution whole, up to float rounding.
+
+A PRM trained with ``--step-features likelihood`` also reads, at each step, the sum, mean
+and minimum log-probability of the step's tokens under its backbone's LM head; both paths
+compute them (the shared one from the prefix's and the solution's own tokens together).
 """
 
 from __future__ import annotations
@@ -283,7 +287,7 @@ class TokenScorer:
                         encoded[i],
                         tail[r],
                         tail_hidden[r],
-                        tail_logprobs[r],  # type: ignore[arg-type]
+                        tail_logprobs[r],
                     )
                 continue
             tail_probs = self._head_probabilities(tail_hidden).tolist()

@@ -69,7 +69,7 @@ N_LIKELIHOOD_FEATURES = 3
 
 
 class VerifierModel(nn.Module):
-    """A causal LM backbone plus a linear head on its last hidden state at every position.
+    """A causal LM backbone plus a score head (linear, or a small MLP) at every position.
 
     ``forward`` returns ``{"logits": [B, T, n_outputs]}`` and, with ``labels`` ([B, T],
     ``IGNORE`` where there is no target), ``"loss"``: the mean binary cross-entropy

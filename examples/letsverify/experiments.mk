@@ -5,33 +5,13 @@
 # prepares problem files, picks the supervisor's threshold, and writes EXPERIMENTS.md and one
 # PNG per experiment. Outputs go to $(OUT)/experiments/ (XOUT), run times to XOUT/seconds/.
 #
-# Included from Makefile (after its variables and rules), or run on its own once the main
-# run's verifiers exist (runs/letsverify/orm, budget/exact.jsonl, budget/prm-exact, budget/orm
-# and their test scores):
+# Included from Makefile (it uses that file's settings and rules); run once the main run's
+# verifiers exist (runs/letsverify/orm, budget/exact.jsonl, budget/prm-exact, budget/orm and
+# their test scores):
 #
-#   make -C examples/letsverify -f experiments.mk experiments     (or: active, supervisor, ood)
+#   make -C examples/letsverify experiments     (or: active, supervisor, ood)
 #
 # Sizes aim at about 30 minutes on 2 busy CPU cores.
-
-ifndef PRM_TRAIN_OPTS
-# Run on its own: the main Makefile's settings (keep these in step with it).
-ROOT ?= ../..
-PYTHON ?= python3
-MATHVERIFY ?= $(PYTHON) -m mathverify
-DEMO ?= runs/demo
-OUT ?= runs/letsverify
-TRAIN := $(DEMO)/data/train.jsonl
-TEST := $(DEMO)/data/test.jsonl
-SEED ?= 0
-TEMPERATURE ?= 0.7
-BUDGET_PROBLEMS ?= 250
-VERIFIER_TRAIN := $(DEMO)/verifier/train.labeled.jsonl
-PRM_TRAIN_OPTS = --init $(DEMO)/policy --max-steps 1000 -b 32 --lr 3e-3 --seed $(SEED) \
-	--no-progress --step-features likelihood --head mlp --freeze-backbone
-export OMP_NUM_THREADS ?= 1
-TRAIN_ENV ?= env -u OMP_NUM_THREADS
-.SECONDARY:
-endif
 
 XOUT ?= $(OUT)/experiments
 EXPERIMENTS := $(PYTHON) examples/letsverify/experiments.py
@@ -66,7 +46,6 @@ OOD_SEED ?= 1
 xtimed = cd $(ROOT) && mkdir -p $(XOUT)/seconds && start=$$(date +%s.%N) && $(2) && \
 	echo "$$(date +%s.%N) $$start $$(cut -d' ' -f1 /proc/loadavg)" \
 	| awk '{printf "%.1f %s\n", $$1 - $$2, $$3}' > $(XOUT)/seconds/$(1).txt
-xtarget = $(patsubst $(ROOT)/%,%,$@)
 
 .PHONY: experiments active supervisor ood
 
@@ -75,7 +54,7 @@ define xscore
 $(ROOT)/$(XOUT)/$(1).jsonl: $(ROOT)/$(2)/mathverify.json $(ROOT)/$(4)
 	mkdir -p $$(dir $$@)
 	$$(call xtimed,score-$(subst /,-,$(1)),$(MATHVERIFY) score -s $(2) -p $(5) -i $(4) -a $(3) \
-		-b 64 -o $$(xtarget).part --resume)
+		-b 64 -o $$(target).part --resume)
 	mv $$@.part $$@
 endef
 
@@ -90,7 +69,7 @@ endef
 # 1. Active learning.
 $(ROOT)/$(XOUT)/active/pool.jsonl: $(ROOT)/$(VERIFIER_TRAIN)
 	mkdir -p $(dir $@)
-	cd $(ROOT) && $(EXPERIMENTS) slice -i $(VERIFIER_TRAIN) --start $(BUDGET_PROBLEMS) -o $(xtarget)
+	cd $(ROOT) && $(EXPERIMENTS) slice -i $(VERIFIER_TRAIN) --start $(BUDGET_PROBLEMS) -o $(target)
 
 # The large scale reuses the main run's budget PRM and the demo PRM: links, not copies.
 $(ROOT)/$(XOUT)/active/seed.jsonl: $(ROOT)/$(OUT)/budget/exact.jsonl
@@ -107,11 +86,11 @@ $(ROOT)/$(XOUT)/active/seed/mathverify.json:
 
 $(ROOT)/$(XOUT)/active-small/seed.jsonl: $(ROOT)/$(VERIFIER_TRAIN)
 	mkdir -p $(dir $@)
-	cd $(ROOT) && $(EXPERIMENTS) slice -i $(VERIFIER_TRAIN) --stop $(ACTIVE_SMALL_SEED) -o $(xtarget)
+	cd $(ROOT) && $(EXPERIMENTS) slice -i $(VERIFIER_TRAIN) --stop $(ACTIVE_SMALL_SEED) -o $(target)
 $(ROOT)/$(XOUT)/active-small/pool.jsonl: $(ROOT)/$(VERIFIER_TRAIN)
 	mkdir -p $(dir $@)
 	cd $(ROOT) && $(EXPERIMENTS) slice -i $(VERIFIER_TRAIN) --start $(ACTIVE_SMALL_SEED) \
-		--stop $(shell echo $$(($(ACTIVE_SMALL_SEED) + $(ACTIVE_SMALL_POOL)))) -o $(xtarget)
+		--stop $(shell echo $$(($(ACTIVE_SMALL_SEED) + $(ACTIVE_SMALL_POOL)))) -o $(target)
 $(ROOT)/$(XOUT)/active-small/all.jsonl: $(ROOT)/$(XOUT)/active-small/seed.jsonl $(ROOT)/$(XOUT)/active-small/pool.jsonl
 	cat $^ > $@.part
 	mv $@.part $@
@@ -124,8 +103,8 @@ $(eval $(call xscore,active-small/test.all,$(XOUT)/active-small/all,min,$(XTEST)
 define active_rule
 $(ROOT)/$(XOUT)/$(1)/$(2)-k$(3).jsonl: $(ROOT)/$(XOUT)/$(1)/pool.seed.jsonl $(ROOT)/$(XOUT)/$(1)/seed.jsonl
 	cd $(ROOT) && $(MATHVERIFY) select -i $(XOUT)/$(1)/pool.seed.jsonl --strategy $(2) -k $(3) \
-		--random-share $(RANDOM_SHARE) --seed $(SEED) -o $$(xtarget).picked
-	cd $(ROOT) && cat $(XOUT)/$(1)/seed.jsonl $$(xtarget).picked > $$(xtarget).part
+		--random-share $(RANDOM_SHARE) --seed $(SEED) -o $$(target).picked
+	cd $(ROOT) && cat $(XOUT)/$(1)/seed.jsonl $$(target).picked > $$(target).part
 	rm $$@.picked
 	mv $$@.part $$@
 $(call xtrain,$(1)/$(2)-k$(3),train-prm,$(XOUT)/$(1)/$(2)-k$(3).jsonl,$(PRM_TRAIN_OPTS))
@@ -145,13 +124,13 @@ $(eval $(call xtrain,supervisor/large,train-prm,$(XOUT)/active/pool.jsonl,$(PRM_
 $(eval $(call xscore,supervisor/pool.large,$(XOUT)/supervisor/large,min,$(XOUT)/active/pool.jsonl,$(TRAIN)))
 
 $(ROOT)/$(XOUT)/supervisor/threshold.txt: $(ROOT)/$(XOUT)/supervisor/pool.large.jsonl
-	cd $(ROOT) && $(EXPERIMENTS) threshold -i $(XOUT)/supervisor/pool.large.jsonl > $(xtarget).part
+	cd $(ROOT) && $(EXPERIMENTS) threshold -i $(XOUT)/supervisor/pool.large.jsonl > $(target).part
 	mv $@.part $@
 
 $(ROOT)/$(XOUT)/supervisor/labels.jsonl: $(ROOT)/$(XOUT)/supervisor/threshold.txt $(ROOT)/$(OUT)/budget/exact.jsonl
 	$(call xtimed,label-supervisor,$(MATHVERIFY) label --method supervisor --hard \
 		--scorer $(XOUT)/supervisor/large --threshold $$(cat $(XOUT)/supervisor/threshold.txt) \
-		-p $(TRAIN) -i $(OUT)/budget/exact.jsonl -o $(xtarget).part)
+		-p $(TRAIN) -i $(OUT)/budget/exact.jsonl -o $(target).part)
 	mv $@.part $@
 
 $(eval $(call xtrain,supervisor/prm,train-prm,$(XOUT)/supervisor/labels.jsonl,$(PRM_TRAIN_OPTS)))
@@ -168,18 +147,18 @@ $(ROOT)/$(XOUT)/ood/problems.jsonl:
 	cd $(ROOT) && $(MATHVERIFY) data synth -o $(XOUT)/ood/synth --train-size 0 \
 		--test-size $(OOD_SYNTH) --min-ops $(OOD_OPS) --max-ops $(OOD_OPS) --seed $(OOD_SEED)
 	cd $(ROOT) && $(EXPERIMENTS) novel -i $(XOUT)/ood/synth/test.jsonl --exclude $(TRAIN) \
-		--exclude $(TEST) --limit $(OOD_PROBLEMS) --prefix ood$(OOD_OPS)- -o $(xtarget).part
+		--exclude $(TEST) --limit $(OOD_PROBLEMS) --prefix ood$(OOD_OPS)- -o $(target).part
 	mv $@.part $@
 
 $(ROOT)/$(XOUT)/ood/samples.jsonl: $(ROOT)/$(XOUT)/ood/problems.jsonl
 	$(call xtimed,generate-ood,$(MATHVERIFY) generate --policy $(DEMO)/policy \
 		-p $(XOUT)/ood/problems.jsonl -n $(OOD_N) --temperature $(TEMPERATURE) --seed $(SEED) \
-		-o $(xtarget).part --resume)
+		-o $(target).part --resume)
 	mv $@.part $@
 
 $(ROOT)/$(XOUT)/ood/samples.labeled.jsonl: $(ROOT)/$(XOUT)/ood/samples.jsonl
 	cd $(ROOT) && $(MATHVERIFY) label --method exact -p $(XOUT)/ood/problems.jsonl \
-		-i $(XOUT)/ood/samples.jsonl -o $(xtarget).part
+		-i $(XOUT)/ood/samples.jsonl -o $(target).part
 	mv $@.part $@
 
 $(eval $(call xscore,ood/long.prm,$(DEMO)/prm,min,$(XOUT)/ood/samples.labeled.jsonl,$(XOUT)/ood/problems.jsonl))

@@ -68,6 +68,8 @@ def reselect(tree: Tree, config: SearchConfig, separator: str) -> list[Finished]
     def rank(key: Any) -> float | None:
         return _number(by_id[key].get(config.rule))
 
+    # With --distinct, candidates that spell the same partial solution count once.
+    identity = (lambda key: tuple(path(key))) if config.distinct else None
     width = config.b1
     beam = roots
     finished: list[Finished] = []
@@ -78,7 +80,6 @@ def reselect(tree: Tree, config: SearchConfig, separator: str) -> list[Finished]
         cap = config.b1 * config.b2 if depth == 0 else config.b2
         candidates = [child for key in beam for child in children.get(key, [])[:cap]]
         beam = []
-        identity = (lambda key: tuple(path(key))) if config.distinct else None
         for key in select_beam(candidates, width, rank, identity):
             node = by_id[key]
             if node["terminal"]:

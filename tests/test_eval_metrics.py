@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from math import comb
 
 import pytest
@@ -12,6 +13,7 @@ from mathverify.eval.metrics import (
     evaluate,
     majority_correct,
     normalize_answer,
+    paired_difference,
     pass_at_k,
 )
 
@@ -108,3 +110,16 @@ def test_step_label_stats():
     assert stats["first_wrong_step_histogram"] == {"0": 2, "3": 1, "none": 1}
     assert list(stats["first_wrong_step_histogram"]) == ["0", "3", "none"]
     assert step_label_stats([(False, 1)])["right_answer_with_wrong_step"] is None
+
+
+def test_paired_difference_counts_only_shared_problems():
+    a = {"p1": True, "p2": True, "p3": False, "only-a": True}
+    b = {"p1": True, "p2": False, "p3": True, "only-b": False}
+    # Per shared problem: 0, +1, -1 -> mean 0; sample variance 1, SE sqrt(1/3).
+    mean, se = paired_difference(a, b)
+    assert mean == pytest.approx(0.0)
+    assert se == pytest.approx(100 * math.sqrt(1 / 3))
+    mean, se = paired_difference({"p": True, "q": True}, {"p": False, "q": False})
+    assert (mean, se) == (pytest.approx(100.0), pytest.approx(0.0))
+    with pytest.raises(ValueError):
+        paired_difference({"p": True}, {"q": True})

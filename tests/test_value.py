@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from safetensors.torch import load_file
 from transformers import AutoModelForCausalLM
 from typer.testing import CliRunner
 
@@ -28,7 +29,13 @@ from mathverify.training.value import (
     step_auroc,
     value_loss,
 )
-from mathverify.training.verifier_common import IGNORE, load_tokenizer, read_numbered
+from mathverify.training.verifier_common import (
+    HEAD_FILE,
+    IGNORE,
+    load_tokenizer,
+    read_numbered,
+    step_likelihood_features,
+)
 
 runner = CliRunner()
 
@@ -158,6 +165,83 @@ def test_value_only_training_keeps_the_policy_frozen(setup, initial):
     assert result.exit_code == 0, result.output
     assert same_weights(lm_state(output), lm_state(setup["policy"]))
     assert value_mse(output, setup) < value_mse(initial, setup)
+
+
+@pytest.mark.parametrize("detach", [False, True])
+def test_likelihood_value_head_trains_jointly_and_scores_back(setup, initial, detach):
+    output = setup["root"] / f"likelihood-{detach}"
+    extra = ["--step-features", "likelihood", "--head", "mlp", "--sft-weight", "0.1"]
+    extra += ["--max-steps", "40"] + (["--detach-features"] if detach else [])
+    result = runner.invoke(app, train_args(setup, output, *extra))
+    assert result.exit_code == 0, result.output
+    card = load_card(output)
+    assert (card.extra["step_features"], card.extra["head"]) == ("likelihood", "mlp")
+    assert value_mse(output, setup) < value_mse(initial, setup)
+    assert not same_weights(lm_state(output), lm_state(setup["policy"]))
+    # The scorer gives what the trained network computes at each separator: it rebuilds
+    # the same head and feeds it the same likelihood features.
+    tokenizer = load_tokenizer(output)
+    problems = read_problems_by_id(str(setup["problems"]))
+    solutions = read_numbered(str(setup["solutions"]))[:3]
+    examples = build_value_examples(solutions, problems, tokenizer, PromptFormat(), 128, sft=False)
+    model = ValueModel(
+        AutoModelForCausalLM.from_pretrained(str(output)), step_features="likelihood", head="mlp"
+    )
+    model.head.load_state_dict(load_file(str(output / HEAD_FILE)))
+    with torch.no_grad():
+        logits = model(**ValueCollator(0, step_index=True)(examples))["logits"][..., 0]
+    expected = [
+        [float(torch.sigmoid(logits[row, p])) for p in example.score_positions]
+        for row, example in enumerate(examples)
+    ]
+    scored = load_scorer(output, device="cpu").score(
+        [problems[s.problem_id].problem for _, s in solutions], [s.steps for _, s in solutions]
+    )
+    assert [x for row in scored for x in row] == pytest.approx(
+        [x for row in expected for x in row], abs=1e-5
+    )
+    # Continuing from it needs the same head shape: a clear error otherwise.
+    again_args = train_args(setup, setup["root"] / "again", "--max-steps", "1")
+    again_args[again_args.index("--init") + 1] = str(output)
+    again = runner.invoke(app, again_args)
+    assert again.exit_code == 2 and "--step-features likelihood --head mlp" in again.output
+
+
+def test_detached_features_take_no_value_gradient_into_the_policy(setup):
+    tokenizer = load_tokenizer(setup["policy"])
+    problems = read_problems_by_id(str(setup["problems"]))
+    solutions = read_numbered(str(setup["solutions"]))
+    examples = build_value_examples(
+        solutions[:2], problems, tokenizer, PromptFormat(), 128, sft=False
+    )
+    batch = ValueCollator(0, step_index=True)(examples)
+
+    def model(detach: bool) -> ValueModel:
+        torch.manual_seed(0)
+        backbone = AutoModelForCausalLM.from_pretrained(str(setup["policy"]))
+        return ValueModel(
+            backbone, sft_weight=0.0, step_features="likelihood", detach_features=detach
+        )
+
+    def grad(m: ValueModel, loss: torch.Tensor) -> torch.Tensor:
+        loss.backward()
+        return m.backbone.get_output_embeddings().weight.grad.clone()
+
+    attached, detached, manual = model(False), model(True), model(True)
+    g_attached = grad(attached, attached(**batch)["loss"])
+    g_detached = grad(detached, detached(**batch)["loss"])
+    # By hand: the hidden state with gradient, the features computed without one.
+    body = manual.backbone(
+        input_ids=batch["input_ids"],
+        attention_mask=batch["attention_mask"],
+        output_hidden_states=True,
+    )
+    with torch.no_grad():
+        features = step_likelihood_features(body.logits, batch["input_ids"], batch["step_index"])
+    logits = manual.head(torch.cat([body.hidden_states[-1], features], dim=-1))
+    g_manual = grad(manual, value_loss(logits, batch["labels"], "mse"))
+    assert torch.allclose(g_detached, g_manual, atol=1e-6)
+    assert not torch.allclose(g_attached, g_detached, atol=1e-6)
 
 
 def test_eval_labels_reports_step_auroc(setup, initial, tmp_path):

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from diagnose import Diagnosis, diagnose, outcome
 
+from mathverify.eval.metrics import paired_difference
 from mathverify.records import Problem, SearchResult, read_all, read_problems_by_id
 
 # The seed: AlphaMath (Chen et al. 2024), DeepSeekMath-Base-7B policy and value, MATH test set.
@@ -101,15 +102,10 @@ def load_row(out: Path, temperature: str | None, row: str, n_test: int) -> Row |
 
 def paired(a: Row, b: Row) -> tuple[float, float]:
     """Mean and standard error of a's minus b's correctness over the same problems, in points."""
-    right_b = {r.problem_id: outcome(r) for r in b.results}
-    diffs = [
-        float(outcome(r)) - float(right_b[r.problem_id])
-        for r in a.results
-        if r.problem_id in right_b
-    ]
-    mean = sum(diffs) / len(diffs)
-    var = sum((d - mean) ** 2 for d in diffs) / max(len(diffs) - 1, 1)
-    return 100 * mean, 100 * math.sqrt(var / len(diffs))
+    return paired_difference(
+        {r.problem_id: outcome(r) for r in a.results},
+        {r.problem_id: outcome(r) for r in b.results},
+    )
 
 
 def verdict(a: Row, b: Row) -> str:

@@ -60,6 +60,13 @@ def train_value_command(
         bool, typer.Option("--freeze-policy", help=_h("freeze_policy"))
     ] = False,
     value_loss: Annotated[str, typer.Option("--value-loss", help=_h("value_loss"))] = "mse",
+    step_features: Annotated[
+        str, typer.Option("--step-features", help=_h("step_features"))
+    ] = "hidden",
+    head: Annotated[str, typer.Option("--head", help=_h("head"))] = "linear",
+    detach_features: Annotated[
+        bool, typer.Option("--detach-features", help=_h("detach_features"))
+    ] = False,
     init_only: Annotated[bool, typer.Option("--init-only", help=_h("init_only"))] = False,
     eval_labels: Annotated[
         str | None,

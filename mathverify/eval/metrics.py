@@ -76,6 +76,17 @@ def standard_error(p: float, n: int) -> float:
     return math.sqrt(p * (1 - p) / n) if n > 0 else 0.0
 
 
+def paired_difference(a: Mapping[str, bool], b: Mapping[str, bool]) -> tuple[float, float]:
+    """Mean and standard error, in points, of a's minus b's correctness per problem, over the
+    problems both have (two methods on the same problems: a paired comparison)."""
+    diffs = [float(a[key]) - float(b[key]) for key in a if key in b]
+    if not diffs:
+        raise ValueError("no problem in common")
+    mean = sum(diffs) / len(diffs)
+    var = sum((d - mean) ** 2 for d in diffs) / max(len(diffs) - 1, 1)
+    return 100 * mean, 100 * math.sqrt(var / len(diffs))
+
+
 @dataclass
 class Report:
     """The numbers ``mathverify eval`` prints for one input."""

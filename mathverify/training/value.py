@@ -55,6 +55,8 @@ from mathverify.training.verifier_common import (
     read_numbered,
     run_training,
     save_verifier,
+    step_index_row,
+    step_likelihood_features,
     weights_sha256,
 )
 
@@ -104,10 +106,14 @@ class ValueModel(VerifierModel):
         loss: str = "mse",
         sft_weight: float = 1.0,
         freeze_policy: bool = False,
+        step_features: str = "hidden",
+        head: str = "linear",
+        detach_features: bool = False,
     ) -> None:
-        super().__init__(backbone, 1)
+        super().__init__(backbone, 1, step_features, head)
         self.loss_kind = loss
         self.sft_weight = sft_weight
+        self.detach_features = detach_features
         lm_head = backbone.get_output_embeddings()
         if sft_weight > 0 and lm_head is not None:
             lm_head.weight.requires_grad_(True)  # the joint loss trains the LM head too
@@ -120,9 +126,27 @@ class ValueModel(VerifierModel):
         attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         lm_labels: torch.Tensor | None = None,
+        step_index: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        hidden = self.hidden_states(input_ids, attention_mask)
-        logits = self.head(hidden.to(self.head.weight.dtype))
+        lm_logits_all: torch.Tensor | None = None
+        if self.step_features == "likelihood":
+            if step_index is None:
+                raise MathverifyError("a value head with likelihood features needs step_index")
+            body = self.backbone(
+                input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True
+            )
+            hidden = body.hidden_states[-1]
+            lm_logits_all = body.logits
+            features = step_likelihood_features(
+                lm_logits_all.detach() if self.detach_features else lm_logits_all,
+                input_ids,
+                step_index,
+            )
+            inputs = torch.cat([hidden, features.to(hidden.dtype)], dim=-1)
+        else:
+            hidden = self.hidden_states(input_ids, attention_mask)
+            inputs = hidden
+        logits = self.head(inputs.to(self.head_dtype))
         out: dict[str, torch.Tensor] = {"logits": logits}
         if labels is None and lm_labels is None:
             return out
@@ -133,8 +157,11 @@ class ValueModel(VerifierModel):
         if lm_labels is not None and self.sft_weight > 0:
             targets = lm_labels[:, 1:]
             if bool((targets != LM_IGNORE).any()):
-                lm_head = self.backbone.get_output_embeddings()
-                lm_logits = lm_head(hidden[:, :-1].to(lm_head.weight.dtype)).float()
+                if lm_logits_all is not None:
+                    lm_logits = lm_logits_all[:, :-1].float()
+                else:
+                    lm_head = self.backbone.get_output_embeddings()
+                    lm_logits = lm_head(hidden[:, :-1].to(lm_head.weight.dtype)).float()
                 out["lm_loss"] = F.cross_entropy(
                     lm_logits.reshape(-1, lm_logits.shape[-1]),
                     targets.reshape(-1),
@@ -155,10 +182,22 @@ def init_value_model(config: ValueTrainConfig) -> ValueModel:
         loss=config.value_loss,
         sft_weight=config.sft_weight,
         freeze_policy=config.freeze_policy,
+        step_features=config.step_features,
+        head=config.head,
+        detach_features=config.detach_features,
     )
     init = Path(config.init)
     if (init / CARD_NAME).exists() and load_card(init).kind == "value":
         from safetensors.torch import load_file
+
+        saved = load_card(init).extra
+        saved_shape = (saved.get("step_features", "hidden"), saved.get("head", "linear"))
+        if saved_shape != (config.step_features, config.head):
+            raise MathverifyError(
+                f"{init}: its value head reads {saved_shape[0]} features through a "
+                f"{saved_shape[1]} head; pass --step-features {saved_shape[0]} --head "
+                f"{saved_shape[1]} to continue training it"
+            )
 
         model.head.load_state_dict(load_file(str(init / HEAD_FILE)))
     return model
@@ -183,8 +222,9 @@ class ValueExample:
 class ValueCollator:
     """Right-pads a batch into ``input_ids``, ``attention_mask``, ``labels``, ``lm_labels``."""
 
-    def __init__(self, pad_token_id: int) -> None:
+    def __init__(self, pad_token_id: int, *, step_index: bool = False) -> None:
         self.pad_token_id = pad_token_id
+        self.step_index = step_index
 
     def __call__(self, batch: Sequence[ValueExample]) -> dict[str, torch.Tensor]:
         width = max(len(x.input_ids) for x in batch)
@@ -201,12 +241,24 @@ class ValueCollator:
                     labels[row, position] = float(target)
             if item.lm_labels is not None:
                 lm_labels[row, :n] = torch.tensor(item.lm_labels, dtype=torch.long)
-        return {
+        out = {
             "input_ids": input_ids,
             "attention_mask": attention_mask,
             "labels": labels,
             "lm_labels": lm_labels,
         }
+        if self.step_index:
+            # SFT-only rows have no steps to describe: all -1 (their features are zeros).
+            steps = torch.full((len(batch), width), -1, dtype=torch.long)
+            for row, item in enumerate(batch):
+                if item.score_positions:
+                    if item.step_start is None:
+                        raise MathverifyError("a value example without step_start")
+                    steps[row] = torch.tensor(
+                        step_index_row(width, item.step_start, item.score_positions)
+                    )
+            out["step_index"] = steps
+        return out
 
 
 def _targets(solution: Solution) -> list[float | None]:
@@ -288,6 +340,8 @@ def _card(
             "loss": config.value_loss,
             "sft_weight": config.sft_weight,
             "freeze_policy": config.freeze_policy,
+            "step_features": config.step_features,
+            "head": config.head,
             "max_length": max_length,
         },
     )
@@ -326,7 +380,12 @@ def train_value(config: ValueTrainConfig) -> TrainResult:
         sft=config.sft_weight > 0,
     )
     return run_training(
-        config, model, tokenizer, card, examples, collator=ValueCollator(pad_id(tokenizer))
+        config,
+        model,
+        tokenizer,
+        card,
+        examples,
+        collator=ValueCollator(pad_id(tokenizer), step_index=config.step_features == "likelihood"),
     )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mathverify.training.verifier_config import VerifierTrainConfig
+from mathverify.training.verifier_config import PRMTrainConfig, VerifierTrainConfig, config_help
 
 __all__ = ["VALUE_LOSSES", "ValueTrainConfig"]
 
@@ -41,6 +41,21 @@ class ValueTrainConfig(VerifierTrainConfig):
             "sigmoid(logit), the same as MSE on Q with a tanh head, or bce on the logit."
         ),
     )
+    step_features: str = field(
+        default="hidden",
+        metadata=_help(config_help(PRMTrainConfig, "step_features")),
+    )
+    head: str = field(
+        default="linear",
+        metadata=_help(config_help(PRMTrainConfig, "head")),
+    )
+    detach_features: bool = field(
+        default=False,
+        metadata=_help(
+            "With --step-features likelihood: the value loss does not train the policy "
+            "through its log-probabilities (only the SFT loss moves them)."
+        ),
+    )
     init_only: bool = field(
         default=False,
         metadata=_help(
@@ -62,5 +77,15 @@ class ValueTrainConfig(VerifierTrainConfig):
             raise MathverifyError(
                 "--freeze-policy trains the value head only: pass --sft-weight 0 with it"
             )
+        from mathverify.training.verifier_common import HEADS, STEP_FEATURES
+
+        if self.step_features not in STEP_FEATURES:
+            raise MathverifyError(
+                f"--step-features {self.step_features!r}: choose one of {', '.join(STEP_FEATURES)}"
+            )
+        if self.head not in HEADS:
+            raise MathverifyError(f"--head {self.head!r}: choose one of {', '.join(HEADS)}")
+        if self.detach_features and self.step_features != "likelihood":
+            raise MathverifyError("--detach-features needs --step-features likelihood")
         if not self.init_only and (not self.input or not self.problems):
             raise MathverifyError("train-value needs --input and --problems (or --init-only)")

@@ -11,7 +11,9 @@ call, not only on one prompt: which prompts share a batch, and in what order, de
 which random numbers each row draws. Callers that want results independent of how work is
 split (for example across ``--resume`` restarts) must keep the calls themselves fixed;
 :mod:`mathverify.generation` does so by cutting problems into fixed chunks, each with its
-own derived seed.
+own derived seed. A backend may reuse work across calls (the hf backend keeps the previous
+call's prompt keys and values): a call then equals a fresh one up to float rounding in its
+log-probabilities, and so its samples can differ only where two tokens tie to rounding.
 """
 
 from __future__ import annotations

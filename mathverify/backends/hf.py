@@ -10,7 +10,9 @@ per row.
 Decoding runs in our own loop (:meth:`HFPolicy._decode`), the steps of ``generate``'s
 sampling loop with the model's generation-config processors, plus what search's many short
 continuations need on CPU: a prompt is encoded once for its ``n`` rows, finished rows
-leave the running batch, and the KV cache sits in preallocated buffers. It gives
+leave the running batch, the KV cache sits in preallocated buffers, and the keys and values
+of each call's prompts are kept for the next call (:class:`~mathverify.prefix_cache.PrefixCache`),
+so a prompt that extends one of them (search's next depth) encodes only its new tokens. It gives
 ``generate``'s greedy text and, drawing its random numbers the same way, its samples
 (``use_generate=True`` runs ``generate`` itself, the reference the tests compare with).
 
@@ -29,6 +31,7 @@ from typing import Any
 
 import torch
 from transformers import (
+    AttentionInterface,
     AutoModelForCausalLM,
     AutoTokenizer,
     DynamicCache,
@@ -40,9 +43,12 @@ from transformers import (
     StoppingCriteria,
     StoppingCriteriaList,
 )
+from transformers.integrations.sdpa_attention import sdpa_attention_forward
+from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
 from mathverify.backends.base import Completion, check_sampling, stop_strings
 from mathverify.errors import MathverifyError
+from mathverify.prefix_cache import PrefixCache
 
 DTYPES: dict[str, Any] = {
     "auto": "auto",
@@ -52,6 +58,9 @@ DTYPES: dict[str, Any] = {
 }
 
 DEFAULT_BATCH_SIZE = 256
+# Prompt tokens whose keys and values one call keeps for the next (0: off). Search keeps
+# B1 prompts per problem: 16 problems x 3 beams of ~1,000 tokens fit.
+DEFAULT_PREFIX_CACHE_TOKENS = 1 << 16
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -202,6 +211,7 @@ class HFPolicy:
         name: str,
         batch_size: int = DEFAULT_BATCH_SIZE,
         use_generate: bool = False,
+        prefix_cache_tokens: int = DEFAULT_PREFIX_CACHE_TOKENS,
     ) -> None:
         if batch_size < 1:
             raise MathverifyError(f"batch_size must be at least 1, got {batch_size}")
@@ -235,6 +245,16 @@ class HFPolicy:
             raise MathverifyError(f"{name}: tokenizer has neither a pad nor an eos token")
         self.pad_id = int(pad)
         self._matchers: dict[tuple[str, ...], _StopMatcher] = {}
+        if prefix_cache_tokens < 0:
+            raise MathverifyError(f"prefix_cache_tokens must be >= 0, got {prefix_cache_tokens}")
+        # The prompts' keys and values, for the next call's prompts that extend them.
+        self.prefix_cache = PrefixCache(0 if self.use_generate else prefix_cache_tokens)
+        if (
+            not self.use_generate
+            and self.device.type == "cpu"
+            and getattr(model.config, "_attn_implementation", None) == "sdpa"
+        ):
+            _use_cpu_decode_attention(model)
 
     @classmethod
     def load(
@@ -246,6 +266,7 @@ class HFPolicy:
         batch_size: int = DEFAULT_BATCH_SIZE,
         trust_remote_code: bool = False,
         use_generate: bool = False,
+        prefix_cache_tokens: int = DEFAULT_PREFIX_CACHE_TOKENS,
     ) -> HFPolicy:
         """Load a causal LM and its tokenizer from a directory or a hub name."""
         if dtype not in DTYPES:
@@ -273,7 +294,12 @@ class HFPolicy:
             ) from exc
         model.to(target)
         return cls(
-            model, tokenizer, name=path_or_name, batch_size=batch_size, use_generate=use_generate
+            model,
+            tokenizer,
+            name=path_or_name,
+            batch_size=batch_size,
+            use_generate=use_generate,
+            prefix_cache_tokens=prefix_cache_tokens,
         )
 
     # ------------------------------------------------------------------------------
@@ -293,7 +319,8 @@ class HFPolicy:
 
         Sequences are sorted longest prompt first and cut into batches of ``batch_size``;
         each batch is seeded from ``seed`` and its index, so sampled text depends on the
-        prompts and options of the call (and the batch size), never on earlier calls.
+        prompts and options of the call (and the batch size), never on earlier calls (the
+        prefix cache changes what is computed, not the result, up to float rounding).
         """
         check_sampling(n=n, temperature=temperature, top_p=top_p, max_tokens=max_tokens)
         stops = tuple(stop_strings(stop))
@@ -308,24 +335,25 @@ class HFPolicy:
         order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
         matcher = self._matcher(stops) if stops else None
         per_prompt: list[list[Completion]] = [[] for _ in prompts]
-        for index, chunk in enumerate(_chunks(order, copies, self.batch_size)):
-            # Each batch has its own seed, so when one batch stops early the random numbers
-            # the next one draws stay the same.
-            torch.manual_seed(batch_seed(seed, index))
-            units = [(encoded[i], count) for i, count in chunk]
-            decode = self._generate if self.use_generate else self._decode
-            results = iter(
-                decode(
-                    units,
-                    greedy=greedy,
-                    temperature=temperature,
-                    top_p=top_p,
-                    max_tokens=max_tokens,
-                    matcher=matcher,
+        with self.prefix_cache.call():
+            for index, chunk in enumerate(_chunks(order, copies, self.batch_size)):
+                # Each batch has its own seed, so when one batch stops early the random numbers
+                # the next one draws stay the same.
+                torch.manual_seed(batch_seed(seed, index))
+                units = [(encoded[i], count) for i, count in chunk]
+                decode = self._generate if self.use_generate else self._decode
+                results = iter(
+                    decode(
+                        units,
+                        greedy=greedy,
+                        temperature=temperature,
+                        top_p=top_p,
+                        max_tokens=max_tokens,
+                        matcher=matcher,
+                    )
                 )
-            )
-            for i, count in chunk:
-                per_prompt[i].extend(next(results) for _ in range(count))
+                for i, count in chunk:
+                    per_prompt[i].extend(next(results) for _ in range(count))
         return [mine * n if greedy else mine for mine in per_prompt]
 
     def _encode(self, prompts: list[str]) -> list[list[int]]:
@@ -397,7 +425,9 @@ class HFPolicy:
           have finished), instead of running until the longest row ends;
         - the KV cache sits in buffers with room for the whole continuation, so a token
           writes its keys and values instead of copying the cache (``DynamicCache``);
-        - only the last position's logits are computed.
+        - only the last position's logits are computed;
+        - a prompt whose leading tokens the prefix cache holds (the previous call's prompts)
+          takes their keys and values from it and encodes only the rest.
         """
         prompts, attention_mask = self._left_pad([ids for ids, _ in units])
         prompt_len = prompts.shape[1]
@@ -411,15 +441,16 @@ class HFPolicy:
             ),
         )
         positions = (attention_mask.cumsum(-1) - 1).masked_fill(attention_mask == 0, 0)
-        cache = DynamicCache(config=self.model.config)
+        cache, fed = self._cached_prompts([ids for ids, _ in units], prompt_len)
         out = self.model(
-            input_ids=prompts,
+            input_ids=prompts[:, prompt_len - fed :],
             attention_mask=attention_mask,
-            position_ids=positions,
+            position_ids=positions[:, prompt_len - fed :],
             past_key_values=cache,
             use_cache=True,
             logits_to_keep=1,
         )
+        self._keep_prompts([ids for ids, _ in units], cache, prompt_len)
         logits = out.logits[:, -1].to(dtype=torch.float32, copy=True)
         counts = torch.tensor([count for _, count in units], device=self.device)
         expand = torch.repeat_interleave(torch.arange(len(units), device=self.device), counts)
@@ -490,6 +521,55 @@ class HFPolicy:
         return self._completions(
             generated[:, :length], token_logprobs[:, :length], stop_len.tolist(), matcher
         )
+
+    def _cached_prompts(self, encoded: list[list[int]], width: int) -> tuple[DynamicCache, int]:
+        """A KV cache for left-padded ``encoded`` (``width`` wide) holding what the prefix
+        cache knows, and how many last positions the model must still encode.
+
+        Every row is encoded over the same last ``fed`` positions, the most any row has
+        beyond its cached prefix; a row whose uncached part is shorter encodes a few cached
+        tokens again (keys and values equal to the cached ones up to rounding), so the
+        layout stays plain left padding and the decoding loop is unchanged. Each row keeps
+        at least one token to encode: its logits come from that forward.
+        """
+        cache = DynamicCache(config=self.model.config)
+        store = self.prefix_cache
+        if not store.enabled or not all(type(layer) is DynamicLayer for layer in cache.layers):
+            return cache, width
+        hits = [store.longest(ids, len(ids) - 1) for ids in encoded]
+        fed = max(len(ids) - n for ids, (n, _) in zip(encoded, hits, strict=True))
+        if fed >= width:
+            return cache, width
+        past = width - fed
+        sample = next(value for _, value in hits if value is not None)
+        layers2, heads, _, dim = sample.shape
+        kv = sample.new_zeros((layers2, len(encoded), heads, past, dim))
+        for row, (ids, (_, value)) in enumerate(zip(encoded, hits, strict=True)):
+            used = len(ids) - fed  # this row's tokens left of the encoded window
+            if used > 0:
+                kv[:, row, :, past - used :] = value[:, :, :used]
+                store.stats.reused_tokens += used
+        for index, layer in enumerate(cache.layers):
+            layer.lazy_initialization(kv[2 * index], kv[2 * index + 1])
+            layer.keys, layer.values = kv[2 * index], kv[2 * index + 1]
+        return cache, fed
+
+    def _keep_prompts(self, encoded: list[list[int]], cache: DynamicCache, width: int) -> None:
+        """Store each prompt's keys and values (all layers, one tensor) for the next call."""
+        store = self.prefix_cache
+        if not store.enabled or not all(type(layer) is DynamicLayer for layer in cache.layers):
+            return
+        for row, ids in enumerate(encoded):
+            if store.wants(ids):
+                start = width - len(ids)
+                value = torch.stack(
+                    [
+                        part[row, :, start:]
+                        for layer in cache.layers
+                        for part in (layer.keys, layer.values)
+                    ]
+                )
+                store.insert(ids, value)
 
     def _processors(
         self, prompts: torch.Tensor, recorder: _LogprobRecorder, options: dict[str, Any]
@@ -652,12 +732,20 @@ def _draw(probs: torch.Tensor, live: torch.Tensor, n_rows: int) -> torch.Tensor:
     return torch.argmax(probs / noise, dim=-1)
 
 
+# A slab with at most this many unwritten positions is attended to whole (see _SlabLayer).
+_FULL_SLAB_SLACK = 64
+
+
 class _SlabLayer(DynamicLayer):
     """A layer's KV cache in buffers sized for the whole continuation, written in place.
 
     ``DynamicLayer`` concatenates (copies the whole cache) at every token; here a token
     costs a write of its own keys and values. Built from a prompt cache, with row ``i``
-    taken from prompt row ``rows[i]``.
+    taken from prompt row ``rows[i]``. When little room is left (search's short steps),
+    attention gets the whole buffers (zeros past the written length, which the mask hides,
+    as for a ``StaticLayer``): a contiguous tensor, where a view of the written part makes
+    attention copy it at each step (about twice the attention time on CPU). With much room
+    left (long completions) it gets the view, not hundreds of masked positions.
     """
 
     def __init__(
@@ -665,8 +753,8 @@ class _SlabLayer(DynamicLayer):
     ) -> None:
         super().__init__()
         n, heads, length, _ = keys.shape
-        self.key_slab = keys.new_empty((rows.shape[0], heads, capacity, keys.shape[-1]))
-        self.value_slab = values.new_empty((rows.shape[0], heads, capacity, values.shape[-1]))
+        self.key_slab = keys.new_zeros((rows.shape[0], heads, capacity, keys.shape[-1]))
+        self.value_slab = values.new_zeros((rows.shape[0], heads, capacity, values.shape[-1]))
         self.key_slab[:, :, :length] = keys if rows.shape[0] == n else keys[rows]
         self.value_slab[:, :, :length] = values if rows.shape[0] == n else values[rows]
         self.dtype, self.device = keys.dtype, keys.device
@@ -687,7 +775,17 @@ class _SlabLayer(DynamicLayer):
         self.key_slab[:, :, self.length : end] = key_states
         self.value_slab[:, :, self.length : end] = value_states
         self._set_length(end)
-        return self.keys, self.values
+        if self._visible(end) == end:
+            return self.keys, self.values
+        return self.key_slab, self.value_slab
+
+    def _visible(self, end: int) -> int:
+        """Positions attention sees once the cache holds ``end``: all or just the written."""
+        capacity = self.key_slab.shape[2]
+        return capacity if capacity - end <= _FULL_SLAB_SLACK else end
+
+    def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
+        return self._visible(self.length + query_length), 0
 
     def get_seq_length(self) -> int:
         return self.length
@@ -696,6 +794,58 @@ class _SlabLayer(DynamicLayer):
         self.key_slab = self.key_slab[indices]
         self.value_slab = self.value_slab[indices]
         self._set_length(self.length)
+
+
+CPU_DECODE_ATTENTION = "mathverify_cpu_decode"
+
+
+def _cpu_decode_attention(
+    module: torch.nn.Module,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    attention_mask: torch.Tensor | None,
+    dropout: float = 0.0,
+    scaling: float | None = None,
+    **kwargs: Any,
+) -> tuple[torch.Tensor, None]:
+    """``sdpa`` attention, except for one-token queries on CPU: two matmuls and a softmax.
+
+    PyTorch's fused CPU kernel tiles for long queries; for a decoding step (one query per
+    row against a cache of ~100 positions, hundreds of rows) it takes about twice as long
+    as the plain matmuls, and decoding steps spend most of their time in attention.
+    Anything unusual (a position bias, attention sinks, softcapping, dropout) goes to sdpa.
+    """
+    plain = (
+        query.shape[2] == 1
+        and query.device.type == "cpu"
+        and not dropout
+        and all(kwargs.get(name) is None for name in ("position_bias", "s_aux", "softcap"))
+    )
+    if not plain:
+        return sdpa_attention_forward(
+            module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs
+        )
+    batch, heads, _, dim = query.shape
+    kv_heads = key.shape[1]
+    # Grouped-query heads: the query heads of one key/value head become its query rows.
+    grouped = query.reshape(batch, kv_heads, heads // kv_heads, dim)
+    scale = scaling if scaling is not None else dim**-0.5
+    scores = torch.matmul(grouped, key.transpose(-1, -2)).float() * scale
+    if attention_mask is not None:
+        if attention_mask.dtype == torch.bool:
+            scores = scores.masked_fill(~attention_mask, float("-inf"))
+        else:
+            scores = scores + attention_mask
+    weights = torch.softmax(scores, dim=-1).to(value.dtype)
+    return torch.matmul(weights, value).reshape(batch, 1, heads, dim), None
+
+
+def _use_cpu_decode_attention(model: PreTrainedModel) -> None:
+    """Switch an sdpa model to :func:`_cpu_decode_attention` (same masks as sdpa)."""
+    AttentionInterface.register(CPU_DECODE_ATTENTION, _cpu_decode_attention)
+    AttentionMaskInterface.register(CPU_DECODE_ATTENTION, sdpa_mask)
+    model.set_attn_implementation(CPU_DECODE_ATTENTION)
 
 
 def _select_rows(cache: DynamicCache, rows: torch.Tensor) -> None:

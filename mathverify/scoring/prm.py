@@ -10,7 +10,10 @@ model's ``max_length`` get ``None``.
 
 Solutions that differ only in their last step (search's candidate continuations of one
 beam) share one encoding of their common token prefix, through the decoder's KV cache;
-their scores equal those of encoding each solution whole, up to float rounding.
+their scores equal those of encoding each solution whole, up to float rounding. The keys,
+values and hidden states of each call's shared prefixes are kept for the next call
+(:class:`~mathverify.prefix_cache.PrefixCache`): at search's next depth a beam's prefix is
+the one read before plus one step, so only that step is encoded again.
 
 A PRM trained with ``--step-features likelihood`` also reads, at each step, the sum, mean
 and minimum log-probability of the step's tokens under its backbone's LM head; both paths
@@ -26,6 +29,7 @@ import torch
 from transformers import DynamicCache, DynamicLayer
 
 from mathverify.errors import MathverifyError
+from mathverify.prefix_cache import PrefixCache
 from mathverify.scoring.base import StepScores
 from mathverify.training.prm import THREE_CLASS_SCORES, tokenize_prm_example
 from mathverify.training.verifier_common import (
@@ -38,6 +42,11 @@ from mathverify.training.verifier_common import (
 )
 
 __all__ = ["PRMScorer"]
+
+
+# Shared-prefix tokens whose keys, values and hidden states one call keeps for the next
+# (0: off); search keeps one prefix per live beam.
+DEFAULT_PREFIX_CACHE_TOKENS = 1 << 16
 
 
 def _default_dtype(device: torch.device) -> torch.dtype:
@@ -58,9 +67,13 @@ class TokenScorer:
         batch_size: int = 16,
         device: str | torch.device | None = None,
         dtype: torch.dtype | None = None,
+        prefix_cache_tokens: int = DEFAULT_PREFIX_CACHE_TOKENS,
     ) -> None:
         if batch_size < 1:
             raise MathverifyError("--batch-size must be at least 1")
+        if prefix_cache_tokens < 0:
+            raise MathverifyError(f"prefix_cache_tokens must be >= 0, got {prefix_cache_tokens}")
+        self.prefix_cache = PrefixCache(prefix_cache_tokens)
         self.device = (
             torch.device(device)
             if device
@@ -98,12 +111,21 @@ class TokenScorer:
     @torch.no_grad()
     def score(self, problems: list[str], steps: list[list[str]]) -> list[StepScores]:
         """Scores of every solution; solutions that share all but their last step share the
-        encoding of that prefix (see :meth:`_score_shared`)."""
+        encoding of that prefix (see :meth:`_score_shared`).
+
+        A solution repeated in the call (search often samples the same step twice) is scored
+        once, so copies get equal scores whatever batches they would have fallen in.
+        """
         if len(problems) != len(steps):
             raise MathverifyError(f"{len(problems)} problems for {len(steps)} step lists")
+        seen: dict[tuple[str, tuple[str, ...]], int] = {}
+        first = [
+            seen.setdefault((problem, tuple(solution)), i)
+            for i, (problem, solution) in enumerate(zip(problems, steps, strict=True))
+        ]
         encoded = [
-            self.tokenize(problem, list(solution)) if solution else None
-            for problem, solution in zip(problems, steps, strict=True)
+            self.tokenize(problem, list(solution)) if solution and first[i] == i else None
+            for i, (problem, solution) in enumerate(zip(problems, steps, strict=True))
         ]
         read: list[list[float]] = [[] for _ in encoded]
         todo = [i for i, e in enumerate(encoded) if e is not None and e["score_positions"]]
@@ -114,8 +136,10 @@ class TokenScorer:
         shared = [g for g in groups.values() if cached and len(g) > 1]
         alone = sorted(i for g in groups.values() if not (cached and len(g) > 1) for i in g)
         if shared:
-            self._score_shared(shared, encoded, read)
+            with self.prefix_cache.call():
+                self._score_shared(shared, encoded, read)
         self._score_whole(alone, encoded, read)
+        read = [read[i] for i in first]
         return [
             self.place(len(solution), values) for solution, values in zip(steps, read, strict=True)
         ]
@@ -234,17 +258,24 @@ class TokenScorer:
             if share:
                 prefix[g, width - share :] = torch.tensor(ids[group[0]][:share])
                 prefix_mask[g, width - share :] = 1
-        prefix_cache = DynamicCache(config=self.model.backbone.config)
         prefix_probs: list[list[float]] = [[] for _ in groups]
         prefix_hidden: torch.Tensor | None = None
-        if width:
+        prefix_ids = [ids[group[0]][:share] for group, share in zip(groups, shares, strict=True)]
+        prefix_cache, prefix_hidden, fed = self._cached_prefixes(prefix_ids, width)
+        if fed:
             positions = (prefix_mask.cumsum(-1) - 1).clamp(min=0)
-            prefix_hidden = self._encode(
-                prefix,
+            hidden = self._encode(
+                prefix[:, width - fed :],
                 prefix_mask,
-                position_ids=positions.to(self.device),
+                position_ids=positions[:, width - fed :].to(self.device),
                 past_key_values=prefix_cache,
             )
+            prefix_hidden = (
+                hidden if prefix_hidden is None else torch.cat([prefix_hidden, hidden], 1)
+            )
+        if width:
+            assert prefix_hidden is not None
+            self._keep_prefixes(prefix_ids, prefix_cache, prefix_hidden)
             if not self._likelihood:
                 prefix_probs = self._head_probabilities(prefix_hidden).tolist()
         likelihood = (
@@ -255,8 +286,8 @@ class TokenScorer:
             ((i, g) for g, group in enumerate(groups) for i in group),
             key=lambda row: -(len(ids[row[0]]) - shares[row[1]]),
         )
-        for start in range(0, len(rows), self.batch_size):
-            batch = rows[start : start + self.batch_size]
+        own_lengths = [len(ids[i]) - shares[g] for i, g in rows]
+        for batch in _length_batches(rows, own_lengths, self.batch_size):
             owners = torch.tensor([g for _, g in batch])
             tails = [ids[i][shares[g] :] for i, g in batch]
             tail_width = max(len(t) for t in tails)
@@ -297,6 +328,61 @@ class TokenScorer:
                     prefix_probs[g][width - share + p] if p < share else tail_probs[r][p - share]
                     for p in encoded[i]["score_positions"]  # type: ignore[index]
                 ]
+
+    def _cached_prefixes(
+        self, prefixes: list[list[int]], width: int
+    ) -> tuple[DynamicCache, torch.Tensor | None, int]:
+        """A KV cache for the left-padded ``prefixes`` holding what the prefix cache knows,
+        the hidden states of those cached positions, and how many last positions the
+        decoder must still encode.
+
+        Every prefix is encoded over the same last ``fed`` positions, the most any prefix
+        has beyond its cached part (one with less encodes a few cached tokens again, to the
+        same values up to rounding); ``fed`` is 0 when the cache holds every prefix whole.
+        """
+        cache = DynamicCache(config=self.model.backbone.config)
+        store = self.prefix_cache
+        if not width or not all(type(layer) is DynamicLayer for layer in cache.layers):
+            return cache, None, width
+        hits = [store.longest(ids) for ids in prefixes]
+        fed = max(len(ids) - n for ids, (n, _) in zip(prefixes, hits, strict=True))
+        if fed >= width:
+            return cache, None, width
+        past = width - fed
+        kv_sample, hidden_sample = next(value for _, value in hits if value is not None)
+        layers2, heads, _, dim = kv_sample.shape
+        kv = kv_sample.new_zeros((layers2, len(prefixes), heads, past, dim))
+        hidden = hidden_sample.new_zeros((len(prefixes), past, hidden_sample.shape[-1]))
+        for row, (ids, (_, value)) in enumerate(zip(prefixes, hits, strict=True)):
+            used = len(ids) - fed  # this prefix's tokens left of the encoded window
+            if used > 0:
+                kv[:, row, :, past - used :] = value[0][:, :, :used]
+                hidden[row, past - used :] = value[1][:used]
+                store.stats.reused_tokens += used
+        for index, layer in enumerate(cache.layers):
+            layer.lazy_initialization(kv[2 * index], kv[2 * index + 1])
+            layer.keys, layer.values = kv[2 * index], kv[2 * index + 1]
+        return cache, hidden, fed
+
+    def _keep_prefixes(
+        self, prefixes: list[list[int]], cache: DynamicCache, hidden: torch.Tensor
+    ) -> None:
+        """Store each prefix's keys and values (all layers, one tensor) and hidden states."""
+        store = self.prefix_cache
+        if not all(type(layer) is DynamicLayer for layer in cache.layers):
+            return
+        width = hidden.shape[1]
+        for row, ids in enumerate(prefixes):
+            if ids and store.wants(ids):
+                start = width - len(ids)
+                kv = torch.stack(
+                    [
+                        part[row, :, start:]
+                        for layer in cache.layers
+                        for part in (layer.keys, layer.values)
+                    ]
+                )
+                store.insert(ids, (kv, hidden[row, start:].clone()))
 
 
 class _PrefixLikelihood:
@@ -371,6 +457,33 @@ class _PrefixLikelihood:
 # sort their own tokens into batches of similar lengths, few enough to bound the memory the
 # round's prefix caches take.
 _ROUND = 4
+
+
+# What one more forward pass costs, in padded tokens: about 3 ms of per-call overhead at
+# 40-60 us per token for the demo-size model on one CPU core (a forward of one short row
+# costs about as much as 60-80 tokens of a large batch).
+_FORWARD_TOKENS = 64
+
+
+def _length_batches(rows: list[Any], lengths: list[int], size: int) -> list[list[Any]]:
+    """Cut ``rows`` (sorted longest first) into batches of at most ``size`` rows.
+
+    A batch is as wide as its first row; a row shorter than that is padded. A batch closes
+    early, before the row at which the padding the rest of it would carry (the width gap
+    times the rows it could still take) reaches the cost of one more forward pass, so a
+    few long rows do not make a whole batch of short ones wide.
+    """
+    batches: list[list[Any]] = []
+    width = 0
+    for index, (row, length) in enumerate(zip(rows, lengths, strict=True)):
+        if batches and len(batches[-1]) < size:
+            room = min(size - len(batches[-1]), len(rows) - index)
+            if (width - length) * room < _FORWARD_TOKENS:
+                batches[-1].append(row)
+                continue
+        batches.append([row])
+        width = length
+    return batches
 
 
 def _copied_layer(layer: DynamicLayer, rows: torch.Tensor) -> DynamicLayer:

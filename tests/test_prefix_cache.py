@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from transformers import LlamaForCausalLM
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
 from mathverify.backends.hf import HFPolicy, _cpu_decode_attention
@@ -117,24 +116,16 @@ def test_cpu_decode_attention_equals_sdpa(kv_heads: int) -> None:
 
 @pytest.fixture(scope="module")
 def policy_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    directory = save_random_policy(
+    # Larger weights make the text depend on the whole context (see save_random_policy).
+    return save_random_policy(
         tmp_path_factory.mktemp("cache_policy"),
         seed=2,
         hidden_size=64,
         num_layers=2,
         num_heads=2,
         max_positions=256,
+        weight_std=0.1,
     )
-    # Larger weights than the default init make the text depend on the whole context, so a
-    # wrong key or value anywhere in the prompt changes it.
-    model = LlamaForCausalLM.from_pretrained(directory)
-    torch.manual_seed(2)
-    with torch.no_grad():
-        for weight in model.parameters():
-            if weight.dim() == 2:
-                weight.normal_(0.0, 0.1)
-    model.save_pretrained(directory)
-    return directory
 
 
 def load(policy_dir: Path, cache_tokens: int, batch_size: int = 5) -> HFPolicy:

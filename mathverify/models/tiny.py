@@ -87,11 +87,15 @@ def save_random_policy(
     *,
     seed: int = 0,
     prompt: PromptFormat | None = None,
+    weight_std: float | None = None,
     **sizes: int,
 ) -> Path:
     """Save a random-init tiny policy (model, tokenizer, card) for tests and benchmarks.
 
     ``sizes`` go to :func:`tiny_llama_config` (hidden_size, num_layers, num_heads, ...).
+    ``weight_std`` redraws every matrix from N(0, std): at the default init a tiny model's
+    greedy text is one token repeated, while larger weights (0.1) make it depend on the
+    whole context, so tests comparing texts can tell a wrong key or value anywhere.
     """
     import torch
     from transformers import LlamaForCausalLM
@@ -101,7 +105,14 @@ def save_random_policy(
     directory = Path(directory)
     tokenizer = build_tokenizer()
     torch.manual_seed(seed)
-    LlamaForCausalLM(tiny_llama_config(tokenizer, **sizes)).save_pretrained(directory)
+    model = LlamaForCausalLM(tiny_llama_config(tokenizer, **sizes))
+    if weight_std is not None:
+        torch.manual_seed(seed)
+        with torch.no_grad():
+            for weight in model.parameters():
+                if weight.dim() == 2:
+                    weight.normal_(0.0, weight_std)
+    model.save_pretrained(directory)
     tokenizer.save_pretrained(directory)
     ModelCard(kind="policy", prompt=prompt or PromptFormat()).save(directory)
     return directory

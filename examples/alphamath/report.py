@@ -10,7 +10,7 @@ each round, and the wall times (``OUT/seconds/NAME.txt``: seconds and the 1-minu
 the step ended). Rows not there yet are named as missing, so a partial run still reports.
 
     python examples/alphamath/report.py runs/alphamath --rounds "round0 round1 round2" \
-        --evals "greedy sbs-1-5 sbs-3-5 mcts-40" --problems runs/demo/data/test.jsonl \
+        --evals "greedy sbs-1-5 sbs-3-5 mcts-40" \
         --auroc-labels runs/alphamath/auroc-labels.jsonl --results examples/alphamath/RESULTS.md
 """
 
@@ -274,7 +274,6 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("--rounds", required=True)
     parser.add_argument("--evals", required=True)
-    parser.add_argument("--problems", required=True)
     parser.add_argument("--auroc-labels", type=Path, required=True)
     parser.add_argument("--results", type=Path, required=True)
     parser.add_argument("--setting", action="append", default=[])

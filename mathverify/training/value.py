@@ -10,6 +10,9 @@ logit. Step targets come from ``step_labels`` through their label scheme (MCTS l
 Jointly (``sft_weight > 0``, AlphaMath's multi-task objective) the causal LM loss on
 correct trajectories (``outcome`` true) is added, weighted, so the result is a better
 policy and a value model in one network. With ``freeze_policy`` only the head trains.
+With ``step_features="likelihood"`` the head also reads the step's token log-probabilities
+under the policy (as the demo's PRM; ``detach_features`` keeps the value loss from moving
+the policy through them), through a linear or MLP ``head``.
 
 On disk the result is a policy and a scorer at once: the causal LM's ``save_pretrained``
 files (so ``generate``/``search --policy`` load it), the tokenizer, the head in

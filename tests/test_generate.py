@@ -67,6 +67,10 @@ def test_same_seed_same_bytes_and_records_are_complete(
         assert solution.meta["seed"] == 7 and solution.meta["backend"] == "hf"
         assert solution.meta["temperature"] == 0.7 and solution.meta["max_tokens"] == 24
         assert solution.meta["finish_reason"] in ("eos", "length")
+        # The engine settings that made it: the saved weights' dtype, on the CPU here.
+        settings = solution.meta["backend_settings"]
+        assert settings["dtype"] == "float32" and settings["device"] == "cpu"
+        assert settings["batch_size"] == 6 and settings["transformers_version"]
 
 
 def test_different_seed_different_output(

@@ -458,3 +458,40 @@ def test_step_wise_generation(
             prefix + per_prompt[0].step + separator
             for prefix, per_prompt in zip(prefixes, sampled["vllm"], strict=True)
         ]
+
+
+@pytest.mark.vllm
+def test_no_logprobs_same_samples_without_logprob(
+    policy_dir: str,
+    problems_file: Path,
+    vllm_policy: Any,
+    cached_vllm: list[dict[str, Any]],
+    tmp_path: Path,
+) -> None:
+    """`generate --no-logprobs` reaches the engine, and asking for no log-probabilities
+    changes nothing but the missing logprob: same seeded samples, same token counts."""
+    from mathverify.backends.vllm import VLLMPolicy
+
+    out = _generate(
+        policy_dir, problems_file, tmp_path / "v.jsonl", "vllm", "--n", "1", "--no-logprobs"
+    )
+    assert cached_vllm[0]["logprobs"] is False
+    assert len(read_all(out, Solution)) == N_PROBLEMS
+
+    # The same engine, asked without log-probabilities (the cached loader above hands the
+    # CLI the engine as it is, so the comparison is made here).
+    bare = VLLMPolicy(vllm_policy.llm, name=vllm_policy.name, logprobs=False)
+    assert bare.settings()["logprobs"] is False and vllm_policy.settings()["logprobs"] is True
+    prompts = [p.problem for p in read_all(problems_file, Problem)[:20]]
+    options = {"n": 2, "temperature": 1.0, "max_tokens": MAX_TOKENS, "seed": 9}
+    with_logprobs = vllm_policy.complete(prompts, **options)
+    without = bare.complete(prompts, **options)
+    pairs = [
+        (a, b)
+        for per_a, per_b in zip(with_logprobs, without, strict=True)
+        for a, b in zip(per_a, per_b, strict=True)
+    ]
+    assert all(a.logprob is not None and b.logprob is None for a, b in pairs)
+    same = [(a, b) for a, b in pairs if a.text == b.text]
+    assert len(same) >= 0.95 * len(pairs), (len(same), len(pairs))
+    assert all((a.n_tokens, a.finish_reason) == (b.n_tokens, b.finish_reason) for a, b in same)

@@ -19,7 +19,7 @@ log-probabilities, and so its samples can differ only where two tokens tie to ro
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from mathverify.errors import MathverifyError
 
@@ -102,6 +102,16 @@ class StepCompletion:
     n_tokens: int
     logprob: float | None
     finish_reason: str
+
+
+def policy_settings(policy: Policy) -> dict[str, Any]:
+    """The engine settings a policy reports (``settings()``), or ``{}`` if it has none.
+
+    Recorded beside generated solutions so a record says how it was made (dtype, device,
+    server, engine version); a settings method is optional, not part of :class:`Policy`.
+    """
+    settings = getattr(policy, "settings", None)
+    return dict(settings()) if callable(settings) else {}
 
 
 def next_steps(

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import transformers
 from transformers import (
     AttentionInterface,
     AutoModelForCausalLM,
@@ -301,6 +302,15 @@ class HFPolicy:
             use_generate=use_generate,
             prefix_cache_tokens=prefix_cache_tokens,
         )
+
+    def settings(self) -> dict[str, Any]:
+        """What to record beside the outputs: the weights' dtype, the device, the batch size."""
+        return {
+            "dtype": str(self.model.dtype).removeprefix("torch."),
+            "device": str(self.device),
+            "batch_size": self.batch_size,
+            "transformers_version": transformers.__version__,
+        }
 
     # ------------------------------------------------------------------------------
 

@@ -177,6 +177,7 @@ class OpenAIPolicy:
             "base_url": self.base_url,
             "model": self.model,
             "max_concurrency": self.max_concurrency,
+            "logprobs": self.logprobs,
         }
 
     # ------------------------------------------------------------------------------

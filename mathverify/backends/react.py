@@ -49,8 +49,9 @@ from collections import Counter
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
-from mathverify.backends.base import Completion, Policy, check_sampling
+from mathverify.backends.base import Completion, Policy, check_sampling, policy_settings
 from mathverify.errors import MathverifyError
 from mathverify.react import (
     history_code,
@@ -176,6 +177,10 @@ class ReactPolicy:
         self.config = config if config is not None else ReactConfig()
         self.sandbox = sandbox if sandbox is not None else Sandbox(self.config.sandbox)
         self.stats = ReactStats()
+
+    def settings(self) -> dict[str, Any]:
+        """The wrapped policy's settings, and that its code blocks run in the sandbox."""
+        return {**policy_settings(self.policy), "step_format": "react"}
 
     def complete(
         self,

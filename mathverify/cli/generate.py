@@ -22,6 +22,7 @@ from mathverify.cli.policy_options import (
     BaseUrlOpt,
     DtypeOpt,
     GpuMemoryOpt,
+    LogprobsOpt,
     MaxCodeRunsOpt,
     MaxConcurrencyOpt,
     ModelNameOpt,
@@ -95,6 +96,7 @@ def generate(
     max_concurrency: MaxConcurrencyOpt = 8,
     tensor_parallel_size: TensorParallelOpt = 1,
     gpu_memory_utilization: GpuMemoryOpt = 0.9,
+    logprobs: LogprobsOpt = True,
     step_format: StepFormatOpt = "plain",
     sandbox_timeout: SandboxTimeoutOpt = 5.0,
     sandbox_memory_mb: SandboxMemoryOpt = 512,
@@ -138,6 +140,7 @@ def generate(
         max_concurrency=max_concurrency,
         tensor_parallel_size=tensor_parallel_size,
         gpu_memory_utilization=gpu_memory_utilization,
+        logprobs=logprobs,
     )
     model = with_step_format(model, prompt_format, react)
 

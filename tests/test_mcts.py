@@ -4,6 +4,7 @@ call per simulation step across problems), terminal Q == reward, offline == onli
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 from test_search import ScriptedPolicy, ScriptedScorer, make_problems
@@ -145,6 +146,54 @@ def test_rollouts_value_new_leaves_in_one_more_call(pool):
     assert len(step_calls) == len(rollout_calls)
     assert all(s[0] == r[0] and r[1] == 1 for s, r in zip(step_calls, rollout_calls, strict=True))
     assert step_calls[0][0] == 4
+
+
+class ConstantScorer:
+    """Scores every step ``score``: a leaf's value is then ``2 * score - 1``."""
+
+    name = "constant"
+
+    def __init__(self, score: float) -> None:
+        self.value = score
+
+    def score(self, problems: list[str], steps: list[list[str]]) -> list[list[float | None]]:
+        return [[self.value] * len(solution) for solution in steps]
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.25, 1.0])
+def test_rollout_mix_values_a_leaf_by_value_and_graded_rollout(pool, weight):
+    # The table's rollouts are its first proposals: "= 3" rolls out to \boxed{3} (+1),
+    # "= 4" to \boxed{4} (-1). The scorer alone values both 2 * 0.6 - 1 = 0.2.
+    policy = TablePolicy()
+    sink: list[Tree] = []
+    SEARCHES["mcts"](
+        [table_problem()],
+        policy,
+        ConstantScorer(0.6),
+        mcts_config(rollout_mix=weight, c_puct=10.0),  # explore: both first steps get expanded
+        pool=pool,
+        tree_sink=sink,
+    )
+    nodes = by_text(sink[0])
+    assert nodes["= 3"]["value"] == pytest.approx((1 - weight) * 0.2 + weight * 1.0)
+    assert nodes["= 4"]["value"] == pytest.approx((1 - weight) * 0.2 - weight * 1.0)
+    rollouts = [c for c in policy.calls if c[1] == 1]
+    assert bool(rollouts) == (weight > 0)  # no rollout call at all without the mix
+
+
+@pytest.mark.parametrize(
+    ("overrides", "has_scorer", "message"),
+    [
+        ({"rollout_mix": 1.5}, True, "must be in [0, 1]"),
+        ({"rollout_mix": 0.5}, False, "give --scorer"),
+        ({"rollout_mix": 0.5, "gold_reward": False}, True, "needs --gold-reward"),
+    ],
+)
+def test_rollout_mix_bad_settings(overrides, has_scorer, message):
+    with pytest.raises(MathverifyError, match=re.escape(message)):
+        mcts_config(**overrides).check("mcts", has_scorer=has_scorer)
+    with pytest.raises(MathverifyError, match="applies to mcts"):
+        SearchConfig(rollout_mix=0.5).check("sbs", has_scorer=True)
 
 
 @pytest.mark.parametrize("rollout", [True, False])

@@ -219,6 +219,7 @@ def search(
     c_puct: Annotated[float, _opt("c_puct", "--c-puct")] = SearchConfig.c_puct,
     gold_reward: Annotated[bool, _opt("gold_reward", "--gold-reward")] = False,
     rollout: Annotated[bool, _opt("rollout", "--rollout/--no-rollout")] = True,
+    rollout_mix: Annotated[float, _opt("rollout_mix", "--rollout-mix")] = SearchConfig.rollout_mix,
     step_format: StepFormatOpt = "plain",
     sandbox_timeout: SandboxTimeoutOpt = 5.0,
     sandbox_memory_mb: SandboxMemoryOpt = 512,
@@ -257,6 +258,7 @@ def search(
         c_puct=c_puct,
         gold_reward=gold_reward,
         rollout=rollout,
+        rollout_mix=rollout_mix,
     )
     wants_scorer = method in ("best-of-n", "weighted-vote", "sbs", "mcts")
     # Settings that fail whatever the models are: before loading anything.

@@ -86,6 +86,12 @@ class SearchConfig:
         "MCTS without a scorer: value a new leaf by one sampled rollout to the end, graded "
         "against the gold answer (+1/-1); off: 0.",
     )
+    rollout_mix: float = _opt(
+        0.0,
+        "MCTS with a scorer and --gold-reward (training problems): value a new leaf by "
+        "(1 - w) x the scorer's value + w x the graded reward of one sampled rollout "
+        "(AlphaGo's mixed leaf evaluation); 0: the value alone, as AlphaMath's later rounds.",
+    )
     prompt: PromptFormat = field(
         default_factory=PromptFormat,
         metadata={
@@ -154,11 +160,25 @@ class SearchConfig:
                 raise MathverifyError(f"--c-puct must be >= 0, got {self.c_puct}")
             if self.b2 < 1:
                 raise MathverifyError(f"--b2 must be at least 1, got {self.b2}")
+            if not 0 <= self.rollout_mix <= 1:
+                raise MathverifyError(f"--rollout-mix must be in [0, 1], got {self.rollout_mix}")
+            if self.rollout_mix > 0 and not has_scorer:
+                raise MathverifyError(
+                    "--rollout-mix mixes a scorer's value with rollouts: give --scorer "
+                    "(without one, --rollout values leaves by rollouts alone)"
+                )
+            if self.rollout_mix > 0 and not self.gold_reward:
+                raise MathverifyError(
+                    "--rollout-mix grades rollouts against the gold answer: it needs "
+                    "--gold-reward (training problems only)"
+                )
             if not has_scorer and not self.gold_reward:
                 raise MathverifyError(
                     "mcts without a scorer has nothing to value solutions with: give --scorer "
                     "(a value model, PRM or ORM) or --gold-reward (training problems)"
                 )
+        elif self.rollout_mix:
+            raise MathverifyError(f"--rollout-mix applies to mcts, not {method}")
         if method in ("best-of-n", "weighted-vote") and not has_scorer:
             raise MathverifyError(
                 f"{method} needs a scorer; give --scorer (a PRM, ORM or value model)"

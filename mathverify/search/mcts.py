@@ -11,7 +11,9 @@ to a leaf. A terminal leaf (the step ended the solution, or the depth limit was 
 gives its reward. Any other leaf is *expanded*: the policy proposes B2 next steps
 (identical texts merged), and the leaf gets a value: the scorer's score ``s`` of the leaf's
 partial solution mapped to ``2s - 1`` (a value model, or any PRM/ORM), or without a scorer
-the reward of one sampled rollout to the end (``rollout``), or 0. The value is backed up
+the reward of one sampled rollout to the end (``rollout``), or 0; with a scorer and
+``rollout_mix`` w > 0 (training problems, graded rollouts), ``(1 - w) * (2s - 1) + w * r``
+for the reward ``r`` of one rollout, AlphaGo's mixed leaf evaluation. The value is backed up
 along the path to the tree root: each node's visit count grows by one and its Q is the
 mean of the values backed up through it.
 
@@ -284,7 +286,14 @@ class _Evaluator:
 
     def leaf_values(self, items: list[tuple[_Instance, MCTSNode]]) -> list[float]:
         if self.scorer is not None:
-            return self.score(items)
+            values = self.score(items)
+            weight = self.config.rollout_mix
+            if weight > 0:
+                rewards = self.rollouts(items)
+                values = [
+                    (1 - weight) * v + weight * r for v, r in zip(values, rewards, strict=True)
+                ]
+            return values
         if self.config.rollout:
             return self.rollouts(items)
         return [0.0] * len(items)

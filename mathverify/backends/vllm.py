@@ -83,7 +83,7 @@ class VLLMPolicy:
         self.llm = llm
         self.name = name
         # False: vLLM computes no per-token log-probabilities and completions carry
-        # ``logprob=None`` (vLLM then spends about 5% less time per token; whole-solution
+        # ``logprob=None`` (vLLM then spends 5-8% less time per token; whole-solution
         # sampling that keeps no log-probability, e.g. `generate --no-logprobs`).
         self.logprobs = logprobs
         self._settings = {**(settings or {}), "logprobs": logprobs}

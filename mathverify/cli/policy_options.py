@@ -53,7 +53,7 @@ LogprobsOpt = Annotated[
         help=(
             "vllm and openai backends: ask the engine for each token's log-probability, so "
             "records carry the solution's logprob. --no-logprobs leaves it null and saves the "
-            "engine that work (about 5% of vLLM's time per token); hf computes it for free "
+            "engine that work (5-8% of vLLM's time per token); hf computes it for free "
             "and keeps it."
         ),
     ),

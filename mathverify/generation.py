@@ -17,6 +17,7 @@ import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mathverify.backends.base import Completion, Policy, check_sampling, policy_settings
 from mathverify.errors import MathverifyError
@@ -78,8 +79,11 @@ def to_solution(
     prompt_format: PromptFormat,
     config: GenerationConfig,
     backend: str,
+    backend_settings: dict[str, Any],
 ) -> Solution:
-    """One completion as a solution record: steps split at the separator, answer extracted."""
+    """One completion as a solution record: steps split at the separator, answer extracted.
+
+    ``backend_settings`` is the policy's :func:`policy_settings` (asked once per chunk)."""
     return Solution(
         problem_id=problem.id,
         sample_id=sample_id,
@@ -96,7 +100,7 @@ def to_solution(
             "max_tokens": config.max_tokens,
             "finish_reason": completion.finish_reason,
             "logprob": completion.logprob,
-            "backend_settings": policy_settings(policy),
+            "backend_settings": backend_settings,
         },
     )
 
@@ -124,6 +128,7 @@ def generate_chunk(
         raise MathverifyError(
             f"backend {backend}: returned {len(outputs)} prompt results for {len(problems)} prompts"
         )
+    settings = policy_settings(policy)
     solutions: list[Solution] = []
     for problem, completions in zip(problems, outputs, strict=True):
         if len(completions) != config.n:
@@ -140,6 +145,7 @@ def generate_chunk(
                     prompt_format=prompt_format,
                     config=config,
                     backend=backend,
+                    backend_settings=settings,
                 )
             )
     return solutions

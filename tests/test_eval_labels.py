@@ -15,6 +15,7 @@ from mathverify.eval.labels import (
     auroc,
     compare_label_files,
     compare_labels,
+    f1_interval,
     markdown_table,
     step_classes,
 )
@@ -158,8 +159,11 @@ def test_files_and_markdown(tmp_path: Path):
     assert result == compare_labels(GOLD, SOFT, name="K=4")
     table = markdown_table([result], {"seconds": ["1.5"]})
     header, rule, row = table.splitlines()
-    assert header.count("|") == rule.count("|") == row.count("|") == 11
-    assert row.startswith("| K=4 | 3 | 7 | 0.750 | 0.667 | 0.792 | 0.333 | 0.000 | 20.0 | 1.5 |")
+    assert header.count("|") == rule.count("|") == row.count("|") == 12
+    low, high = result.correct_step_f1_ci
+    assert row.startswith(
+        f"| K=4 | 3 | 7 | 0.750 | {low:.3f}-{high:.3f} | 0.667 | 0.792 | 0.333 | 0.000 | 20.0 | 1.5 |"
+    )
 
     bad_gold = tmp_path / "bad.jsonl"
     steps = GOLD["a#0"].steps
@@ -200,3 +204,40 @@ def test_eval_compare_labels_cli(tmp_path: Path):
 def test_a_comparison_survives_json():
     result = compare_labels(GOLD, SOFT)
     assert LabelComparison.from_dict(json.loads(json.dumps(result.to_dict()))) == result
+
+
+def test_f1_interval_by_hand():
+    # Problem 1: its one correct step found; problem 2: its one correct step missed. A
+    # resample holds 2 x problem 1 (F1 1), 2 x problem 2 (F1 0) or one of each (F1 2/3), the
+    # pure ones a quarter of the time each, so the 95% interval spans 0 to 1.
+    assert f1_interval([(1, 1, 1), (0, 1, 0)], samples=2000) == (0.0, 1.0)
+    # Alike problems leave no spread; one problem (or none) gives no interval.
+    assert f1_interval([(2, 3, 2)] * 5) == (pytest.approx(0.8), pytest.approx(0.8))
+    assert f1_interval([(1, 1, 1)]) is None
+    assert f1_interval([]) is None
+    # A resample whose pool has no step of the class on either side is left out.
+    assert f1_interval([(0, 0, 0), (1, 2, 1)], samples=500) == (pytest.approx(2 / 3),) * 2
+    same = f1_interval([(3, 4, 5), (1, 4, 2), (0, 2, 1)], seed=7)
+    assert same == f1_interval([(3, 4, 5), (1, 4, 2), (0, 2, 1)], seed=7)
+
+
+def test_the_interval_resamples_problems_not_solutions():
+    result = compare_labels(GOLD, SOFT)
+    low, high = result.correct_step_f1_ci
+    assert low <= result.correct_step.f1 <= high
+    assert compare_labels(GOLD, SOFT, bootstrap_samples=0).correct_step_f1_ci is None
+    # Two solutions of one problem are one unit: no interval from a single problem.
+    gold = {
+        s.key(): s for s in [solution("a#0", [1.0, 0.0], "exact"), solution("a#1", [1.0], "exact")]
+    }
+    other = [
+        solution("a#0", [0.5, 0.0], "rollout-soft-k4"),
+        solution("a#1", [0.0], "rollout-soft-k4"),
+    ]
+    assert compare_labels(gold, other).correct_step_f1_ci is None
+
+
+def test_a_comparison_without_an_interval_loads():
+    data = compare_labels(GOLD, SOFT).to_dict()
+    del data["correct_step_f1_ci"]  # JSON written before the interval existed
+    assert LabelComparison.from_dict(data).correct_step_f1_ci is None

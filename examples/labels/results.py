@@ -1,22 +1,68 @@
 """Format examples/labels/RESULTS.md from `mathverify eval --compare-labels` JSON and run times.
 
-Run by the Makefile beside it; it computes nothing new, it only lays out the numbers that
-``compare.json``, ``compare-until-first-wrong.json`` and each run's ``.seconds`` file hold:
+Run by the Makefile beside it. It lays out the numbers that ``compare.json``,
+``compare-until-first-wrong.json`` and each run's ``.seconds`` file hold, and with
+``--problems`` adds one count of its own: the steps of one run by the exact checker's reason
+(``check_steps``) and the run's hard label, which shows where the two sources part:
 
-    python results.py runs/labels --runs k4,k8,k16,cut-k8 --setting seed=0 > RESULTS.md
+    python results.py runs/labels --runs k4,k8,k16,cut-k8 --setting seed=0 \
+        --problems runs/demo/data/test.jsonl --breakdown k8 > RESULTS.md
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from collections import Counter
 from pathlib import Path
 
-from mathverify.eval.labels import LabelComparison, markdown_table
+from mathverify.data.synthetic import check_steps
+from mathverify.eval.labels import LabelComparison, markdown_table, step_classes
+from mathverify.records import Problem, Solution, read_records
+
+# The checker's reasons (mathverify.data.synthetic.check_steps), in the order of the table.
+REASONS = [
+    "ok",
+    "after error",
+    "unfaithful rewrite",
+    "no progress",
+    "wrong value",
+    "early box",
+    "malformed",
+]
 
 
 def load(path: Path) -> list[LabelComparison]:
     return [LabelComparison.from_dict(c) for c in json.loads(path.read_text())["comparisons"]]
+
+
+def breakdown(out: Path, run: str, name: str, problems_path: Path) -> None:
+    """Print the steps of ``run`` by the checker's reason and the run's hard label."""
+    problems = {p.id: p for p in read_records(str(problems_path), Problem)}
+    counts: Counter[tuple[str, bool]] = Counter()
+    for solution in read_records(str(out / f"{run}.jsonl"), Solution):
+        reasons = check_steps(problems[solution.problem_id], solution.steps).reasons
+        for reason, label in zip(reasons, step_classes(solution), strict=True):
+            if label is not None:
+                counts[reason, label] += 1
+    print(f"## Where rollouts and the checker part ({name}, all steps)\n")
+    print(
+        "Each step by the exact checker's reason (see `mathverify/data/synthetic.py`) and by "
+        "the rollouts' hard label. Only `ok` steps are correct for the checker; every other "
+        "row that the rollouts call correct is a false positive of the correct-step class, "
+        "and `ok` steps they call wrong are its misses. `after error` is a step that is right "
+        "by itself after an earlier wrong one, and `unfaithful rewrite` a step with the right "
+        "value not derived from the previous expression: from both the gold answer is still "
+        "reachable, which is what a rollout label asks.\n"
+    )
+    print("| checker's reason | steps | rollouts: correct | rollouts: wrong | share correct |")
+    print("|---|---|---|---|---|")
+    for reason in [*REASONS, *sorted({r for r, _ in counts} - set(REASONS))]:
+        right, wrong = counts[reason, True], counts[reason, False]
+        if right + wrong:
+            share = right / (right + wrong)
+            print(f"| {reason} | {right + wrong} | {right} | {wrong} | {share:.3f} |")
+    print()
 
 
 def main() -> None:
@@ -24,8 +70,12 @@ def main() -> None:
     parser.add_argument("out", type=Path, help="the folder the Makefile wrote (runs/labels)")
     parser.add_argument("--runs", required=True, help="run names in compare.json's row order")
     parser.add_argument("--setting", action="append", default=[], help="key=value to list")
+    parser.add_argument("--problems", type=Path, help="the problems, for the reasons' table")
+    parser.add_argument("--breakdown", default="k8", help="the run the reasons' table counts")
     args = parser.parse_args()
     runs = args.runs.split(",")
+    if args.problems is not None and args.breakdown not in runs:
+        raise SystemExit(f"--breakdown {args.breakdown} is not one of --runs {args.runs}")
     full = load(args.out / "compare.json")
     until = load(args.out / "compare-until-first-wrong.json")
     if not len(runs) == len(full) == len(until):
@@ -48,14 +98,17 @@ def main() -> None:
     print("## All steps\n")
     print(
         "Hard label = any of the K rollouts reaches the gold answer (the soft label is above "
-        "0). `F1 correct step` is the F1 the issue's target (>= 0.85) refers to; `F1 wrong "
-        "step` is the class a verifier must catch. `step AUROC` ranks steps by the soft "
-        "label. The cut run leaves steps after its first wrong step unlabeled, so its row "
-        "counts fewer steps. Tokens are the cost; seconds are wall time on a shared CPU, one "
-        "thread, start-up (loading torch and the model) included; load = the 1-minute load "
-        "average when the run ended.\n"
+        "0). `F1 correct step` is the F1 the issue's target (>= 0.85) refers to, and `95% "
+        "interval` its bootstrap interval (1000 resamples of the problems): how far another "
+        "draw of problems could move it. `F1 wrong step` is the class a verifier must "
+        "catch. `step AUROC` ranks steps by the soft label. The cut run leaves steps after "
+        "its first wrong step unlabeled, so its row counts fewer steps. Tokens are the cost; "
+        "seconds are wall time, one thread, start-up (loading torch and the model) "
+        "included; load = the 1-minute load average when the run ended.\n"
     )
     print(markdown_table(full, {"tokens": tokens, "seconds": seconds, "load": loads}))
+    if args.problems is not None:
+        breakdown(args.out, args.breakdown, full[runs.index(args.breakdown)].name, args.problems)
     print("## First-error cut\n")
     print(
         "Only steps up to each run's first step estimated wrong (`--until-first-wrong`), "

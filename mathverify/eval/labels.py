@@ -9,6 +9,9 @@ cheaper source comes (Monte-Carlo rollouts, a supervisor PRM, a converted datase
   verifier must catch; rarer on a good policy, so its F1 is the stricter number);
 - ``step_auroc``: AUROC of the other file's raw label values against the gold class, i.e.
   how well soft labels rank correct above wrong steps before any threshold;
+- a 95% interval of the correct-step F1 by the bootstrap over problems (solutions of one
+  problem share its difficulty, so problems, not steps, are the unit that is resampled):
+  how far the F1 of a few hundred solutions may be from that of the policy's population;
 - first-wrong-step agreement per solution, and ProcessBench's F1 built from it;
 - label tokens spent, when the other file's records carry them (``meta.rollout_tokens``).
 
@@ -25,6 +28,7 @@ see :mod:`mathverify.eval.processbench` and :mod:`mathverify.eval.calibration`.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
@@ -40,11 +44,13 @@ __all__ = [
     "auroc",
     "compare_label_files",
     "compare_labels",
+    "f1_interval",
     "markdown_table",
     "step_classes",
 ]
 
 TOKENS_KEY = "rollout_tokens"
+BOOTSTRAP_SAMPLES = 1000
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,8 @@ class LabelComparison:
     processbench_f1: float | None
     label_tokens: int | None  # None unless every compared record carries them
     label_tokens_per_solution: float | None
+    # 95% bootstrap interval of correct_step.f1, resampling problems (None: fewer than 2)
+    correct_step_f1_ci: tuple[float, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -87,6 +95,8 @@ class LabelComparison:
         fields = dict(data)
         for name in ("correct_step", "wrong_step"):
             fields[name] = ClassScore(**fields[name])
+        interval = fields.get("correct_step_f1_ci")
+        fields["correct_step_f1_ci"] = None if interval is None else tuple(interval)
         return cls(**fields)
 
 
@@ -157,6 +167,42 @@ def _class_score(gold: Sequence[bool], predicted: Sequence[bool], positive: bool
     return ClassScore(precision, recall, f1, support, flagged)
 
 
+def f1_interval(
+    counts: Sequence[tuple[int, int, int]],
+    *,
+    samples: int = BOOTSTRAP_SAMPLES,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float] | None:
+    """Percentile bootstrap interval of an F1 from per-group ``(hits, support, predicted)``.
+
+    Each resample draws ``len(counts)`` groups with replacement and pools their counts, so
+    the F1 is ``2 hits / (support + predicted)`` of the pool, as over all steps. None with
+    fewer than two groups; resamples with no step of the class on either side are skipped.
+    """
+    if len(counts) < 2:
+        return None
+    rng = random.Random(seed)
+    n = len(counts)
+    values = []
+    for _ in range(samples):
+        hits = support = predicted = 0
+        for _ in range(n):
+            h, s, p = counts[rng.randrange(n)]
+            hits += h
+            support += s
+            predicted += p
+        if support + predicted:
+            values.append(2 * hits / (support + predicted))
+    if not values:
+        return None
+    values.sort()
+    tail = (1 - level) / 2
+    low = values[int(tail * (len(values) - 1))]
+    high = values[round((1 - tail) * (len(values) - 1))]
+    return (low, high)
+
+
 def _first_wrong(classes: Sequence[bool | None]) -> int | None:
     return next((i for i, c in enumerate(classes) if c is False), None)
 
@@ -171,13 +217,16 @@ def compare_labels(
     neutral: str = "positive",
     until_first_wrong: bool = False,
     tokens_key: str = TOKENS_KEY,
+    bootstrap_samples: int = BOOTSTRAP_SAMPLES,
+    seed: int = 0,
 ) -> LabelComparison:
     """Compare ``other``'s step labels with ``gold`` (keyed by :meth:`Solution.key`).
 
     Every solution of ``other`` must be in ``gold`` with the same steps; ``gold`` may hold
     more. With ``until_first_wrong`` only steps up to ``other``'s first wrong step count,
     the steps a labeler with the first-error cut labels, so a cut and an uncut run compare
-    on the same footing.
+    on the same footing. The correct-step F1's interval resamples problems
+    ``bootstrap_samples`` times from ``seed`` (0 samples: no interval).
     """
     gold_steps: list[bool] = []
     other_steps: list[bool] = []
@@ -188,6 +237,8 @@ def compare_labels(
     skipped = 0
     seen: set[str] = set()
     source: str | None = None
+    # Per problem: correct-class hits, gold correct steps, steps labeled correct.
+    per_problem: dict[str, list[int]] = {}
     for solution in other:
         key = solution.key()
         if key in seen:
@@ -212,10 +263,14 @@ def compare_labels(
         gold_first.append(_first_wrong(truth))
         other_first.append(mine_first)
         last = mine_first if until_first_wrong and mine_first is not None else len(mine) - 1
+        tally = per_problem.setdefault(solution.problem_id, [0, 0, 0])
         for index, (g, p, v) in enumerate(zip(truth, mine, values, strict=True)):
             if g is None or p is None or v is None or index > last:
                 skipped += 1
                 continue
+            tally[0] += g and p
+            tally[1] += g
+            tally[2] += p
             gold_steps.append(g)
             other_steps.append(p)
             other_values.append(v)
@@ -250,6 +305,13 @@ def compare_labels(
         processbench_f1=split.f1,
         label_tokens=tokens,
         label_tokens_per_solution=tokens / n if tokens is not None and n else None,
+        correct_step_f1_ci=(
+            f1_interval(
+                [tuple(t) for t in per_problem.values()], samples=bootstrap_samples, seed=seed
+            )
+            if bootstrap_samples > 0
+            else None
+        ),
     )
 
 
@@ -294,6 +356,10 @@ def _cell(value: float | int | None, digits: int = 3) -> str:
     return str(value) if isinstance(value, int) else f"{value:.{digits}f}"
 
 
+def _interval(interval: tuple[float, float] | None) -> str:
+    return "n/a" if interval is None else f"{interval[0]:.3f}-{interval[1]:.3f}"
+
+
 def markdown_table(
     comparisons: Sequence[LabelComparison],
     extra: Mapping[str, Sequence[str]] | None = None,
@@ -308,6 +374,7 @@ def markdown_table(
         "solutions",
         "steps",
         "F1 correct step",
+        "95% interval",
         "F1 wrong step",
         "step AUROC",
         "first-wrong agreement",
@@ -322,6 +389,7 @@ def markdown_table(
             str(c.n_solutions),
             str(c.n_steps),
             _cell(c.correct_step.f1),
+            _interval(c.correct_step_f1_ci),
             _cell(c.wrong_step.f1),
             _cell(c.step_auroc),
             _cell(c.first_wrong_agreement),

@@ -217,6 +217,9 @@ def test_f1_interval_by_hand():
     assert f1_interval([]) is None
     # A resample whose pool has no step of the class on either side is left out.
     assert f1_interval([(0, 0, 0), (1, 2, 1)], samples=500) == (pytest.approx(2 / 3),) * 2
+    assert f1_interval([(1, 1, 1), (0, 1, 0)], samples=0) is None
+    with pytest.raises(ValueError, match="level must be between 0 and 1, not 95"):
+        f1_interval([(1, 1, 1), (0, 1, 0)], level=95)
     same = f1_interval([(3, 4, 5), (1, 4, 2), (0, 2, 1)], seed=7)
     assert same == f1_interval([(3, 4, 5), (1, 4, 2), (0, 2, 1)], seed=7)
 

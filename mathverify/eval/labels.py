@@ -28,10 +28,11 @@ see :mod:`mathverify.eval.processbench` and :mod:`mathverify.eval.calibration`.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any
+
+import numpy as np
 
 from mathverify.errors import MathverifyError
 from mathverify.eval.processbench import score_split
@@ -178,20 +179,18 @@ def f1_interval(
 
     Each resample draws ``len(counts)`` groups with replacement and pools their counts, so
     the F1 is ``2 hits / (support + predicted)`` of the pool, as over all steps. None with
-    fewer than two groups; resamples with no step of the class on either side are skipped.
+    fewer than two groups or no resample; resamples with no step of the class on either
+    side are left out.
     """
-    if len(counts) < 2:
+    if not 0 < level < 1:
+        raise ValueError(f"level must be between 0 and 1, not {level}")
+    if len(counts) < 2 or samples < 1:
         return None
-    rng = random.Random(seed)
-    n = len(counts)
+    table = np.asarray(counts, dtype=np.int64).reshape(len(counts), 3)
+    rng = np.random.default_rng(seed)
     values = []
     for _ in range(samples):
-        hits = support = predicted = 0
-        for _ in range(n):
-            h, s, p = counts[rng.randrange(n)]
-            hits += h
-            support += s
-            predicted += p
+        hits, support, predicted = table[rng.integers(0, len(table), size=len(table))].sum(0)
         if support + predicted:
             values.append(2 * hits / (support + predicted))
     if not values:
@@ -200,7 +199,7 @@ def f1_interval(
     tail = (1 - level) / 2
     low = values[int(tail * (len(values) - 1))]
     high = values[round((1 - tail) * (len(values) - 1))]
-    return (low, high)
+    return (float(low), float(high))
 
 
 def _first_wrong(classes: Sequence[bool | None]) -> int | None:
@@ -305,12 +304,8 @@ def compare_labels(
         processbench_f1=split.f1,
         label_tokens=tokens,
         label_tokens_per_solution=tokens / n if tokens is not None and n else None,
-        correct_step_f1_ci=(
-            f1_interval(
-                [tuple(t) for t in per_problem.values()], samples=bootstrap_samples, seed=seed
-            )
-            if bootstrap_samples > 0
-            else None
+        correct_step_f1_ci=f1_interval(
+            [tuple(t) for t in per_problem.values()], samples=bootstrap_samples, seed=seed
         ),
     )
 

@@ -554,7 +554,8 @@ def eval_command(
             metavar="GOLD",
             help="Instead of accuracy: compare each input's step labels with those of GOLD "
             "(the same solutions, e.g. exact labels): precision/recall/F1 of correct and of "
-            "wrong steps, AUROC of the raw labels, first-wrong-step agreement, ProcessBench "
+            "wrong steps (the correct-step F1 with a 95% bootstrap interval over problems, "
+            "resampled from --seed), AUROC of the raw labels, first-wrong-step agreement, ProcessBench "
             "F1 and label tokens spent (meta.rollout_tokens). Prints a Markdown table.",
         ),
     ] = None,
@@ -581,7 +582,7 @@ def eval_command(
                 "--compare-labels takes no --problems, --qaf, --processbench or --plot"
             )
         _compare_labels(
-            compare_labels, inputs, names, json_path, label_threshold, until_first_wrong
+            compare_labels, inputs, names, json_path, label_threshold, until_first_wrong, seed
         )
         return
     if label_threshold is not None or until_first_wrong:
@@ -658,6 +659,7 @@ def _compare_labels(
     json_path: str | None,
     threshold: float | None,
     until_first_wrong: bool,
+    seed: int,
 ) -> None:
     """``eval --compare-labels``: each input's step labels against GOLD's."""
     from mathverify.eval.labels import compare_label_files, markdown_table
@@ -668,6 +670,7 @@ def _compare_labels(
         _row_names(inputs, names),
         soft_threshold=threshold,
         until_first_wrong=until_first_wrong,
+        seed=seed,
     )
     to_stdout_json = json_path == STDIO
     (sys.stderr if to_stdout_json else sys.stdout).write(markdown_table(comparisons))

@@ -3,7 +3,7 @@
 Both sides train the same model (a tiny Llama of the demo's size, hidden 128, 4 layers,
 4 heads, character tokenizer, plus the PRM head; reset to the same initial weights before
 every run) on the same batches in the same order: the examples come from
-:func:`mathverify.training.prm.tokenize_prm_example`, are batched by the same collator, and
+:func:`mathverify.models.verifier_examples.tokenize_prm_example`, are batched by the same collator, and
 the trainer's sampler is made sequential so it sees exactly the bare loop's batches.
 
 - **ours**: ``VerifierTrainer.train()`` with the arguments ``train-prm`` uses
@@ -37,17 +37,11 @@ from transformers import LlamaForCausalLM, TrainerCallback
 
 from mathverify.models.card import ModelCard
 from mathverify.models.tiny import build_tokenizer, tiny_llama_config
+from mathverify.models.verifier import Example, VerifierCollator, VerifierModel, pad_id
+from mathverify.models.verifier_examples import tokenize_prm_example
 from mathverify.prompting import PromptFormat
-from mathverify.training.prm import prm_targets, tokenize_prm_example
-from mathverify.training.verifier_common import (
-    Example,
-    ListDataset,
-    VerifierCollator,
-    VerifierModel,
-    VerifierTrainer,
-    pad_id,
-    training_arguments,
-)
+from mathverify.training.prm import prm_targets
+from mathverify.training.verifier_common import ListDataset, VerifierTrainer, training_arguments
 from mathverify.training.verifier_config import PRMTrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]

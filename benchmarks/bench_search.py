@@ -58,7 +58,8 @@ def random_models(directory: Path, hidden: int, layers: int) -> tuple[str, str]:
     from transformers import LlamaForCausalLM
 
     from mathverify.models.tiny import build_tokenizer, tiny_llama_config
-    from mathverify.training.verifier_common import build_model, save_verifier
+    from mathverify.models.verifier import save_verifier
+    from mathverify.training.verifier_common import build_model
 
     policy_dir, prm_dir = directory / "policy", directory / "prm"
     tokenizer = build_tokenizer()

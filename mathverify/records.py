@@ -336,6 +336,12 @@ def read_all(path: str | os.PathLike[str], record_type: type[R]) -> list[R]:
     return list(read_records(path, record_type))
 
 
+def read_numbered(path: str) -> list[tuple[int, Solution]]:
+    """Solutions with their line numbers, so later errors can name the line."""
+    name = display_name(path)
+    return [(n, Solution.from_dict(obj, path=name, line=n)) for n, obj in iter_json_lines(path)]
+
+
 def read_problems_by_id(path: str | os.PathLike[str]) -> dict[str, Problem]:
     """Problems keyed by id; a repeated id is an error (it would make labels ambiguous)."""
     problems: dict[str, Problem] = {}

@@ -324,7 +324,7 @@ def make_random_verifier(directory: Path, kind: str, max_length: int) -> Path:
 
     from mathverify.models.card import ModelCard
     from mathverify.models.tiny import build_tokenizer, tiny_llama_config
-    from mathverify.training.verifier_common import VerifierModel, save_verifier
+    from mathverify.models.verifier import VerifierModel, save_verifier
 
     tokenizer = build_tokenizer()
     torch.manual_seed(0)
@@ -348,8 +348,8 @@ def test_char_tokenizer_reads_real_math_text_with_unknown_characters():
     # The model-free half of the test below: characters outside printable ASCII become <unk>,
     # one token each, and every step still gets its own score position.
     from mathverify.models.tiny import UNK, build_tokenizer
+    from mathverify.models.verifier_examples import tokenize_prm_example
     from mathverify.prompting import PromptFormat
-    from mathverify.training.prm import tokenize_prm_example
 
     tokenizer = build_tokenizer()
     steps = ["194 ÷ 11 = 17 r 9, so 194 = 11 × 17 + 9.", "π ≈ 3.14 — fine.", "\\boxed{9}"]

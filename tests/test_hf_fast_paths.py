@@ -19,8 +19,8 @@ import torch
 from mathverify.backends.hf import HFPolicy
 from mathverify.models.card import ModelCard
 from mathverify.models.tiny import build_tokenizer, save_random_policy
+from mathverify.models.verifier import VerifierModel, load_backbone, save_verifier
 from mathverify.scoring import load_scorer
-from mathverify.training.verifier_common import VerifierModel, load_backbone, save_verifier
 
 PROMPTS = [
     "Compute 12+7*3.\n",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from mathverify.code_steps import observation_text
 from mathverify.models.tiny import build_tokenizer
 from mathverify.prompting import PromptFormat
-from mathverify.react import observation_text
 from mathverify.sandbox import SandboxResult
 from mathverify.training.policy import (
     mask_spans,

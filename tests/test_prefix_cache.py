@@ -20,11 +20,11 @@ from mathverify.data.synthetic import SynthConfig, make_splits
 from mathverify.errors import MathverifyError
 from mathverify.models.card import ModelCard
 from mathverify.models.tiny import build_tokenizer, save_random_policy
+from mathverify.models.verifier import VerifierModel, load_backbone, save_verifier
 from mathverify.prefix_cache import PrefixCache
 from mathverify.scoring import load_scorer
 from mathverify.scoring.prm import _length_batches
 from mathverify.search import SearchConfig, sbs
-from mathverify.training.verifier_common import VerifierModel, load_backbone, save_verifier
 
 # --------------------------------------------------------------------------------------
 # PrefixCache itself

@@ -17,9 +17,13 @@ from transformers import PreTrainedTokenizerFast
 
 from mathverify.errors import MathverifyError
 from mathverify.models.tiny import build_tokenizer
+from mathverify.models.verifier_examples import (
+    score_positions,
+    tokenize_orm_example,
+    tokenize_prm_example,
+)
 from mathverify.prompting import PromptFormat
-from mathverify.training.orm import tokenize_orm_example
-from mathverify.training.prm import prm_targets, score_positions, tokenize_prm_example
+from mathverify.training.prm import prm_targets
 
 ALPHABET = [c for c in string.printable if c not in "\r\x0b\x0c"]
 FORMAT = PromptFormat()

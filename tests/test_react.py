@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mathverify.react import (
+from mathverify.code_steps import (
     execute_step,
     find_code,
     history_code,

@@ -15,8 +15,9 @@ from test_backend_openai import MODEL, server  # noqa: F401 (a fixture)
 from test_react_policy import FORMAT, SEP, CodeStepPolicy
 
 from mathverify.backends import next_steps
+from mathverify.backends.code_runner import ReactConfig, ReactPolicy
 from mathverify.backends.openai import OpenAIPolicy
-from mathverify.backends.react import OUTPUT_FENCE, ReactConfig, ReactPolicy
+from mathverify.code_steps import OUTPUT_FENCE
 from mathverify.data.synthetic import check_steps
 from mathverify.sandbox import SandboxConfig
 from mathverify.steps import split_steps

@@ -14,7 +14,8 @@ import re
 import pytest
 
 from mathverify.backends import Completion, next_steps
-from mathverify.backends.react import OUTPUT_FENCE, ReactConfig, ReactPolicy, wrap_policy
+from mathverify.backends.code_runner import ReactConfig, ReactPolicy, wrap_policy
+from mathverify.code_steps import OUTPUT_FENCE
 from mathverify.data.synthetic import (
     check_steps,
     evaluate,
@@ -254,7 +255,7 @@ def test_plain_format_leaves_the_policy_alone_and_bad_settings_fail():
     ],
 )
 def test_open_and_last_code_block_starts(text, open_at, last_at):
-    from mathverify.react import last_code_start, open_code_start
+    from mathverify.code_steps import last_code_start, open_code_start
 
     assert open_code_start(text) == open_at
     assert last_code_start(text) == last_at

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from mathverify.cli import app
+from mathverify.code_steps import find_code, pending_code
 from mathverify.data.synthetic import (
     SynthConfig,
     check_steps,
@@ -17,7 +18,6 @@ from mathverify.data.synthetic import (
     parse_expression,
 )
 from mathverify.models.tiny import build_tokenizer
-from mathverify.react import find_code, pending_code
 
 CODE_STEP = "```python\nprint(3*6)\n```\n```output\n18\n```\n= 18+10"
 

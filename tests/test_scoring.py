@@ -20,8 +20,8 @@ from mathverify.cli import app
 from mathverify.errors import MathverifyError
 from mathverify.models.card import ModelCard
 from mathverify.models.tiny import build_tokenizer, tiny_llama_config
+from mathverify.models.verifier import VerifierModel, save_verifier
 from mathverify.scoring import Scorer, load_scorer
-from mathverify.training.verifier_common import VerifierModel, save_verifier
 
 runner = CliRunner()
 

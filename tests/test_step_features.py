@@ -16,10 +16,7 @@ from transformers import LlamaForCausalLM
 from mathverify.errors import MathverifyError
 from mathverify.models.card import ModelCard, load_card
 from mathverify.models.tiny import build_tokenizer, save_random_policy, tiny_llama_config
-from mathverify.prompting import PromptFormat
-from mathverify.scoring import load_scorer
-from mathverify.training.prm import tokenize_prm_example, train_prm
-from mathverify.training.verifier_common import (
+from mathverify.models.verifier import (
     VerifierCollator,
     VerifierModel,
     load_verifier,
@@ -27,6 +24,10 @@ from mathverify.training.verifier_common import (
     step_index_row,
     step_likelihood_features,
 )
+from mathverify.models.verifier_examples import tokenize_prm_example
+from mathverify.prompting import PromptFormat
+from mathverify.scoring import load_scorer
+from mathverify.training.prm import train_prm
 from mathverify.training.verifier_config import PRMTrainConfig
 
 PROBLEMS = ["Compute (12+7)*3-5.", "Compute 2+3*4."]

@@ -42,8 +42,8 @@ LAUNCHERS = {
 
 @pytest.mark.parametrize("launcher", list(LAUNCHERS))
 def test_two_ranks_train_identical_weights(tmp_path: Path, launcher: str) -> None:
+    from mathverify.models.verifier import weights_sha256
     from mathverify.scoring import load_scorer
-    from mathverify.training.verifier_common import weights_sha256
 
     problems, solutions = make_data(tmp_path, n_problems=8)
     policy = make_policy(tmp_path / "policy")

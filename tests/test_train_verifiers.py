@@ -213,7 +213,7 @@ def test_init_that_is_not_a_model(setup: dict[str, Path], tmp_path: Path) -> Non
 
 
 def test_collator_puts_targets_at_score_positions_only() -> None:
-    from mathverify.training.verifier_common import IGNORE, Example, VerifierCollator
+    from mathverify.models.verifier import IGNORE, Example, VerifierCollator
 
     batch = VerifierCollator(pad_token_id=0)(
         [
@@ -230,7 +230,7 @@ def test_collator_puts_targets_at_score_positions_only() -> None:
 
 
 def test_loss_reads_only_labeled_positions() -> None:
-    from mathverify.training.verifier_common import IGNORE, verifier_loss
+    from mathverify.models.verifier import IGNORE, verifier_loss
 
     logits = torch.tensor([[[0.0], [2.0], [-3.0]]])
     labels = torch.tensor([[IGNORE, 1.0, IGNORE]])

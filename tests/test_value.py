@@ -18,24 +18,13 @@ from mathverify.cli import app
 from mathverify.errors import MathverifyError
 from mathverify.models.card import load_card
 from mathverify.models.tiny import save_random_policy
+from mathverify.models.verifier import HEAD_FILE, IGNORE, load_tokenizer, step_likelihood_features
 from mathverify.prompting import PromptFormat
-from mathverify.records import Solution, read_problems_by_id
+from mathverify.records import Solution, read_numbered, read_problems_by_id
 from mathverify.scoring import load_scorer
+from mathverify.scoring.evaluate import step_auroc
 from mathverify.scoring.value import ValueScorer
-from mathverify.training.value import (
-    ValueCollator,
-    ValueModel,
-    build_value_examples,
-    step_auroc,
-    value_loss,
-)
-from mathverify.training.verifier_common import (
-    HEAD_FILE,
-    IGNORE,
-    load_tokenizer,
-    read_numbered,
-    step_likelihood_features,
-)
+from mathverify.training.value import ValueCollator, ValueModel, build_value_examples, value_loss
 
 runner = CliRunner()
 

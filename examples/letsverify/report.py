@@ -33,7 +33,7 @@ from matplotlib.figure import Figure
 from mathverify.eval.curves import BestOfNPoint, Candidate, best_of_n_curve
 from mathverify.eval.labels import auroc
 from mathverify.records import Solution, read_records
-from mathverify.scoring.base import aggregate
+from mathverify.step_scores import aggregate
 
 AGGREGATIONS = {"prm": ("min", "product"), "orm": ("last",)}
 

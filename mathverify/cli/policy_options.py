@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from mathverify.backends import BACKENDS, Policy, load_policy
-from mathverify.backends.react import STEP_FORMATS, ReactConfig, ReactPolicy, wrap_policy
+from mathverify.backends.code_runner import STEP_FORMATS, ReactConfig, ReactPolicy, wrap_policy
 from mathverify.errors import MathverifyError
 from mathverify.generation import policy_prompt_format
 from mathverify.prompting import PromptFormat

@@ -107,7 +107,8 @@ def train_value_command(
     config = ValueTrainConfig(**options)
     config.validate()
     # Imported here: torch and transformers load only when a command trains.
-    from mathverify.training.value import evaluate_value, train_value
+    from mathverify.scoring.evaluate import evaluate_value
+    from mathverify.training.value import train_value
 
     result = train_value(config)
     if init_only:

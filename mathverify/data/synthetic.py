@@ -36,7 +36,7 @@ and the only place that knows this task. Its rules:
   right) while ``first_wrong_step`` points at the earlier error and the boxed step is labeled 0.
 - A boxed step before the last step is wrong; ``final_correct`` is true only when the last
   step is ``\\boxed{N}`` with N equal to the problem's value.
-- *Code steps* (``code_steps=True``, the MARIO format of :mod:`mathverify.react`): a step may
+- *Code steps* (``code_steps=True``, the MARIO format of :mod:`mathverify.code_steps`): a step may
   start with fenced blocks, a python block and its output; the checker reads only the text
   after the step's last fence, so the code and its output are the policy's scratch work,
   not judged, and a step holding only blocks is malformed. Plain steps have no fence and

@@ -22,7 +22,7 @@ from typing import Any
 from mathverify.errors import MathverifyError
 from mathverify.labeling.schemes import scheme_for_source, to_training_targets
 from mathverify.records import Solution
-from mathverify.scoring.base import aggregate
+from mathverify.step_scores import aggregate
 
 __all__ = [
     "Bin",

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 
 from mathverify.errors import MathverifyError
 from mathverify.records import Solution
-from mathverify.scoring.base import aggregate
+from mathverify.step_scores import aggregate
 
 STRATEGIES = ("convincing-wrong", "uniform")
 

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 
 from mathverify.errors import MathverifyError
 from mathverify.records import Problem, Solution
-from mathverify.scoring.base import Scorer
+from mathverify.step_scores import Scorer
 
 
 def label_supervisor(

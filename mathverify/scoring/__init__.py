@@ -12,7 +12,7 @@ from typing import Any
 
 from mathverify.errors import MathverifyError
 from mathverify.models.card import load_card
-from mathverify.scoring.base import AGGREGATIONS, Scorer, StepScores, aggregate
+from mathverify.step_scores import AGGREGATIONS, Scorer, StepScores, aggregate
 
 __all__ = ["AGGREGATIONS", "SCORERS", "Scorer", "StepScores", "aggregate", "load_scorer"]
 

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from mathverify.scoring.base import StepScores
+from mathverify.models.verifier_examples import tokenize_orm_example
 from mathverify.scoring.prm import TokenScorer
-from mathverify.training.orm import tokenize_orm_example
+from mathverify.step_scores import StepScores
 
 __all__ = ["ORMScorer"]
 
 
 class ORMScorer(TokenScorer):
-    """An ORM directory as a :class:`~mathverify.scoring.base.Scorer`."""
+    """An ORM directory as a :class:`~mathverify.step_scores.Scorer`."""
 
     kind = ("orm",)
 

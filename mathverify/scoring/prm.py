@@ -29,17 +29,18 @@ import torch
 from transformers import DynamicCache, DynamicLayer
 
 from mathverify.errors import MathverifyError
-from mathverify.prefix_cache import PrefixCache
-from mathverify.scoring.base import StepScores
-from mathverify.training.prm import THREE_CLASS_SCORES, tokenize_prm_example
-from mathverify.training.verifier_common import (
+from mathverify.models.verifier import (
     IGNORE,
+    THREE_CLASS_SCORES,
     VerifierCollator,
     load_verifier,
     pad_id,
     step_index_row,
     step_statistics,
 )
+from mathverify.models.verifier_examples import tokenize_prm_example
+from mathverify.prefix_cache import PrefixCache
+from mathverify.step_scores import StepScores
 
 __all__ = ["PRMScorer"]
 
@@ -496,7 +497,7 @@ def _copied_layer(layer: DynamicLayer, rows: torch.Tensor) -> DynamicLayer:
 
 
 class PRMScorer(TokenScorer):
-    """A PRM directory as a :class:`~mathverify.scoring.base.Scorer`: one score per step."""
+    """A PRM directory as a :class:`~mathverify.step_scores.Scorer`: one score per step."""
 
     kind = ("prm",)
 

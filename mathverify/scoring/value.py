@@ -14,6 +14,6 @@ __all__ = ["ValueScorer"]
 
 
 class ValueScorer(PRMScorer):
-    """A value directory as a :class:`~mathverify.scoring.base.Scorer`: one score per step."""
+    """A value directory as a :class:`~mathverify.step_scores.Scorer`: one score per step."""
 
     kind = ("value",)

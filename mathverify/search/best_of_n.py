@@ -12,7 +12,6 @@ from mathverify.backends.base import Policy
 from mathverify.errors import MathverifyError
 from mathverify.grading import GradingPool
 from mathverify.records import Problem, SearchResult, Tree
-from mathverify.scoring.base import Scorer
 from mathverify.search.common import (
     Stats,
     batches,
@@ -22,6 +21,7 @@ from mathverify.search.common import (
     score_solutions,
 )
 from mathverify.search.config import SearchConfig
+from mathverify.step_scores import Scorer
 
 METHOD = "best-of-n"
 

@@ -18,8 +18,8 @@ from mathverify.errors import MathverifyError
 from mathverify.eval.metrics import normalize_answer
 from mathverify.grading import GradingPool
 from mathverify.records import Problem, SearchResult
-from mathverify.scoring.base import Scorer, StepScores, aggregate
 from mathverify.search.config import SearchConfig
+from mathverify.step_scores import Scorer, StepScores, aggregate
 from mathverify.steps import extract_answer, split_steps
 
 T = TypeVar("T")

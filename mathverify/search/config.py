@@ -13,7 +13,7 @@ from typing import Any
 
 from mathverify.errors import MathverifyError
 from mathverify.prompting import PromptFormat
-from mathverify.scoring.base import AGGREGATIONS
+from mathverify.step_scores import AGGREGATIONS
 
 GROUP_BY = ("grader", "string")
 RULES = ("value", "q", "visits", "prior")

@@ -8,9 +8,9 @@ from __future__ import annotations
 from mathverify.backends.base import Policy
 from mathverify.grading import GradingPool
 from mathverify.records import Problem, SearchResult, Tree
-from mathverify.scoring.base import Scorer
 from mathverify.search.common import Stats, batches, make_result, sample_solutions
 from mathverify.search.config import SearchConfig
+from mathverify.step_scores import Scorer
 
 METHOD = "greedy"
 

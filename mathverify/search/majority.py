@@ -9,7 +9,6 @@ from __future__ import annotations
 from mathverify.backends.base import Policy
 from mathverify.grading import GradingPool
 from mathverify.records import Problem, SearchResult, Tree
-from mathverify.scoring.base import Scorer
 from mathverify.search.common import (
     Stats,
     batches,
@@ -20,6 +19,7 @@ from mathverify.search.common import (
     vote,
 )
 from mathverify.search.config import SearchConfig
+from mathverify.step_scores import Scorer
 
 METHOD = "majority"
 

@@ -45,10 +45,10 @@ from mathverify.backends.base import Policy, StepCompletion
 from mathverify.errors import MathverifyError
 from mathverify.grading import GradingPool
 from mathverify.records import Problem, SearchResult, Tree
-from mathverify.scoring.base import Scorer
 from mathverify.search.common import Stats, batches, call_seed, make_result
 from mathverify.search.config import SearchConfig
 from mathverify.search.sbs import step_prior
+from mathverify.step_scores import Scorer
 from mathverify.steps import extract_answer
 
 METHOD = "mcts"

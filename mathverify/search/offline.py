@@ -21,10 +21,10 @@ from mathverify.backends.base import Policy
 from mathverify.errors import MathverifyError
 from mathverify.grading import GradingPool
 from mathverify.records import Problem, SearchResult, Tree, read_records
-from mathverify.scoring.base import Scorer
 from mathverify.search.common import Stats, grading_context, make_result
 from mathverify.search.config import SearchConfig
 from mathverify.search.sbs import Finished, decide, select_beam
+from mathverify.step_scores import Scorer
 from mathverify.steps import extract_answer
 
 METHOD = "offline"

@@ -35,7 +35,6 @@ from mathverify.backends.base import Policy, StepCompletion
 from mathverify.errors import MathverifyError
 from mathverify.grading import GradingPool
 from mathverify.records import Problem, SearchResult, Tree
-from mathverify.scoring.base import Scorer, StepScores, aggregate
 from mathverify.search.common import (
     Stats,
     batches,
@@ -48,6 +47,7 @@ from mathverify.search.common import (
     vote,
 )
 from mathverify.search.config import SearchConfig
+from mathverify.step_scores import Scorer, StepScores, aggregate
 from mathverify.steps import extract_answer
 
 METHOD = "sbs"

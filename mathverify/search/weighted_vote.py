@@ -11,7 +11,6 @@ from mathverify.backends.base import Policy
 from mathverify.errors import MathverifyError
 from mathverify.grading import GradingPool
 from mathverify.records import Problem, SearchResult, Tree
-from mathverify.scoring.base import Scorer
 from mathverify.search.common import (
     Stats,
     batches,
@@ -24,6 +23,7 @@ from mathverify.search.common import (
     vote,
 )
 from mathverify.search.config import SearchConfig
+from mathverify.step_scores import Scorer
 
 METHOD = "weighted-vote"
 

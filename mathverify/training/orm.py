@@ -10,52 +10,24 @@ same model shape as the PRM, so both share one trainer, one format and one loade
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
 
 from transformers import PreTrainedTokenizerBase
 
-from mathverify.errors import MathverifyError, RecordError
+from mathverify.errors import RecordError
 from mathverify.models.card import ModelCard
+from mathverify.models.verifier import Example, default_max_length, load_tokenizer
+from mathverify.models.verifier_examples import tokenize_orm_example
 from mathverify.prompting import PromptFormat
-from mathverify.records import Problem, Solution, display_name, read_problems_by_id
+from mathverify.records import Problem, Solution, display_name, read_numbered, read_problems_by_id
 from mathverify.training.verifier_common import (
-    Example,
     TrainResult,
     build_model,
-    default_max_length,
     init_prompt_format,
-    load_tokenizer,
-    read_numbered,
     run_training,
 )
 from mathverify.training.verifier_config import ORMTrainConfig, VerifierTrainConfig
 
-__all__ = ["ORMTrainConfig", "tokenize_orm_example", "train_orm"]
-
-
-def tokenize_orm_example(
-    tokenizer: PreTrainedTokenizerBase,
-    prompt_format: PromptFormat,
-    problem: str,
-    steps: Sequence[str],
-    label: float | None = None,
-    max_length: int | None = None,
-) -> dict[str, list[Any]]:
-    """Token ids with one score position (the last token) and its label.
-
-    Pure: no model, no state. An example longer than ``max_length`` keeps no score position
-    (cutting it would drop the very end the ORM judges).
-    """
-    text = prompt_format.prompt(problem) + prompt_format.solution_text(list(steps))
-    input_ids = list(tokenizer(text, add_special_tokens=True)["input_ids"])
-    eos = tokenizer.eos_token_id
-    if eos is not None and (not input_ids or input_ids[-1] != eos):
-        input_ids.append(int(eos))
-    if not input_ids:
-        raise MathverifyError("empty text: nothing to score")
-    if max_length is not None and len(input_ids) > max_length:
-        return {"input_ids": input_ids[:max_length], "score_positions": [], "labels": []}
-    return {"input_ids": input_ids, "score_positions": [len(input_ids) - 1], "labels": [label]}
+__all__ = ["ORMTrainConfig", "train_orm"]
 
 
 def build_orm_examples(

@@ -25,16 +25,15 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from mathverify.backends.react import OUTPUT_FENCE
+from mathverify.code_steps import OUTPUT_FENCE, pending_code
 from mathverify.errors import MathverifyError
 from mathverify.models.card import ModelCard
 from mathverify.prompting import DEFAULT_TEMPLATE, PromptFormat
-from mathverify.react import pending_code
 from mathverify.records import Problem, Solution, read_records
 from mathverify.steps import DEFAULT_SEPARATOR
 
 FROM_SCRATCH_CHOICES = ("tiny",)
-# An output block as mathverify.react reads one: the fence, optional blanks, a newline, the
+# An output block as mathverify.code_steps reads one: the fence, optional blanks, a newline, the
 # body, the closing fence.
 _OUTPUT_BLOCK = re.compile(re.escape(OUTPUT_FENCE) + r"[ \t]*\n.*?```", re.DOTALL | re.IGNORECASE)
 
@@ -113,8 +112,8 @@ def observation_spans(completion: str) -> list[tuple[int, int]]:
     """Character spans ``[start, end)`` of ``completion`` that a sandbox wrote, not the model.
 
     An observation is an output block that follows a python block still waiting for its
-    output (:func:`mathverify.react.pending_code` of the text before it), which is where
-    :class:`~mathverify.backends.react.ReactPolicy` appends one. The span starts right after
+    output (:func:`mathverify.code_steps.pending_code` of the text before it), which is where
+    :class:`~mathverify.backends.code_runner.ReactPolicy` appends one. The span starts right after
     the block's `````output`` fence, which the model does write (it is the stop string that
     makes the code run), and ends after the closing fence; the text that follows is the
     model's again. An output block with no python block before it is the model's own text.

@@ -21,7 +21,6 @@ after the first wrong one get no loss; unlabeled steps (None) never do.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
 from transformers import PreTrainedTokenizerBase
 
@@ -35,108 +34,32 @@ from mathverify.labeling.schemes import (
     to_training_targets,
 )
 from mathverify.models.card import ModelCard
-from mathverify.prompting import PromptFormat
-from mathverify.records import Problem, Solution, display_name, read_problems_by_id
-from mathverify.training.verifier_common import (
+from mathverify.models.verifier import (
     Example,
-    TrainResult,
     VerifierCollator,
-    build_model,
     default_max_length,
-    init_prompt_format,
     load_tokenizer,
     pad_id,
-    read_numbered,
+)
+from mathverify.models.verifier_examples import tokenize_prm_example
+from mathverify.prompting import PromptFormat
+from mathverify.records import Problem, Solution, display_name, read_numbered, read_problems_by_id
+from mathverify.training.verifier_common import (
+    TrainResult,
+    build_model,
+    init_prompt_format,
     run_training,
 )
 from mathverify.training.verifier_config import PRMTrainConfig
 
 __all__ = [
     "PRMTrainConfig",
-    "THREE_CLASS_SCORES",
     "prm_targets",
-    "score_positions",
-    "tokenize_prm_example",
     "train_prm",
 ]
 
-# How a three-class PRM's step score is read from its probabilities (stored in the card).
-THREE_CLASS_SCORES = ("not_negative", "positive")
 # PRM800K rating -> class index of the three-class head.
 RATING_CLASS = {-1: 0, 0: 1, 1: 2}
-
-
-def score_positions(offsets: Sequence[tuple[int, int]], separator_ends: Sequence[int]) -> list[int]:
-    """For each separator ending at character ``end``, the last real token starting before it.
-
-    That is the last token overlapping the separator when one does, else the token covering
-    the step's end. Special tokens (empty offsets) are skipped. Raises MathverifyError when
-    two steps would share a position (a step with no token of its own).
-    """
-    positions: list[int] = []
-    token = -1
-    best = -1
-    for end in separator_ends:
-        while token + 1 < len(offsets) and offsets[token + 1][0] < end:
-            token += 1
-            start, stop = offsets[token]
-            if start < stop:
-                best = token
-        if best < 0 or (positions and best == positions[-1]):
-            raise MathverifyError(
-                f"step {len(positions)} has no token of its own (empty step, or merged with its "
-                "separators by the tokenizer)"
-            )
-        positions.append(best)
-    return positions
-
-
-def tokenize_prm_example(
-    tokenizer: PreTrainedTokenizerBase,
-    prompt_format: PromptFormat,
-    problem: str,
-    steps: Sequence[str],
-    labels: Sequence[float | int | None] | None = None,
-    max_length: int | None = None,
-) -> dict[str, list[Any]]:
-    """Token ids, one score position per step, and the step labels aligned with them.
-
-    Pure: no model, no state. ``labels`` (targets: floats in [0, 1], class indices, or None)
-    default to None. With ``max_length`` the ids are cut there and steps whose position falls
-    beyond are dropped, so ``score_positions``/``labels`` cover a prefix of the steps.
-    """
-    if labels is None:
-        labels = [None] * len(steps)
-    if len(labels) != len(steps):
-        raise MathverifyError(f"{len(labels)} labels for {len(steps)} steps")
-    separator = prompt_format.separator
-    prompt = prompt_format.prompt(problem)
-    text = prompt + separator.join(steps) + separator
-    ends: list[int] = []
-    cursor = len(prompt)
-    for step in steps:
-        cursor += len(step) + len(separator)
-        ends.append(cursor)
-    encoding = tokenizer(text, return_offsets_mapping=True, add_special_tokens=True)
-    input_ids = list(encoding["input_ids"])
-    offsets = encoding["offset_mapping"]
-    positions = score_positions(offsets, ends)
-    # The first token that reaches into step 0 (it may hold the prompt's last characters).
-    step_start = next(
-        (t for t, (start, stop) in enumerate(offsets) if start < stop and stop > len(prompt)),
-        positions[0] if positions else len(input_ids),
-    )
-    kept_labels = list(labels)
-    if max_length is not None and len(input_ids) > max_length:
-        input_ids = input_ids[:max_length]
-        keep = sum(1 for p in positions if p < max_length)
-        positions, kept_labels = positions[:keep], kept_labels[:keep]
-    return {
-        "input_ids": input_ids,
-        "score_positions": positions,
-        "labels": kept_labels,
-        "step_start": step_start,
-    }
 
 
 def prm_targets(

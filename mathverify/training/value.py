@@ -1,7 +1,7 @@
 """``train-value``: a scalar value head on the policy's hidden states (AlphaMath).
 
 The model is the policy (a causal LM) plus one linear logit read at every step's separator
-position, exactly where a PRM reads its score (:func:`~mathverify.training.prm.tokenize_prm_example`).
+position, exactly where a PRM reads its score (:func:`~mathverify.models.verifier_examples.tokenize_prm_example`).
 Its value is ``sigmoid(logit)`` in [0, 1], the estimated ``(Q + 1) / 2``; the value loss is
 MSE on that (equal, up to a factor, to AlphaMath's MSE on Q with a tanh head) or BCE on the
 logit. Step targets come from ``step_labels`` through their label scheme (MCTS labels are
@@ -29,39 +29,34 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from mathverify.errors import MathverifyError, RecordError
-from mathverify.eval.labels import auroc
 from mathverify.labeling.schemes import scheme_for_source, to_training_targets
 from mathverify.models.card import CARD_NAME, ModelCard, load_card
-from mathverify.prompting import PromptFormat
-from mathverify.records import Problem, Solution, display_name, read_problems_by_id
-from mathverify.training.common import set_seed
-from mathverify.training.policy import sft_example, tokenize_examples
-from mathverify.training.prm import tokenize_prm_example
-from mathverify.training.value_config import ValueTrainConfig
-from mathverify.training.verifier_common import (
+from mathverify.models.verifier import (
     HEAD_FILE,
     IGNORE,
-    TrainResult,
     VerifierModel,
     default_max_length,
-    init_prompt_format,
     load_backbone,
     load_tokenizer,
     pad_id,
-    read_numbered,
-    run_training,
     save_verifier,
     step_index_batch,
     step_likelihood_features,
     weights_sha256,
 )
+from mathverify.models.verifier_examples import tokenize_prm_example
+from mathverify.prompting import PromptFormat
+from mathverify.records import Problem, Solution, display_name, read_numbered, read_problems_by_id
+from mathverify.training.common import set_seed
+from mathverify.training.policy import sft_example, tokenize_examples
+from mathverify.training.value_config import ValueTrainConfig
+from mathverify.training.verifier_common import TrainResult, init_prompt_format, run_training
 
 __all__ = [
     "ValueCollator",
@@ -70,7 +65,6 @@ __all__ = [
     "ValueTrainConfig",
     "build_value_examples",
     "init_value_model",
-    "step_auroc",
     "train_value",
     "value_loss",
 ]
@@ -386,47 +380,3 @@ def train_value(config: ValueTrainConfig) -> TrainResult:
 
 # --------------------------------------------------------------------------------------
 # Evaluation against step labels
-
-
-def step_auroc(scores: Sequence[float], labels: Sequence[float]) -> float | None:
-    """AUROC of ``scores`` for binary ``labels`` (>= 0.5 = correct step); ties count half.
-
-    None when one class is missing.
-    """
-    return auroc(scores, [label >= 0.5 for label in labels])
-
-
-def evaluate_value(
-    model_dir: str, labeled_path: str, problems_path: str, *, batch_size: int = 32
-) -> dict[str, Any]:
-    """Step AUROC of a value (or any scorer) directory against step labels in [0, 1]
-    (e.g. ``label --method exact``), over every labeled step of every solution."""
-    from mathverify.scoring import load_scorer
-
-    problems = read_problems_by_id(problems_path)
-    solutions = [s for _, s in read_numbered(labeled_path) if s.step_labels is not None]
-    if not solutions:
-        raise MathverifyError(f"{labeled_path}: no solutions with step_labels")
-    missing = [s.problem_id for s in solutions if s.problem_id not in problems]
-    if missing:
-        raise MathverifyError(f"{labeled_path}: problem id {missing[0]!r} not in {problems_path}")
-    scorer = load_scorer(model_dir, batch_size=batch_size)
-    step_scores = scorer.score(
-        [problems[s.problem_id].problem for s in solutions], [s.steps for s in solutions]
-    )
-    scores: list[float] = []
-    labels: list[float] = []
-    for solution, row in zip(solutions, step_scores, strict=True):
-        assert solution.step_labels is not None
-        for score, label in zip(row, solution.step_labels, strict=True):
-            if score is not None and label is not None:
-                scores.append(float(score))
-                labels.append(float(label))
-    return {
-        "model": model_dir,
-        "labels": labeled_path,
-        "n_solutions": len(solutions),
-        "n_steps": len(scores),
-        "n_correct_steps": sum(1 for y in labels if y >= 0.5),
-        "step_auroc": step_auroc(scores, labels),
-    }

@@ -77,7 +77,7 @@ class ValueTrainConfig(VerifierTrainConfig):
             raise MathverifyError(
                 "--freeze-policy trains the value head only: pass --sft-weight 0 with it"
             )
-        from mathverify.training.verifier_common import HEADS, STEP_FEATURES
+        from mathverify.models.verifier import HEADS, STEP_FEATURES
 
         if self.step_features not in STEP_FEATURES:
             raise MathverifyError(

@@ -31,6 +31,7 @@ from itertools import pairwise
 from mathverify.sandbox import Sandbox, SandboxResult
 
 __all__ = [
+    "OUTPUT_FENCE",
     "TIMEOUT_PREFIX",
     "execute_step",
     "find_code",
@@ -47,6 +48,9 @@ _CODE_BLOCK = re.compile(r"```(?:python3?|py)[ \t]*\n(.*?)```", re.DOTALL | re.I
 _CODE_OPENING = re.compile(r"```(?:python3?|py)[ \t]*\n", re.IGNORECASE)
 _OUTPUT_BLOCK = re.compile(r"```output[ \t]*\n(.*?)```", re.DOTALL | re.IGNORECASE)
 TIMEOUT_PREFIX = "TimeoutError: "
+# The opening of an observation: a policy trained on the format writes it right after its
+# code, so a backend stops there to run the code (and training masks what follows it).
+OUTPUT_FENCE = "```output"
 
 _HISTORY_TEMPLATE = """\
 import contextlib as _mv_contextlib, io as _mv_io

@@ -8,7 +8,7 @@ One ``complete`` call becomes a loop of backend calls:
 1. the backend generates with one more stop string, ``OUTPUT_FENCE`` (the MARIO / AlphaMath
    convention: a policy trained on the format writes `````output`` right after its code);
 2. a completion that stopped with a closed python block not yet followed by an output block
-   (:func:`mathverify.react.pending_code`) gets the block run in the sandbox, with the code
+   (:func:`mathverify.code_steps.pending_code`) gets the block run in the sandbox, with the code
    of earlier steps (in the prompt and in this completion) replayed first, and the output
    appended as a fenced ``output`` block;
 3. the completion continues from there, in the same step, until it stops again: at the
@@ -52,8 +52,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mathverify.backends.base import Completion, Policy, check_sampling, policy_settings
-from mathverify.errors import MathverifyError
-from mathverify.react import (
+from mathverify.code_steps import (
+    OUTPUT_FENCE,
     history_code,
     last_code_start,
     observation_text,
@@ -61,11 +61,11 @@ from mathverify.react import (
     pending_code,
     program_with_history,
 )
+from mathverify.errors import MathverifyError
 from mathverify.sandbox import Sandbox, SandboxConfig, SandboxResult
 
 __all__ = [
     "BUDGET_STEP",
-    "OUTPUT_FENCE",
     "STEP_FORMATS",
     "ReactConfig",
     "ReactPolicy",
@@ -74,7 +74,6 @@ __all__ = [
 ]
 
 STEP_FORMATS = ("plain", "react")
-OUTPUT_FENCE = "```output"
 BUDGET_STEP = 16
 
 

@@ -762,11 +762,15 @@ class _SlabLayer(DynamicLayer):
         self, keys: torch.Tensor, values: torch.Tensor, rows: torch.Tensor, capacity: int
     ) -> None:
         super().__init__()
-        n, heads, length, _ = keys.shape
-        self.key_slab = keys.new_zeros((rows.shape[0], heads, capacity, keys.shape[-1]))
-        self.value_slab = values.new_zeros((rows.shape[0], heads, capacity, values.shape[-1]))
-        self.key_slab[:, :, :length] = keys if rows.shape[0] == n else keys[rows]
-        self.value_slab[:, :, :length] = values if rows.shape[0] == n else values[rows]
+        n, _, length, _ = keys.shape
+        # Padded once per prompt, then gathered into the rows: each slab element is written
+        # once (zero-filling the row buffers first and copying the prompt in wrote it twice).
+        room = (0, 0, 0, capacity - length)
+        self.key_slab = torch.nn.functional.pad(keys, room)
+        self.value_slab = torch.nn.functional.pad(values, room)
+        if rows.shape[0] != n:
+            self.key_slab = self.key_slab.index_select(0, rows)
+            self.value_slab = self.value_slab.index_select(0, rows)
         self.dtype, self.device = keys.dtype, keys.device
         self.is_initialized = True
         self._set_length(length)

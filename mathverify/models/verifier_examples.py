@@ -22,7 +22,12 @@ from transformers import PreTrainedTokenizerBase
 from mathverify.errors import MathverifyError
 from mathverify.prompting import PromptFormat
 
-__all__ = ["score_positions", "tokenize_orm_example", "tokenize_prm_example"]
+__all__ = [
+    "score_positions",
+    "tokenize_orm_example",
+    "tokenize_prm_example",
+    "tokenize_prm_examples",
+]
 
 
 def score_positions(offsets: Sequence[tuple[int, int]], separator_ends: Sequence[int]) -> list[int]:
@@ -64,38 +69,62 @@ def tokenize_prm_example(
     default to None. With ``max_length`` the ids are cut there and steps whose position falls
     beyond are dropped, so ``score_positions``/``labels`` cover a prefix of the steps.
     """
-    if labels is None:
-        labels = [None] * len(steps)
-    if len(labels) != len(steps):
+    if labels is not None and len(labels) != len(steps):
         raise MathverifyError(f"{len(labels)} labels for {len(steps)} steps")
+    return tokenize_prm_examples(tokenizer, prompt_format, [(problem, steps)], max_length, labels)[
+        0
+    ]
+
+
+def tokenize_prm_examples(
+    tokenizer: PreTrainedTokenizerBase,
+    prompt_format: PromptFormat,
+    solutions: Sequence[tuple[str, Sequence[str]]],
+    max_length: int | None = None,
+    labels: Sequence[float | int | None] | None = None,
+) -> list[dict[str, list[Any]]]:
+    """:func:`tokenize_prm_example` of each (problem, steps), unlabeled, in one tokenizer call
+    (a scorer tokenises thousands of candidates per search depth). ``labels`` is for the
+    single-solution wrapper above."""
     separator = prompt_format.separator
-    prompt = prompt_format.prompt(problem)
-    text = prompt + separator.join(steps) + separator
-    ends: list[int] = []
-    cursor = len(prompt)
-    for step in steps:
-        cursor += len(step) + len(separator)
-        ends.append(cursor)
-    encoding = tokenizer(text, return_offsets_mapping=True, add_special_tokens=True)
-    input_ids = list(encoding["input_ids"])
-    offsets = encoding["offset_mapping"]
-    positions = score_positions(offsets, ends)
-    # The first token that reaches into step 0 (it may hold the prompt's last characters).
-    step_start = next(
-        (t for t, (start, stop) in enumerate(offsets) if start < stop and stop > len(prompt)),
-        positions[0] if positions else len(input_ids),
-    )
-    kept_labels = list(labels)
-    if max_length is not None and len(input_ids) > max_length:
-        input_ids = input_ids[:max_length]
-        keep = sum(1 for p in positions if p < max_length)
-        positions, kept_labels = positions[:keep], kept_labels[:keep]
-    return {
-        "input_ids": input_ids,
-        "score_positions": positions,
-        "labels": kept_labels,
-        "step_start": step_start,
-    }
+    texts: list[str] = []
+    layouts: list[tuple[int, list[int]]] = []
+    for problem, steps in solutions:
+        prompt = prompt_format.prompt(problem)
+        texts.append(prompt + separator.join(steps) + separator)
+        ends: list[int] = []
+        cursor = len(prompt)
+        for step in steps:
+            cursor += len(step) + len(separator)
+            ends.append(cursor)
+        layouts.append((len(prompt), ends))
+    if not texts:
+        return []
+    encodings = tokenizer(texts, return_offsets_mapping=True, add_special_tokens=True)
+    examples: list[dict[str, list[Any]]] = []
+    for index, (prompt_length, ends) in enumerate(layouts):
+        input_ids = list(encodings["input_ids"][index])
+        offsets = encodings["offset_mapping"][index]
+        positions = score_positions(offsets, ends)
+        # The first token that reaches into step 0 (it may hold the prompt's last characters).
+        step_start = next(
+            (t for t, (start, stop) in enumerate(offsets) if start < stop and stop > prompt_length),
+            positions[0] if positions else len(input_ids),
+        )
+        kept_labels = list(labels) if labels is not None else [None] * len(ends)
+        if max_length is not None and len(input_ids) > max_length:
+            input_ids = input_ids[:max_length]
+            keep = sum(1 for p in positions if p < max_length)
+            positions, kept_labels = positions[:keep], kept_labels[:keep]
+        examples.append(
+            {
+                "input_ids": input_ids,
+                "score_positions": positions,
+                "labels": kept_labels,
+                "step_start": step_start,
+            }
+        )
+    return examples
 
 
 def tokenize_orm_example(

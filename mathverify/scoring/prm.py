@@ -38,7 +38,7 @@ from mathverify.models.verifier import (
     step_index_row,
     step_statistics,
 )
-from mathverify.models.verifier_examples import tokenize_prm_example
+from mathverify.models.verifier_examples import tokenize_prm_example, tokenize_prm_examples
 from mathverify.prefix_cache import PrefixCache
 from mathverify.step_scores import StepScores
 
@@ -98,6 +98,10 @@ class TokenScorer:
     def tokenize(self, problem: str, steps: list[str]) -> dict[str, list[Any]]:
         raise NotImplementedError
 
+    def tokenize_many(self, solutions: list[tuple[str, list[str]]]) -> list[dict[str, list[Any]]]:
+        """:meth:`tokenize` of each (problem, steps); a subclass may do it in one call."""
+        return [self.tokenize(problem, list(steps)) for problem, steps in solutions]
+
     def place(self, n_steps: int, probabilities: list[float]) -> StepScores:
         """Spread the probabilities read at score positions over the steps."""
         raise NotImplementedError
@@ -124,10 +128,12 @@ class TokenScorer:
             seen.setdefault((problem, tuple(solution)), i)
             for i, (problem, solution) in enumerate(zip(problems, steps, strict=True))
         ]
-        encoded = [
-            self.tokenize(problem, list(solution)) if solution and first[i] == i else None
-            for i, (problem, solution) in enumerate(zip(problems, steps, strict=True))
-        ]
+        wanted = [i for i, solution in enumerate(steps) if solution and first[i] == i]
+        encoded: list[dict[str, Any] | None] = [None] * len(steps)
+        for i, example in zip(
+            wanted, self.tokenize_many([(problems[i], steps[i]) for i in wanted]), strict=True
+        ):
+            encoded[i] = example
         read: list[list[float]] = [[] for _ in encoded]
         todo = [i for i, e in enumerate(encoded) if e is not None and e["score_positions"]]
         groups: dict[tuple[str, tuple[str, ...]], list[int]] = {}
@@ -504,6 +510,11 @@ class PRMScorer(TokenScorer):
     def tokenize(self, problem: str, steps: list[str]) -> dict[str, list[Any]]:
         return tokenize_prm_example(
             self.tokenizer, self.card.prompt, problem, steps, max_length=self.max_length
+        )
+
+    def tokenize_many(self, solutions: list[tuple[str, list[str]]]) -> list[dict[str, list[Any]]]:
+        return tokenize_prm_examples(
+            self.tokenizer, self.card.prompt, solutions, max_length=self.max_length
         )
 
     def place(self, n_steps: int, probabilities: list[float]) -> StepScores:

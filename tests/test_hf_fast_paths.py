@@ -78,7 +78,7 @@ def test_cached_loop_is_not_generate(policy: HFPolicy, reference: HFPolicy) -> N
     assert not policy.use_generate and reference.use_generate
 
 
-@pytest.mark.parametrize("max_tokens", [1, 30, 100])  # 100: more room than _FULL_SLAB_SLACK
+@pytest.mark.parametrize("max_tokens", [1, 30, 100])  # 100: more room than FULL_SLAB_SLACK
 def test_greedy_equals_plain_generate(policy: HFPolicy, max_tokens: int) -> None:
     ours = policy.complete(PROMPTS, n=3, temperature=0, max_tokens=max_tokens)
     if max_tokens > 1:

@@ -49,6 +49,7 @@ from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
 from mathverify.backends.base import Completion, check_sampling, stop_strings
 from mathverify.errors import MathverifyError
+from mathverify.models.kv_slab import SlabLayer
 from mathverify.prefix_cache import PrefixCache
 
 DTYPES: dict[str, Any] = {
@@ -467,7 +468,12 @@ class HFPolicy:
         if all(type(layer) is DynamicLayer for layer in cache.layers):
             # Each prompt's cache goes to its rows, in buffers with room for the continuation.
             cache.layers = [
-                _SlabLayer(layer.keys, layer.values, expand, prompt_len + max_tokens)
+                SlabLayer(
+                    layer.keys,
+                    layer.values,
+                    expand if len(units) != expand.shape[0] else None,
+                    prompt_len + max_tokens,
+                )
                 for layer in cache.layers
             ]
         elif len(units) != expand.shape[0]:
@@ -740,74 +746,6 @@ def _draw(probs: torch.Tensor, live: torch.Tensor, n_rows: int) -> torch.Tensor:
     if live.shape[0] != n_rows:
         noise = noise[live]
     return torch.argmax(probs / noise, dim=-1)
-
-
-# A slab with at most this many unwritten positions is attended to whole (see _SlabLayer).
-_FULL_SLAB_SLACK = 64
-
-
-class _SlabLayer(DynamicLayer):
-    """A layer's KV cache in buffers sized for the whole continuation, written in place.
-
-    ``DynamicLayer`` concatenates (copies the whole cache) at every token; here a token
-    costs a write of its own keys and values. Built from a prompt cache, with row ``i``
-    taken from prompt row ``rows[i]``. When little room is left (search's short steps),
-    attention gets the whole buffers (zeros past the written length, which the mask hides,
-    as for a ``StaticLayer``): a contiguous tensor, where a view of the written part makes
-    attention copy it at each step (about twice the attention time on CPU). With much room
-    left (long completions) it gets the view, not hundreds of masked positions.
-    """
-
-    def __init__(
-        self, keys: torch.Tensor, values: torch.Tensor, rows: torch.Tensor, capacity: int
-    ) -> None:
-        super().__init__()
-        n, _, length, _ = keys.shape
-        # Padded once per prompt, then gathered into the rows: each slab element is written
-        # once (zero-filling the row buffers first and copying the prompt in wrote it twice).
-        room = (0, 0, 0, capacity - length)
-        self.key_slab = torch.nn.functional.pad(keys, room)
-        self.value_slab = torch.nn.functional.pad(values, room)
-        if rows.shape[0] != n:
-            self.key_slab = self.key_slab.index_select(0, rows)
-            self.value_slab = self.value_slab.index_select(0, rows)
-        self.dtype, self.device = keys.dtype, keys.device
-        self.is_initialized = True
-        self._set_length(length)
-
-    def _set_length(self, length: int) -> None:
-        self.length = length
-        self.keys = self.key_slab[:, :, :length]
-        self.values = self.value_slab[:, :, :length]
-
-    def update(
-        self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        end = self.length + key_states.shape[-2]
-        if end > self.key_slab.shape[2]:
-            raise RuntimeError(f"KV cache buffer of {self.key_slab.shape[2]} positions overflowed")
-        self.key_slab[:, :, self.length : end] = key_states
-        self.value_slab[:, :, self.length : end] = value_states
-        self._set_length(end)
-        if self._visible(end) == end:
-            return self.keys, self.values
-        return self.key_slab, self.value_slab
-
-    def _visible(self, end: int) -> int:
-        """Positions attention sees once the cache holds ``end``: all or just the written."""
-        capacity = self.key_slab.shape[2]
-        return capacity if capacity - end <= _FULL_SLAB_SLACK else end
-
-    def get_mask_sizes(self, query_length: int) -> tuple[int, int]:
-        return self._visible(self.length + query_length), 0
-
-    def get_seq_length(self) -> int:
-        return self.length
-
-    def batch_select_indices(self, indices: torch.Tensor) -> None:
-        self.key_slab = self.key_slab[indices]
-        self.value_slab = self.value_slab[indices]
-        self._set_length(self.length)
 
 
 CPU_DECODE_ATTENTION = "mathverify_cpu_decode"

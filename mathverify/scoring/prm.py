@@ -29,6 +29,7 @@ import torch
 from transformers import DynamicCache, DynamicLayer
 
 from mathverify.errors import MathverifyError
+from mathverify.models.kv_slab import SlabLayer
 from mathverify.models.verifier import (
     IGNORE,
     THREE_CLASS_SCORES,
@@ -305,9 +306,14 @@ class TokenScorer:
                 tail_mask[r, : len(t)] = 1
             cache = DynamicCache(config=self.model.backbone.config)
             if width:
+                # Each row's prefix keys and values, with room for its own tokens: written
+                # once (a copy of the prefix rows, then concatenation, wrote them twice).
                 rows_on_device = owners.to(self.device)
                 cache.layers = [
-                    _copied_layer(layer, rows_on_device) for layer in prefix_cache.layers
+                    SlabLayer(layer.keys, layer.values, rows_on_device, width + tail_width)
+                    if type(layer) is DynamicLayer
+                    else _copied_layer(layer, rows_on_device)
+                    for layer in prefix_cache.layers
                 ]
             first = torch.tensor([shares[g] for _, g in batch])
             positions = first[:, None] + torch.arange(tail_width)[None, :]

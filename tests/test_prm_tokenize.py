@@ -21,6 +21,7 @@ from mathverify.models.verifier_examples import (
     score_positions,
     tokenize_orm_example,
     tokenize_prm_example,
+    tokenize_prm_examples,
 )
 from mathverify.prompting import PromptFormat
 from mathverify.training.prm import prm_targets
@@ -264,3 +265,17 @@ def test_orm_scores_the_appended_eos() -> None:
 def test_orm_example_too_long_has_no_position() -> None:
     example = tokenize_orm_example(build_tokenizer(), FORMAT, PROBLEM, STEPS, 0.0, max_length=10)
     assert example["score_positions"] == [] and example["labels"] == []
+
+
+def test_batched_tokenisation_equals_one_at_a_time() -> None:
+    tokenizer = build_tokenizer()
+    solutions = [
+        (PROBLEM, STEPS),
+        ("Compute (12+7)*3-5.", ["12+7 = 19", "19*3 = 57", "57-5 = 52"]),
+        (PROBLEM, STEPS[:1]),
+    ]
+    one_by_one = [
+        tokenize_prm_example(tokenizer, FORMAT, p, s, max_length=20) for p, s in solutions
+    ]
+    assert tokenize_prm_examples(tokenizer, FORMAT, solutions, max_length=20) == one_by_one
+    assert tokenize_prm_examples(tokenizer, FORMAT, []) == []

@@ -46,6 +46,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from mathverify.errors import MathverifyError
 from mathverify.models.card import CARD_NAME, ModelCard, load_card
+from mathverify.models.prompts import model_prompt_format
 from mathverify.prompting import PromptFormat
 from mathverify.records import Solution, display_name, iter_json_lines
 from mathverify.training.common import set_seed, trainer_kwargs
@@ -351,7 +352,9 @@ def load_verifier(
     model.head.load_state_dict(head)
     model.to(device=device or auto_device(), dtype=dtype or torch.float32)
     model.eval()
-    return model, load_tokenizer(directory), card
+    tokenizer = load_tokenizer(directory)
+    card.prompt = card.prompt.bind(tokenizer)  # a chat format renders with the saved template
+    return model, tokenizer, card
 
 
 def auto_device() -> torch.device:
@@ -570,12 +573,25 @@ def resolve_resume(config: VerifierTrainConfig) -> str | None:
     return get_last_checkpoint(config.output)
 
 
-def init_prompt_format(init: str) -> tuple[PromptFormat, str]:
-    """The prompt format of ``init`` (from its card, if it has one) and its display name."""
+def init_prompt_format(
+    init: str,
+    tokenizer: PreTrainedTokenizerBase,
+    requested: str = "auto",
+    system: str | None = None,
+) -> tuple[PromptFormat, str]:
+    """The prompt format to train ``init`` with, bound to ``tokenizer``, and its display name.
+
+    ``init``'s card gives the format; a model without one gets the chat format when its
+    tokenizer has a chat template, else the plain one (``requested``/``system`` as
+    ``--prompt-format``/``--system``: :func:`mathverify.models.prompts.model_prompt_format`).
+    The trained model's card records the format, so a chat model stays a chat model.
+    """
+    prompt_format = model_prompt_format(
+        init, requested=requested, system=system, tokenizer=tokenizer
+    )
     if (Path(init) / CARD_NAME).exists():
-        card = load_card(init)
-        return card.prompt, card.base_model or init
-    return PromptFormat(), init
+        return prompt_format, load_card(init).base_model or init
+    return prompt_format, init
 
 
 def build_model(

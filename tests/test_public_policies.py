@@ -9,6 +9,7 @@ the separator with the next step's first word and adds its BOS itself.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import bpe_models
@@ -264,11 +265,28 @@ def test_pipeline_with_a_cardless_chat_policy(models, problems_file, tmp_path) -
 def test_plain_policy_card_is_used_as_before(models, problems_file, tmp_path) -> None:
     """A card's plain format wins over the tokenizer's chat template on auto."""
     carded = tmp_path / "carded"
-    import shutil
-
     shutil.copytree(models["qwen"], carded)
     ModelCard(kind="policy", prompt=PromptFormat()).save(carded)
     out = tmp_path / "s.jsonl"
     invoke("generate", "--policy", carded, "-p", problems_file, "-o", out, "-n", "1",
            "--max-tokens", "8")  # fmt: skip
     assert all("kind" not in r["meta"]["prompt_format"] for r in rows(out))
+
+
+def test_prompt_format_errors_are_one_line(models, problems_file, tmp_path) -> None:
+    bare = tmp_path / "bare"
+    shutil.copytree(models["qwen"], bare)
+    tokenizer = AutoTokenizer.from_pretrained(bare)
+    tokenizer.chat_template = None
+    for leftover in bare.glob("chat_template.*"):
+        leftover.unlink()
+    tokenizer.save_pretrained(bare)
+    common = ["generate", "-p", str(problems_file), "-o", str(tmp_path / "s.jsonl"), "-n", "1"]
+    for extra, message in [
+        (["--policy", str(bare), "--prompt-format", "chat"], "chat needs a chat template"),
+        (["--policy", str(models["qwen"]), "--prompt-format", "json"], "choose one of auto"),
+    ]:
+        result = runner.invoke(app, [*common, *extra])
+        assert result.exit_code == 2
+        errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and message in errors[0]

@@ -10,7 +10,11 @@ from mathverify.backends import BACKENDS, Policy, load_policy
 from mathverify.backends.react import STEP_FORMATS, ReactConfig, ReactPolicy, wrap_policy
 from mathverify.errors import MathverifyError
 from mathverify.generation import policy_prompt_format
-from mathverify.models.prompts import card_prompt_format
+from mathverify.models.prompts import (
+    PROMPT_FORMAT_CHOICES,
+    card_prompt_format,
+    load_local_tokenizer,
+)
 from mathverify.prompting import PromptFormat
 from mathverify.sandbox import SandboxConfig
 
@@ -157,7 +161,15 @@ def open_policy(
     tokenizer the backend loaded (hf), else to the one read from the directory or the local
     hub cache (vllm after it loaded the model; openai from ``--policy``).
     """
-    card_prompt_format(policy, expect=("policy", "value"))  # a wrong kind fails before loading
+    if prompt_format not in PROMPT_FORMAT_CHOICES:
+        raise MathverifyError(
+            f"--prompt-format {prompt_format!r}: choose one of {', '.join(PROMPT_FORMAT_CHOICES)}"
+        )
+    card = card_prompt_format(policy, expect=("policy", "value"))  # a wrong kind fails early
+    if prompt_format == "chat" and (card is None or card.kind != "chat"):
+        local = load_local_tokenizer(policy)
+        if local is not None:  # a tokenizer without a chat template fails before the model loads
+            policy_prompt_format(policy, requested="chat", system=system, tokenizer=local)
     name = model_name or policy if backend == "openai" else policy
     model = load_policy(backend, name, **backend_options(backend, **options))
     tokenizer = getattr(model, "tokenizer", None)

@@ -290,3 +290,21 @@ def test_prompt_format_errors_are_one_line(models, problems_file, tmp_path) -> N
         assert result.exit_code == 2
         errors = [line for line in result.output.splitlines() if line.startswith("error:")]
         assert len(errors) == 1 and message in errors[0]
+
+
+def test_step_stop_inside_a_merged_token(models) -> None:
+    """The llama flavour writes the separator inside tokens like ``"7.\\n\\nThe sum is 1"``:
+    a step-wise call still ends at the separator, and the step is the greedy solution's
+    first step exactly (the characters after the separator in that token are dropped)."""
+    from mathverify.backends import next_steps
+    from mathverify.backends.hf import HFPolicy
+
+    policy = HFPolicy.load(str(models["llama"]), device="cpu")
+    prompt = PromptFormat.chat(policy.tokenizer).prompt(bpe_models.problems(1)[0].problem)
+    [[whole]] = policy.complete([prompt], temperature=0.0, max_tokens=48)
+    assert SEP in whole.text
+    [[step]] = next_steps(policy, [prompt], separator=SEP, max_tokens=48)
+    assert (step.step, step.finished) == (whole.text.split(SEP)[0].strip(), False)
+    generated = policy.tokenizer(prompt + whole.text)["input_ids"]
+    pieces = policy.tokenizer.convert_ids_to_tokens(generated)
+    assert any("ĊĊ" in piece and piece != "ĊĊ" for piece in pieces)

@@ -256,6 +256,11 @@ def test_pipeline_with_a_cardless_chat_policy(models, problems_file, tmp_path) -
     invoke("train-policy", "-i", gold, "-p", problems, "-o", sft, "--init", policy,
            "--max-steps", "1", "--batch-size", "2", "--logging-steps", "1")  # fmt: skip
     assert load_card(sft).prompt.kind == "chat"
+    # Fine-tuned again from its card, it stays a chat model with the same system turn.
+    sft2 = tmp_path / "sft2"
+    invoke("train-policy", "-i", gold, "-p", problems, "-o", sft2, "--init", sft,
+           "--max-steps", "1", "--batch-size", "2", "--logging-steps", "1")  # fmt: skip
+    assert load_card(sft2).prompt == load_card(sft).prompt
     again = tmp_path / "again.jsonl"
     invoke("generate", "--policy", sft, "-p", problems, "-o", again, "-n", "1",
            "--max-tokens", "8")  # fmt: skip

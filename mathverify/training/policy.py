@@ -27,7 +27,7 @@ from typing import Any
 
 from mathverify.backends.react import OUTPUT_FENCE
 from mathverify.errors import MathverifyError
-from mathverify.models.card import CARD_NAME, ModelCard
+from mathverify.models.card import CARD_NAME, ModelCard, load_card
 from mathverify.models.prompts import PROMPT_FORMAT_CHOICES
 from mathverify.prompting import DEFAULT_SYSTEM, DEFAULT_TEMPLATE, PromptFormat
 from mathverify.react import pending_code
@@ -76,10 +76,10 @@ class PolicyTrainConfig:
     prompt_kind: str = field(
         default="auto",
         metadata={
-            "help": "auto: chat when --init has no mathverify.json and its tokenizer has a chat "
-            "template, else plain (--template). chat: the problem as the user turn of --init's "
-            "chat template (after the --system turn). plain: --template. Recorded in "
-            "mathverify.json."
+            "help": "auto: --init's mathverify.json kind (chat, or plain with --template); "
+            "without one, chat when its tokenizer has a chat template, else plain. chat: the "
+            "problem as the user turn of --init's chat template (after the --system turn). "
+            "plain: --template. Recorded in mathverify.json."
         },
     )
     system: str | None = field(
@@ -125,12 +125,15 @@ class PolicyTrainConfig:
 
 def resolve_prompt_format(config: PolicyTrainConfig, tokenizer: Any | None = None) -> PromptFormat:
     """The prompt format to train with: plain (``--template``) for a model from scratch, an
-    ``--init`` with mathverify.json (as before) or ``--prompt-format plain``; the chat format
-    of ``--init``'s tokenizer for ``chat``, and for ``auto`` when it has a chat template."""
+    ``--init`` with a plain mathverify.json (as before) or ``--prompt-format plain``; the
+    chat format of ``--init``'s tokenizer for ``chat``, and for ``auto`` when its card says
+    chat or, without a card, when its tokenizer has a chat template."""
     config.validate()
     if config.init is None or config.prompt_kind == "plain":
         return config.prompt_format
-    if config.prompt_kind == "auto" and (Path(config.init) / CARD_NAME).exists():
+    card = Path(config.init) / CARD_NAME
+    card_kind = load_card(config.init).prompt.kind if card.exists() else None
+    if config.prompt_kind == "auto" and card_kind == "plain":
         return config.prompt_format
     if tokenizer is None:
         from transformers import AutoTokenizer
@@ -148,7 +151,12 @@ def resolve_prompt_format(config: PolicyTrainConfig, tokenizer: Any | None = Non
                 "tokenizer has none); use --prompt-format plain"
             )
         return config.prompt_format
-    system = DEFAULT_SYSTEM if config.system is None else config.system or None
+    if config.system is not None:
+        system = config.system or None
+    elif card_kind == "chat":
+        system = load_card(config.init).prompt.system
+    else:
+        system = DEFAULT_SYSTEM
     return PromptFormat.chat(tokenizer, system=system, separator=config.separator)
 
 

@@ -156,20 +156,27 @@ def corpus(flavour: str, count: int = 48, seed: int = 1) -> list[str]:
 
 
 def build_model(
-    flavour: str, directory: str | Path, *, train_steps: int = 40, seed: int = 0
+    flavour: str,
+    directory: str | Path,
+    *,
+    train_steps: int = 40,
+    seed: int = 0,
+    hidden_size: int = 32,
+    num_heads: int = 2,
 ) -> Path:
     """Save a tiny ``flavour`` causal LM (trained ``train_steps`` on :func:`corpus`) and its
-    tokenizer to ``directory``, as a plain Hugging Face directory without mathverify.json."""
+    tokenizer to ``directory``, as a plain Hugging Face directory without mathverify.json.
+    (vLLM's attention wants a head size of at least 32: ``hidden_size=64, num_heads=2``.)"""
     torch.manual_seed(seed)
     texts = corpus(flavour)
     tokenizer = build_tokenizer(flavour, texts)
     sizes = dict(
         vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
+        hidden_size=hidden_size,
+        intermediate_size=2 * hidden_size,
         num_hidden_layers=2,
-        num_attention_heads=2,
-        num_key_value_heads=2,
+        num_attention_heads=num_heads,
+        num_key_value_heads=num_heads,
         max_position_embeddings=512,
         tie_word_embeddings=True,
         eos_token_id=tokenizer.eos_token_id,

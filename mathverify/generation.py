@@ -16,12 +16,11 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from mathverify.backends.base import Completion, Policy, check_sampling, policy_settings
 from mathverify.errors import MathverifyError
-from mathverify.models.card import CARD_NAME, load_card
+from mathverify.models.prompts import model_prompt_format
 from mathverify.prompting import PromptFormat
 from mathverify.records import Problem, Solution
 from mathverify.steps import extract_answer, split_steps
@@ -46,17 +45,27 @@ class GenerationConfig:
             raise MathverifyError(f"batch_size must be at least 1, got {self.batch_size}")
 
 
-def policy_prompt_format(path_or_name: str) -> PromptFormat:
-    """The prompt format a policy was trained with: its ``mathverify.json``, else the default.
+def policy_prompt_format(
+    path_or_name: str,
+    *,
+    requested: str = "auto",
+    system: str | None = None,
+    tokenizer: Any | None = None,
+) -> PromptFormat:
+    """The prompt format of a policy: its ``mathverify.json``'s, else one for a public model.
 
     A directory with a card must be a policy (or a value model, which is a policy with a
-    value head); a directory without one (any Hugging Face
-    model) and a hub name get :class:`PromptFormat`'s defaults.
+    value head); a directory without one (any Hugging Face model) and a hub name get the
+    chat format when their tokenizer has a chat template, else the plain default
+    (:func:`mathverify.models.prompts.model_prompt_format`, which explains the options).
     """
-    path = Path(path_or_name).expanduser()
-    if (path / CARD_NAME).exists():
-        return load_card(path, expect=("policy", "value")).prompt
-    return PromptFormat()
+    return model_prompt_format(
+        path_or_name,
+        requested=requested,
+        system=system,
+        tokenizer=tokenizer,
+        expect=("policy", "value"),
+    )
 
 
 def chunk_seed(seed: int, chunk_index: int) -> int:
@@ -101,6 +110,7 @@ def to_solution(
             "finish_reason": completion.finish_reason,
             "logprob": completion.logprob,
             "backend_settings": backend_settings,
+            "prompt_format": prompt_format.to_dict(),
         },
     )
 

@@ -3,7 +3,8 @@
 The fake speaks the ``/v1/completions`` protocol the way vLLM does (``stop_reason``,
 ``logprobs`` with one entry per generated token, aggregate ``usage``) and can be told to
 answer with errors, drop connections, or die after a number of requests, so the retry,
-error and ``--resume`` paths run for real over HTTP.
+error and ``--resume`` paths run for real over HTTP. ``FakeServer.answer`` makes it answer
+each prompt with a given text (test_math500_pipeline.py serves reference solutions).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,8 @@ class FakeServer(ThreadingHTTPServer):
         self.fail_statuses: list[int] = []  # answer the next requests with these statuses
         self.die_after: int | None = None  # serve this many completions, then die
         self.with_logprobs = True
+        # Completion text for a prompt (the sampling options ignored); None: fake_solution.
+        self.answer: Callable[[str], str] | None = None
         self.delay = 0.0
         self.in_flight = 0
         self.max_in_flight = 0
@@ -131,9 +134,12 @@ class FakeHandler(BaseHTTPRequestHandler):
         choices = []
         total = 0
         for index in range(payload.get("n", 1)):
-            text = fake_solution(
-                payload["prompt"], payload.get("seed"), index, payload.get("temperature", 1.0)
-            )
+            if self.server.answer is not None:
+                text = self.server.answer(payload["prompt"])
+            else:
+                text = fake_solution(
+                    payload["prompt"], payload.get("seed"), index, payload.get("temperature", 1.0)
+                )
             # One token per character; the stop string's characters and the eos token count.
             tokens = list(text) + ["<eos>"]
             finish, stop_reason = "stop", None

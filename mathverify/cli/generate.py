@@ -26,9 +26,11 @@ from mathverify.cli.policy_options import (
     MaxCodeRunsOpt,
     MaxConcurrencyOpt,
     ModelNameOpt,
+    PromptFormatOpt,
     SandboxMemoryOpt,
     SandboxTimeoutOpt,
     StepFormatOpt,
+    SystemOpt,
     TensorParallelOpt,
     open_policy,
     step_format_config,
@@ -97,6 +99,8 @@ def generate(
     tensor_parallel_size: TensorParallelOpt = 1,
     gpu_memory_utilization: GpuMemoryOpt = 0.9,
     logprobs: LogprobsOpt = True,
+    prompt_format: PromptFormatOpt = "auto",
+    system: SystemOpt = None,
     step_format: StepFormatOpt = "plain",
     sandbox_timeout: SandboxTimeoutOpt = 5.0,
     sandbox_memory_mb: SandboxMemoryOpt = 512,
@@ -129,10 +133,12 @@ def generate(
     todo = [p for p in read_problems_by_id(problems).values() if in_shard(p.id, shard_spec)]
     if limit is not None:
         todo = todo[:limit]
-    model, prompt_format = open_policy(
+    model, policy_prompt = open_policy(
         backend,
         policy,
         model_name=model_name,
+        prompt_format=prompt_format,
+        system=system,
         dtype=dtype,
         batch_size=batch_size,
         seed=seed,
@@ -142,7 +148,7 @@ def generate(
         gpu_memory_utilization=gpu_memory_utilization,
         logprobs=logprobs,
     )
-    model = with_step_format(model, prompt_format, react)
+    model = with_step_format(model, policy_prompt, react)
 
     started = time.perf_counter()
     tokens = 0
@@ -166,7 +172,7 @@ def generate(
         for chunk, solutions in generate_solutions(
             model,
             todo,
-            prompt_format=prompt_format,
+            prompt_format=policy_prompt,
             config=config,
             backend=backend,
             done=done,

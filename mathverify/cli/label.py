@@ -31,9 +31,11 @@ from mathverify.cli.policy_options import (
     MaxCodeRunsOpt,
     MaxConcurrencyOpt,
     ModelNameOpt,
+    PromptFormatOpt,
     SandboxMemoryOpt,
     SandboxTimeoutOpt,
     StepFormatOpt,
+    SystemOpt,
     open_policy,
     step_format_config,
     step_format_summary,
@@ -79,6 +81,8 @@ def label(
     model_name: ModelNameOpt = None,
     max_concurrency: MaxConcurrencyOpt = 8,
     dtype: DtypeOpt = "auto",
+    prompt_format: PromptFormatOpt = "auto",
+    system: SystemOpt = None,
     step_format: StepFormatOpt = "plain",
     sandbox_timeout: SandboxTimeoutOpt = 5.0,
     sandbox_memory_mb: SandboxMemoryOpt = 512,
@@ -176,11 +180,12 @@ def label(
 
             if policy is None:
                 raise MathverifyError("--method rollout needs --policy")
-            model, prompt_format = open_policy(
+            model, policy_prompt = open_policy(
                 backend, policy, dtype=dtype, seed=seed, base_url=base_url,
                 model_name=model_name, max_concurrency=max_concurrency,
+                prompt_format=prompt_format, system=system,
             )  # fmt: skip
-            model = with_step_format(model, prompt_format, react)
+            model = with_step_format(model, policy_prompt, react)
             config = RolloutConfig(
                 k=k,
                 temperature=temperature,
@@ -200,7 +205,7 @@ def label(
                 progress_bar("label rollout", len(batches), "batches") as advance,
             ):
                 for batch in batches:
-                    labeled = label_rollouts(batch, gold, model, prompt_format, pool, config, stats)
+                    labeled = label_rollouts(batch, gold, model, policy_prompt, pool, config, stats)
                     if step_format != "plain":
                         for solution in labeled:
                             solution.meta["rollout_step_format"] = step_format

@@ -10,6 +10,11 @@ from mathverify.backends import BACKENDS, Policy, load_policy
 from mathverify.backends.code_runner import STEP_FORMATS, ReactConfig, ReactPolicy, wrap_policy
 from mathverify.errors import MathverifyError
 from mathverify.generation import policy_prompt_format
+from mathverify.models.prompts import (
+    PROMPT_FORMAT_CHOICES,
+    card_prompt_format,
+    load_local_tokenizer,
+)
 from mathverify.prompting import PromptFormat
 from mathverify.sandbox import SandboxConfig
 
@@ -55,6 +60,31 @@ LogprobsOpt = Annotated[
             "records carry the solution's logprob. --no-logprobs leaves it null and saves the "
             "engine that work (5-8% of vLLM's time per token); hf computes it for free "
             "and keeps it."
+        ),
+    ),
+]
+
+PromptFormatOpt = Annotated[
+    str,
+    typer.Option(
+        "--prompt-format",
+        help=(
+            "auto: the policy's mathverify.json format; for a model without one, chat when its "
+            "tokenizer has a chat template, else plain. chat: the problem as the user turn of "
+            "the tokenizer's chat template (after the --system turn), steps in the assistant "
+            "turn joined by a blank line. plain: 'Problem: ...\\nSolution:\\n'. With "
+            "--backend openai, --policy must be a local directory (or cached hub name) for "
+            "chat: its tokenizer renders the prompt text sent to /v1/completions."
+        ),
+    ),
+]
+SystemOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--system",
+        help=(
+            "chat prompts: the system turn (default: the card's, else 'Please reason step by "
+            "step, and put your final answer within \\boxed{}.'; '' for none)."
         ),
     ),
 ]
@@ -121,12 +151,32 @@ def open_policy(
     policy: str,
     *,
     model_name: str | None = None,
+    prompt_format: str = "auto",
+    system: str | None = None,
     **options: Any,
 ) -> tuple[Policy, PromptFormat]:
-    """Load ``policy`` with ``backend`` and return it with the prompt format it was trained on."""
-    prompt_format = policy_prompt_format(policy)
+    """Load ``policy`` with ``backend`` and return it with its prompt format.
+
+    The card (if any) is checked before the model loads; a chat format is bound to the
+    tokenizer the backend loaded (hf), else to the one read from the directory or the local
+    hub cache (vllm after it loaded the model; openai from ``--policy``).
+    """
+    if prompt_format not in PROMPT_FORMAT_CHOICES:
+        raise MathverifyError(
+            f"--prompt-format {prompt_format!r}: choose one of {', '.join(PROMPT_FORMAT_CHOICES)}"
+        )
+    card = card_prompt_format(policy, expect=("policy", "value"))  # a wrong kind fails early
+    if prompt_format == "chat" and (card is None or card.kind != "chat"):
+        local = load_local_tokenizer(policy)
+        if local is not None:  # a tokenizer without a chat template fails before the model loads
+            policy_prompt_format(policy, requested="chat", system=system, tokenizer=local)
     name = model_name or policy if backend == "openai" else policy
-    return load_policy(backend, name, **backend_options(backend, **options)), prompt_format
+    model = load_policy(backend, name, **backend_options(backend, **options))
+    tokenizer = getattr(model, "tokenizer", None)
+    formatted = policy_prompt_format(
+        policy, requested=prompt_format, system=system, tokenizer=tokenizer
+    )
+    return model, formatted
 
 
 def step_format_config(

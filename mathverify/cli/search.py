@@ -32,9 +32,11 @@ from mathverify.cli.policy_options import (
     MaxCodeRunsOpt,
     MaxConcurrencyOpt,
     ModelNameOpt,
+    PromptFormatOpt,
     SandboxMemoryOpt,
     SandboxTimeoutOpt,
     StepFormatOpt,
+    SystemOpt,
     TensorParallelOpt,
     open_policy,
     step_format_config,
@@ -220,6 +222,8 @@ def search(
     gold_reward: Annotated[bool, _opt("gold_reward", "--gold-reward")] = False,
     rollout: Annotated[bool, _opt("rollout", "--rollout/--no-rollout")] = True,
     rollout_mix: Annotated[float, _opt("rollout_mix", "--rollout-mix")] = SearchConfig.rollout_mix,
+    prompt_format: PromptFormatOpt = "auto",
+    system: SystemOpt = None,
     step_format: StepFormatOpt = "plain",
     sandbox_timeout: SandboxTimeoutOpt = 5.0,
     sandbox_memory_mb: SandboxMemoryOpt = 512,
@@ -287,10 +291,12 @@ def search(
             scorer_model = _load_scorer(
                 _demo_default(scorer, DEMO_SCORER, "--scorer"), device, scorer_batch_size
             )
-        policy_model, prompt_format = open_policy(
+        policy_model, policy_prompt = open_policy(
             backend,
             policy_path,
             model_name=model_name,
+            prompt_format=prompt_format,
+            system=system,
             dtype=dtype,
             device=device,
             seed=config.seed,
@@ -299,8 +305,8 @@ def search(
             tensor_parallel_size=tensor_parallel_size,
             gpu_memory_utilization=gpu_memory_utilization,
         )
-        policy_model = with_step_format(policy_model, prompt_format, react)
-        config = dataclasses.replace(config, prompt=prompt_format)
+        policy_model = with_step_format(policy_model, policy_prompt, react)
+        config = dataclasses.replace(config, prompt=policy_prompt)
 
     fn = SEARCHES[method]
     by_id = {p.id: p for p in selected}

@@ -14,6 +14,7 @@ from mathverify.training.policy import (
     config_help,
     examples_from_problems,
     examples_from_solutions,
+    resolve_prompt_format,
     train_policy,
 )
 
@@ -90,6 +91,10 @@ def train_policy_command(
         int, typer.Option("--logging-steps", help=config_help("logging_steps"))
     ] = _D.logging_steps,
     seed: Annotated[int, typer.Option("--seed", help=config_help("seed"))] = _D.seed,
+    prompt_kind: Annotated[
+        str, typer.Option("--prompt-format", help=config_help("prompt_kind"))
+    ] = _D.prompt_kind,
+    system: Annotated[str | None, typer.Option("--system", help=config_help("system"))] = None,
 ) -> None:
     """Fine-tune a causal LM (--init) or train the tiny model from scratch on step-by-step solutions."""
     config = PolicyTrainConfig(
@@ -109,14 +114,16 @@ def train_policy_command(
         num_layers=num_layers,
         num_heads=num_heads,
         logging_steps=logging_steps,
+        prompt_kind=prompt_kind,
+        system=system,
     )
-    config.validate()
+    prompt = resolve_prompt_format(config)
     if problems is None:
-        examples = examples_from_problems(input_path, config.prompt_format)
+        examples = examples_from_problems(input_path, prompt)
     else:
-        examples = examples_from_solutions(input_path, problems, config.prompt_format)
+        examples = examples_from_solutions(input_path, problems, prompt)
     console.print(f"training on {len(examples)} examples for {max_steps} steps")
-    result = train_policy(examples, config)
+    result = train_policy(examples, config, prompt)
     loss = "n/a" if result.final_loss is None else f"{result.final_loss:.4f}"
     console.print(
         f"saved {result.output_dir} ({result.n_parameters / 1e6:.2f} M parameters): {result.steps} "

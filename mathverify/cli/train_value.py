@@ -29,7 +29,9 @@ from mathverify.cli.train_verifiers import (
     PatienceOpt,
     ProgressOpt,
     SaveLimitOpt,
+    TrainPromptFormatOpt,
     TrainResumeOpt,
+    TrainSystemOpt,
     WarmupOpt,
     WeightDecayOpt,
 )
@@ -100,6 +102,8 @@ def train_value_command(
     seed: SeedOpt = 0,
     resume: TrainResumeOpt = False,
     progress: ProgressOpt = True,
+    prompt_format: TrainPromptFormatOpt = "auto",
+    system: TrainSystemOpt = None,
 ) -> None:
     options = dict(locals())
     for name in ("eval_labels", "eval_problems", "eval_json"):

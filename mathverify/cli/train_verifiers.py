@@ -45,6 +45,8 @@ MaxLengthOpt = Annotated[int | None, typer.Option("--max-length", help=_h("max_l
 LoggingStepsOpt = Annotated[int, typer.Option("--logging-steps", help=_h("logging_steps"))]
 TrainResumeOpt = Annotated[bool, typer.Option("--resume", help=_h("resume"))]
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help=_h("progress"))]
+TrainPromptFormatOpt = Annotated[str, typer.Option("--prompt-format", help=_h("prompt_format"))]
+TrainSystemOpt = Annotated[str | None, typer.Option("--system", help=_h("system"))]
 
 
 def _report(kind: str, result: TrainResult) -> None:
@@ -81,6 +83,8 @@ def train_orm_command(
     seed: SeedOpt = 0,
     resume: TrainResumeOpt = False,
     progress: ProgressOpt = True,
+    prompt_format: TrainPromptFormatOpt = "auto",
+    system: TrainSystemOpt = None,
 ) -> None:
     config = VerifierTrainConfig(**locals())
     # Imported here: torch and transformers load only when a command trains.
@@ -136,6 +140,8 @@ def train_prm_command(
     seed: SeedOpt = 0,
     resume: TrainResumeOpt = False,
     progress: ProgressOpt = True,
+    prompt_format: TrainPromptFormatOpt = "auto",
+    system: TrainSystemOpt = None,
 ) -> None:
     config = PRMTrainConfig(**locals())
     from mathverify.training.prm import train_prm

@@ -7,8 +7,9 @@ refuse a directory that is not what they need with a clear message.
 
 from __future__ import annotations
 
+import copy
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,9 +29,14 @@ class ModelCard:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["prompt"] = self.prompt.to_dict()
-        return out
+        # Not asdict(self): that would deep-copy a chat prompt's tokenizer to throw it away.
+        return {
+            "kind": self.kind,
+            "prompt": self.prompt.to_dict(),
+            "label_scheme": self.label_scheme,
+            "base_model": self.base_model,
+            "extra": copy.deepcopy(self.extra),
+        }
 
     def save(self, directory: str | Path) -> Path:
         path = Path(directory) / CARD_NAME

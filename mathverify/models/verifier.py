@@ -341,7 +341,9 @@ def load_verifier(
     model.head.load_state_dict(head)
     model.to(device=device or auto_device(), dtype=dtype or torch.float32)
     model.eval()
-    return model, load_tokenizer(directory), card
+    tokenizer = load_tokenizer(directory)
+    card.prompt = card.prompt.bind(tokenizer)  # a chat format renders with the saved template
+    return model, tokenizer, card
 
 
 def auto_device() -> torch.device:

@@ -71,8 +71,10 @@ def train_orm(config: VerifierTrainConfig) -> TrainResult:
     """Train an ORM from outcome-labeled solutions and save it to ``config.output``."""
     problems = read_problems_by_id(config.problems)
     solutions = read_numbered(config.input)
-    prompt_format, base = init_prompt_format(config.init)
     tokenizer = load_tokenizer(config.init)
+    prompt_format, base = init_prompt_format(
+        config.init, tokenizer, config.prompt_format, config.system
+    )
     model = build_model(config.init, 1, config.seed)
     max_length = config.max_length or default_max_length(tokenizer, model.backbone)
     examples = build_orm_examples(solutions, problems, tokenizer, prompt_format, config, max_length)

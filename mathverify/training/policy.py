@@ -27,8 +27,9 @@ from typing import Any
 
 from mathverify.code_steps import OUTPUT_FENCE, pending_code
 from mathverify.errors import MathverifyError
-from mathverify.models.card import ModelCard
-from mathverify.prompting import DEFAULT_TEMPLATE, PromptFormat
+from mathverify.models.card import CARD_NAME, ModelCard, load_card
+from mathverify.models.prompts import PROMPT_FORMAT_CHOICES
+from mathverify.prompting import DEFAULT_SYSTEM, DEFAULT_TEMPLATE, PromptFormat
 from mathverify.records import Problem, Solution, read_records
 from mathverify.steps import DEFAULT_SEPARATOR
 
@@ -71,6 +72,22 @@ class PolicyTrainConfig:
         metadata={"help": "Prompt template with {problem}; recorded in mathverify.json."},
     )
     separator: str = field(default=DEFAULT_SEPARATOR, metadata={"help": "Step separator."})
+    prompt_kind: str = field(
+        default="auto",
+        metadata={
+            "help": "auto: --init's mathverify.json kind (chat, or plain with --template); "
+            "without one, chat when its tokenizer has a chat template, else plain. chat: the "
+            "problem as the user turn of --init's chat template (after the --system turn). "
+            "plain: --template. Recorded in mathverify.json."
+        },
+    )
+    system: str | None = field(
+        default=None,
+        metadata={
+            "help": "chat prompts: the system turn (default: 'Please reason step by step, and "
+            "put your final answer within \\boxed{}.'; '' for none)."
+        },
+    )
     hidden_size: int = field(default=128, metadata={"help": "Tiny model: hidden size."})
     num_layers: int = field(default=4, metadata={"help": "Tiny model: layers."})
     num_heads: int = field(
@@ -89,10 +106,57 @@ class PolicyTrainConfig:
             raise MathverifyError("--max-steps and --batch-size must be >= 1")
         if "{problem}" not in self.template:
             raise MathverifyError("--template must contain {problem}")
+        if self.prompt_kind not in PROMPT_FORMAT_CHOICES:
+            raise MathverifyError(
+                f"--prompt-format {self.prompt_kind!r}: choose one of "
+                f"{', '.join(PROMPT_FORMAT_CHOICES)}"
+            )
+        if self.from_scratch is not None and self.prompt_kind == "chat":
+            raise MathverifyError(
+                "--prompt-format chat needs --init (a model with a chat template)"
+            )
 
     @property
     def prompt_format(self) -> PromptFormat:
+        """The plain format of ``--template``/``--separator``."""
         return PromptFormat(template=self.template, separator=self.separator)
+
+
+def resolve_prompt_format(config: PolicyTrainConfig, tokenizer: Any | None = None) -> PromptFormat:
+    """The prompt format to train with: plain (``--template``) for a model from scratch, an
+    ``--init`` with a plain mathverify.json (as before) or ``--prompt-format plain``; the
+    chat format of ``--init``'s tokenizer for ``chat``, and for ``auto`` when its card says
+    chat or, without a card, when its tokenizer has a chat template."""
+    config.validate()
+    if config.init is None or config.prompt_kind == "plain":
+        return config.prompt_format
+    card = Path(config.init) / CARD_NAME
+    card_kind = load_card(config.init).prompt.kind if card.exists() else None
+    if config.prompt_kind == "auto" and card_kind == "plain":
+        return config.prompt_format
+    if tokenizer is None:
+        from transformers import AutoTokenizer
+
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(config.init)
+        except (OSError, ValueError) as exc:
+            raise MathverifyError(
+                f"--init {config.init}: cannot load its tokenizer ({exc})"
+            ) from None
+    if not getattr(tokenizer, "chat_template", None):
+        if config.prompt_kind == "chat":
+            raise MathverifyError(
+                f"--init {config.init}: --prompt-format chat needs a chat template (its "
+                "tokenizer has none); use --prompt-format plain"
+            )
+        return config.prompt_format
+    if config.system is not None:
+        system = config.system or None
+    elif card_kind == "chat":
+        system = load_card(config.init).prompt.system
+    else:
+        system = DEFAULT_SYSTEM
+    return PromptFormat.chat(tokenizer, system=system, separator=config.separator)
 
 
 def config_help(name: str) -> str:
@@ -296,8 +360,15 @@ class TrainResult:
     tokens_per_second: float
 
 
-def train_policy(examples: list[dict[str, str]], config: PolicyTrainConfig) -> TrainResult:
-    """Fine-tune (or train from scratch) on ``examples``; saves model, tokenizer and card."""
+def train_policy(
+    examples: list[dict[str, str]],
+    config: PolicyTrainConfig,
+    prompt: PromptFormat | None = None,
+) -> TrainResult:
+    """Fine-tune (or train from scratch) on ``examples``; saves model, tokenizer and card.
+
+    ``prompt`` is the format the examples were built with (default: ``config``'s plain
+    one); the card records it."""
     config.validate()
     if not examples:
         raise MathverifyError("no training examples")
@@ -360,7 +431,7 @@ def train_policy(examples: list[dict[str, str]], config: PolicyTrainConfig) -> T
     )
     ModelCard(
         kind="policy",
-        prompt=config.prompt_format,
+        prompt=prompt or config.prompt_format,
         base_model=config.init or f"scratch:{config.from_scratch}",
         extra={
             "trainer": "trl.SFTTrainer",

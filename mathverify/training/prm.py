@@ -156,8 +156,10 @@ def train_prm(config: PRMTrainConfig) -> TrainResult:
     scheme = resolve_scheme(config.label_scheme, (s for _, s in solutions))
     if config.three_class and scheme != "prm800k":
         raise MathverifyError(f"--three-class needs prm800k labels, got scheme {scheme!r}")
-    prompt_format, base = init_prompt_format(config.init)
     tokenizer = load_tokenizer(config.init)
+    prompt_format, base = init_prompt_format(
+        config.init, tokenizer, config.prompt_format, config.system
+    )
     model = build_model(
         config.init,
         3 if config.three_class else 1,

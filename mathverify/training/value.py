@@ -339,8 +339,10 @@ def _card(
 def train_value(config: ValueTrainConfig) -> TrainResult:
     """Train (or with ``init_only`` just create) a value model; saved to ``config.output``."""
     config.validate()
-    prompt_format, base = init_prompt_format(config.init)
     tokenizer = load_tokenizer(config.init)
+    prompt_format, base = init_prompt_format(
+        config.init, tokenizer, config.prompt_format, config.system
+    )
     model = init_value_model(config)
     max_length = config.max_length or default_max_length(tokenizer, model.backbone)
     card = _card(config, prompt_format, base, max_length)

@@ -29,6 +29,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from mathverify.errors import MathverifyError
 from mathverify.models.card import CARD_NAME, ModelCard, load_card
+from mathverify.models.prompts import model_prompt_format
 from mathverify.models.verifier import (
     Example,
     VerifierCollator,
@@ -182,12 +183,25 @@ def resolve_resume(config: VerifierTrainConfig) -> str | None:
     return get_last_checkpoint(config.output)
 
 
-def init_prompt_format(init: str) -> tuple[PromptFormat, str]:
-    """The prompt format of ``init`` (from its card, if it has one) and its display name."""
+def init_prompt_format(
+    init: str,
+    tokenizer: PreTrainedTokenizerBase,
+    requested: str = "auto",
+    system: str | None = None,
+) -> tuple[PromptFormat, str]:
+    """The prompt format to train ``init`` with, bound to ``tokenizer``, and its display name.
+
+    ``init``'s card gives the format; a model without one gets the chat format when its
+    tokenizer has a chat template, else the plain one (``requested``/``system`` as
+    ``--prompt-format``/``--system``: :func:`mathverify.models.prompts.model_prompt_format`).
+    The trained model's card records the format, so a chat model stays a chat model.
+    """
+    prompt_format = model_prompt_format(
+        init, requested=requested, system=system, tokenizer=tokenizer
+    )
     if (Path(init) / CARD_NAME).exists():
-        card = load_card(init)
-        return card.prompt, card.base_model or init
-    return PromptFormat(), init
+        return prompt_format, load_card(init).base_model or init
+    return prompt_format, init
 
 
 def build_model(

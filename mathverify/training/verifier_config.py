@@ -28,7 +28,9 @@ class VerifierTrainConfig:
     output: str = field(
         metadata=_help("Directory for the trained model; checkpoints go to OUTPUT/checkpoint-N.")
     )
-    init: str = field(metadata=_help("Backbone: a policy directory or any causal LM path."))
+    init: str = field(
+        metadata=_help("Backbone: a policy directory or any causal LM directory or hub name.")
+    )
     max_steps: int = field(default=500, metadata=_help("Optimizer steps to train for."))
     batch_size: int = field(default=16, metadata=_help("Examples per device per step."))
     lr: float = field(default=1e-4, metadata=_help("Peak learning rate (AdamW, cosine schedule)."))
@@ -61,6 +63,22 @@ class VerifierTrainConfig:
     )
     progress: bool = field(default=True, metadata=_help("Show a progress bar."))
     logging_steps: int = field(default=10, metadata=_help("Log the training loss every N steps."))
+    prompt_format: str = field(
+        default="auto",
+        metadata=_help(
+            "auto: --init's mathverify.json format; for a model without one, chat when its "
+            "tokenizer has a chat template, else plain. chat: the problem as the user turn "
+            "of the chat template (after the --system turn), steps joined by a blank line. "
+            "plain: 'Problem: ...\\nSolution:\\n'. Recorded in the trained model's card."
+        ),
+    )
+    system: str | None = field(
+        default=None,
+        metadata=_help(
+            "chat prompts: the system turn (default: --init's card's, else 'Please reason "
+            "step by step, and put your final answer within \\boxed{}.'; '' for none)."
+        ),
+    )
 
 
 def config_help(config_type: type, name: str) -> str:

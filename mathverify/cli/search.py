@@ -167,8 +167,9 @@ def search(
         typer.Option(
             "--scorer",
             help=(
-                f"PRM, ORM or value model directory [default: {DEMO_SCORER}]; 'none' for no "
-                "scorer (sbs with --b1 1 then ranks steps by the policy's probability)."
+                f"PRM, ORM or value model directory, or a public PRM (directory or hub name; "
+                f"see --scorer-format) [default: {DEMO_SCORER}]; 'none' for no scorer (sbs "
+                "with --b1 1 then ranks steps by the policy's probability)."
             ),
         ),
     ] = None,

@@ -299,3 +299,50 @@ def test_cli_scores_with_a_named_format(dirs: dict[str, Path], tmp_path: Path) -
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     _close([r["step_scores"] for r in rows], math_shepherd_reference(dirs["math-shepherd"]))
+
+
+def _inputs(tmp_path: Path) -> tuple[Path, Path]:
+    problems = tmp_path / "p.jsonl"
+    problems.write_text(
+        "".join(
+            json.dumps({"id": f"p{i}", "problem": p, "answer": "0"}) + "\n"
+            for i, p in enumerate(PROBLEMS)
+        )
+    )
+    solutions = tmp_path / "s.jsonl"
+    solutions.write_text(
+        "".join(
+            json.dumps({"problem_id": f"p{i}", "sample_id": 0, "steps": s}) + "\n"
+            for i, s in enumerate(STEPS)
+        )
+    )
+    return problems, solutions
+
+
+def test_cli_label_supervisor_with_a_public_prm(dirs: dict[str, Path], tmp_path: Path) -> None:
+    problems, solutions = _inputs(tmp_path)
+    out = tmp_path / "labeled.jsonl"
+    args = ["label", "--method", "supervisor", "-p", str(problems), "-i", str(solutions)]
+    args += ["--scorer", str(dirs["rlhflow"]), "--scorer-format", "rlhflow", "-o", str(out)]
+    result = CliRunner().invoke(app, [*args, "--soft"])
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    _close([r["step_labels"] for r in rows], rlhflow_reference(dirs["rlhflow"]))
+
+
+def test_cli_search_best_of_n_with_a_public_prm(dirs: dict[str, Path], tmp_path: Path) -> None:
+    from mathverify.models.tiny import save_random_policy
+
+    policy = save_random_policy(tmp_path / "policy", hidden_size=64, num_layers=2, num_heads=2)
+    problems, _ = _inputs(tmp_path)
+    out = tmp_path / "results.jsonl"
+    args = ["search", "--method", "best-of-n", "--policy", str(policy), "-p", str(problems)]
+    args += ["--scorer", str(dirs["qwen-prm"]), "--n", "2", "--max-depth", "2"]
+    args += ["--max-step-tokens", "6", "--limit", "1", "--device", "cpu", "-o", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    (record,) = [json.loads(line) for line in out.read_text().splitlines()]
+    scorer = load_scorer(dirs["qwen-prm"], device="cpu")
+    for candidate in record["candidates"]:
+        expected = scorer.score([PROBLEMS[0]], [candidate["steps"]])[0]
+        _close([candidate["step_scores"]], [expected])

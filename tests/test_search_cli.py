@@ -36,7 +36,9 @@ def scripted(monkeypatch):
         return policies[-1], PromptFormat()
 
     monkeypatch.setattr(cli, "open_policy", open_policy)
-    monkeypatch.setattr(cli, "_load_scorer", lambda path, device, batch_size: ScriptedScorer())
+    monkeypatch.setattr(
+        cli, "_load_scorer", lambda path, device, batch_size, scorer_format="auto": ScriptedScorer()
+    )
     return policies
 
 

@@ -41,6 +41,7 @@ from mathverify.cli.policy_options import (
     step_format_summary,
     with_step_format,
 )
+from mathverify.cli.score import ScorerFormatOpt
 from mathverify.errors import MathverifyError
 from mathverify.iterutils import batched
 from mathverify.records import (
@@ -109,8 +110,10 @@ def label(
         ),
     ] = False,
     scorer: Annotated[
-        str | None, typer.Option("--scorer", help="supervisor: the PRM directory that labels.")
+        str | None,
+        typer.Option("--scorer", help="supervisor: the PRM (directory or hub name) that labels."),
     ] = None,
+    scorer_format: ScorerFormatOpt = "auto",
     threshold: Annotated[
         float, typer.Option("--threshold", help="supervisor: a step score below this is wrong.")
     ] = 0.5,
@@ -165,7 +168,7 @@ def label(
 
             if scorer is None:
                 raise MathverifyError("--method supervisor needs --scorer (a PRM directory)")
-            model = load_scorer(scorer)
+            model = load_scorer(scorer, scorer_format)
             for batch in batched(todo, chunk):
                 writer.write_all(
                     label_supervisor(batch, gold, model, hard=not soft, threshold=threshold)

@@ -34,8 +34,20 @@ from mathverify.records import (
 from mathverify.scoring import AGGREGATIONS, Scorer, aggregate, load_scorer
 
 ScorerOpt = Annotated[
-    str, typer.Option("--scorer", "-s", help="A PRM or ORM directory (from train-prm / train-orm).")
+    str,
+    typer.Option(
+        "--scorer",
+        "-s",
+        help="A PRM or ORM directory (from train-prm / train-orm), or a public PRM or reward "
+        "model (directory or hub name; see --scorer-format).",
+    ),
 ]
+SCORER_FORMAT_HELP = (
+    "How the scorer reads solutions: auto (mathverify.json when there is one, else detected "
+    "from the model's config and tokenizer), mathverify, math-shepherd, qwen-prm, rlhflow, "
+    "orm-seqcls."
+)
+ScorerFormatOpt = Annotated[str, typer.Option("--scorer-format", help=SCORER_FORMAT_HELP)]
 AggregateOpt = Annotated[
     str,
     typer.Option(
@@ -94,7 +106,7 @@ def score_solutions(
             yield solution
 
 
-@command("score", help="Score solutions step by step with a trained PRM or ORM.")
+@command("score", help="Score solutions step by step with a PRM or ORM (ours or a public one).")
 def score(
     scorer: ScorerOpt,
     problems: ProblemsOpt,
@@ -103,6 +115,7 @@ def score(
     aggregate_how: AggregateOpt = "min",
     batch_size: BatchOpt = 16,
     device: DeviceOpt = None,
+    scorer_format: ScorerFormatOpt = "auto",
     resume: ResumeOpt = False,
     shard: ShardOpt = None,
 ) -> None:
@@ -112,7 +125,7 @@ def score(
         )
     shard_spec = parse_shard(shard)
     by_id = read_problems_by_id(problems)
-    model = load_scorer(scorer, batch_size=batch_size, device=device)
+    model = load_scorer(scorer, scorer_format, batch_size=batch_size, device=device)
     with RecordWriter(output, Solution, resume=resume) as writer:
         todo = (
             s

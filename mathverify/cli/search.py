@@ -43,6 +43,7 @@ from mathverify.cli.policy_options import (
     step_format_summary,
     with_step_format,
 )
+from mathverify.cli.score import ScorerFormatOpt
 from mathverify.errors import MathverifyError
 from mathverify.eval.metrics import Sample, evaluate
 from mathverify.records import (
@@ -79,11 +80,13 @@ def _demo_default(value: str | None, default: str, option: str) -> str:
     return default
 
 
-def _load_scorer(path: str, device: str, batch_size: int) -> Any:
-    """A scorer from a PRM/ORM directory; a directory of another kind is refused."""
+def _load_scorer(path: str, device: str, batch_size: int, scorer_format: str = "auto") -> Any:
+    """A scorer from a PRM/ORM/value directory or a public format; other models are refused."""
     from mathverify.scoring import load_scorer
 
-    return load_scorer(path, device=None if device == "auto" else device, batch_size=batch_size)
+    return load_scorer(
+        path, scorer_format, device=None if device == "auto" else device, batch_size=batch_size
+    )
 
 
 def _select_problems(
@@ -166,14 +169,16 @@ def search(
         typer.Option(
             "--scorer",
             help=(
-                f"PRM, ORM or value model directory [default: {DEMO_SCORER}]; 'none' for no "
-                "scorer (sbs with --b1 1 then ranks steps by the policy's probability)."
+                f"PRM, ORM or value model directory, or a public PRM (directory or hub name; "
+                f"see --scorer-format) [default: {DEMO_SCORER}]; 'none' for no scorer (sbs "
+                "with --b1 1 then ranks steps by the policy's probability)."
             ),
         ),
     ] = None,
     scorer_batch_size: Annotated[
         int, typer.Option("--scorer-batch-size", help="Partial solutions per scorer forward pass.")
     ] = 64,
+    scorer_format: ScorerFormatOpt = "auto",
     problems: Annotated[
         str | None,
         typer.Option(
@@ -289,7 +294,10 @@ def search(
         policy_path = _demo_default(policy, DEMO_POLICY, "--policy")
         if wants_scorer and scorer != NO_SCORER:
             scorer_model = _load_scorer(
-                _demo_default(scorer, DEMO_SCORER, "--scorer"), device, scorer_batch_size
+                _demo_default(scorer, DEMO_SCORER, "--scorer"),
+                device,
+                scorer_batch_size,
+                scorer_format,
             )
         policy_model, policy_prompt = open_policy(
             backend,

@@ -24,14 +24,33 @@ SCORERS: dict[str, str] = {
 }
 
 
-def load_scorer(path: str | Path, **options: Any) -> Scorer:
-    """The scorer for the model directory ``path``, chosen by the kind in its card.
+def load_scorer(path: str | Path, scorer_format: str = "auto", **options: Any) -> Scorer:
+    """The scorer for the model directory (or hub name) ``path``.
 
-    ``options`` go to the scorer (e.g. ``batch_size``, ``device``). A directory that is not a
-    scorer (a policy, or no ``mathverify.json``) raises MathverifyError.
+    ``scorer_format``: ``mathverify`` (a directory with ``mathverify.json``: the scorer of
+    its kind), a public format (:data:`~mathverify.scoring.public.PUBLIC_FORMATS`), or
+    ``auto`` (the card when there is one, else :func:`~mathverify.scoring.public.detect_format`).
+    ``options`` go to the scorer (e.g. ``batch_size``, ``device``). A directory that is not
+    a scorer (a policy, or an unknown format) raises MathverifyError.
     """
-    if not Path(path).is_dir():
-        raise MathverifyError(f"{path}: not a directory; --scorer needs a trained model directory")
+    from mathverify.scoring.public import SCORER_FORMATS
+
+    if scorer_format not in SCORER_FORMATS:
+        raise MathverifyError(
+            f"--scorer-format {scorer_format!r}: choose one of {', '.join(SCORER_FORMATS)}"
+        )
+    if not Path(path).is_dir() and not _hub_name(str(path)):
+        raise MathverifyError(
+            f"{path}: not a directory; --scorer needs a model directory or a hub name"
+        )
+    if scorer_format == "auto":
+        from mathverify.scoring.public import detect_format
+
+        scorer_format = detect_format(path)
+    if scorer_format != "mathverify":
+        from mathverify.scoring.public import PublicScorer
+
+        return PublicScorer(path, fmt=scorer_format, **options)
     card = load_card(path)
     if card.kind not in SCORERS:
         raise MathverifyError(
@@ -41,3 +60,9 @@ def load_scorer(path: str | Path, **options: Any) -> Scorer:
     module_name, class_name = SCORERS[card.kind].split(":")
     scorer_class = getattr(importlib.import_module(module_name), class_name)
     return scorer_class(path, **options)
+
+
+def _hub_name(name: str) -> bool:
+    """``owner/name`` as the hub spells it (a relative path that does not exist locally)."""
+    parts = name.split("/")
+    return len(parts) == 2 and all(parts) and not name.startswith(".") and not Path(name).exists()

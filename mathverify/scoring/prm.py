@@ -81,14 +81,18 @@ class TokenScorer:
             if device
             else torch.device("cuda" if torch.cuda.is_available() else "cpu")
         )
-        self.model, self.tokenizer, self.card = load_verifier(
-            path, expect=self.kind, device=self.device, dtype=dtype or _default_dtype(self.device)
-        )
         self.name = str(path)
         self.batch_size = batch_size
-        self.max_length: int | None = self.card.extra.get("max_length")
+        self._load(path, dtype or _default_dtype(self.device))
         self._likelihood = getattr(self.model, "step_features", "hidden") == "likelihood"
         self._collate = VerifierCollator(pad_id(self.tokenizer), step_index=self._likelihood)
+
+    def _load(self, path: str | Path, dtype: torch.dtype) -> None:
+        """Set ``model`` (a backbone plus a ``head``), ``tokenizer`` and ``max_length``."""
+        self.model, self.tokenizer, self.card = load_verifier(
+            path, expect=self.kind, device=self.device, dtype=dtype
+        )
+        self.max_length: int | None = self.card.extra.get("max_length")
         self._three_class_score = self.card.extra.get("three_class_score", "not_negative")
         if self._three_class_score not in THREE_CLASS_SCORES:
             raise MathverifyError(
@@ -304,7 +308,7 @@ class TokenScorer:
             for r, t in enumerate(tails):
                 tail[r, : len(t)] = torch.tensor(t)
                 tail_mask[r, : len(t)] = 1
-            cache = DynamicCache(config=self.model.backbone.config)
+            cache = self._new_cache()
             if width:
                 # Each row's prefix keys and values, with room for its own tokens: written
                 # once (a copy of the prefix rows, then concatenation, wrote them twice).
@@ -342,6 +346,10 @@ class TokenScorer:
                     for p in encoded[i]["score_positions"]  # type: ignore[index]
                 ]
 
+    def _new_cache(self) -> DynamicCache:
+        """An empty KV cache with one layer per decoder layer."""
+        return DynamicCache(config=self.model.backbone.config)
+
     def _cached_prefixes(
         self, prefixes: list[list[int]], width: int
     ) -> tuple[DynamicCache, torch.Tensor | None, int]:
@@ -353,7 +361,7 @@ class TokenScorer:
         has beyond its cached part (one with less encodes a few cached tokens again, to the
         same values up to rounding); ``fed`` is 0 when the cache holds every prefix whole.
         """
-        cache = DynamicCache(config=self.model.backbone.config)
+        cache = self._new_cache()
         store = self.prefix_cache
         if not width or not all(type(layer) is DynamicLayer for layer in cache.layers):
             return cache, None, width

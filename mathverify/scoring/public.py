@@ -73,9 +73,9 @@ from transformers import (
 
 from mathverify.errors import MathverifyError
 from mathverify.models.card import CARD_NAME
-from mathverify.scoring.base import StepScores
+from mathverify.models.verifier import default_max_length, load_tokenizer
 from mathverify.scoring.prm import TokenScorer
-from mathverify.training.verifier_common import default_max_length, load_tokenizer
+from mathverify.step_scores import StepScores
 
 __all__ = [
     "PUBLIC_FORMATS",
@@ -436,7 +436,7 @@ def load_public_model(
 
 
 class PublicScorer(TokenScorer):
-    """A public PRM or reward model in format ``fmt`` as a :class:`~mathverify.scoring.base.Scorer`."""
+    """A public PRM or reward model in format ``fmt`` as a :class:`~mathverify.step_scores.Scorer`."""
 
     kind = ()
 

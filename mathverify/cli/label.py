@@ -22,6 +22,8 @@ from mathverify.cli.grading_options import (
     GradersOpt,
     GradeTimeoutOpt,
     GradeWorkersOpt,
+    GradingModeOpt,
+    NoRuleOpt,
     open_pool,
 )
 from mathverify.cli.policy_options import (
@@ -121,6 +123,8 @@ def label(
     audit: AuditOpt = None,
     grade_timeout: GradeTimeoutOpt = 5.0,
     grade_workers: GradeWorkersOpt = 2,
+    grading: GradingModeOpt = "strict",
+    no_rule: NoRuleOpt = None,
 ) -> None:
     if method not in METHODS:
         raise MathverifyError(f"--method {method!r}: choose one of {', '.join(METHODS)}")
@@ -153,7 +157,7 @@ def label(
         elif method == "outcome":
             from mathverify.labeling.outcome import label_outcomes
 
-            with open_pool(graders, audit, grade_timeout, grade_workers) as pool:
+            with open_pool(graders, audit, grade_timeout, grade_workers, grading, no_rule) as pool:
                 writer.write_all(label_outcomes(todo, gold, pool))
         elif method == "supervisor":
             from mathverify.labeling.supervisor import label_supervisor
@@ -196,7 +200,7 @@ def label(
             )
             batches = pending_chunks(everything, chunk, writer.done)
             with (
-                open_pool(graders, audit, grade_timeout, grade_workers) as pool,
+                open_pool(graders, audit, grade_timeout, grade_workers, grading, no_rule) as pool,
                 progress_bar("label rollout", len(batches), "batches") as advance,
             ):
                 for batch in batches:

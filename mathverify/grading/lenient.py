@@ -30,6 +30,7 @@ __all__ = [
     "RULES",
     "RULE_NAMES",
     "Rule",
+    "apply_rules",
     "lenient_equal",
     "parse_rules",
 ]
@@ -42,12 +43,13 @@ RuleFn = Callable[[str, str, Compare], "bool | None"]
 ADDS = "adds"  # may turn "not equal" into "equal"
 REMOVES = "removes"  # may turn "equal" into "not equal"
 
-# Relative tolerance for a rounded decimal against an exact value. MARIO_EVAL uses
-# EPSILON = 1e-3 (math_evaluation/core/constants.py; absolute 1e-3 for integer gold, 5e-3
-# for |gold| >= 1, relative 1e-3 below 1, in latex_parser._diff_equal); Qwen2.5-Math and
-# ToRA use math.isclose(rel_tol=1e-4) (evaluation/grader.py numeric_equal). We take
-# MARIO's 1e-3, but relative throughout (stricter than 5e-3 absolute above 5) and exact
-# for an integer or zero gold.
+# Tolerance for a rounded decimal against an exact value, MARIO_EVAL's
+# (math_evaluation/core/constants.py EPSILON = 1e-3, used in latex_parser._diff_equal):
+# absolute 5e-3 when |exact| >= 1, relative 1e-3 below 1. MARIO allows 1e-3 against an
+# integer; we allow nothing (3.14 != 3, 0.001 != 0). For comparison, Qwen2.5-Math and ToRA
+# use math.isclose(rel_tol=1e-4) (evaluation/grader.py numeric_equal) and Math-Verify
+# rounds to 6 digits (verify(float_rounding=6)).
+DECIMAL_ABS_TOL = 5e-3
 DECIMAL_REL_TOL = 1e-3
 # Identities are checked numerically at fixed points (with free symbols) to this tolerance.
 IDENTITY_REL_TOL = 1e-9
@@ -229,7 +231,7 @@ def escaped_backslash(pred: str, gold: str, compare: Compare) -> bool | None:
 
 _UNIT_AFTER_NUMBER = re.compile(
     r"(" + _NUMBER + r"|\\frac\{\d+\}\{\d+\}|\d+/\d+)"
-    r"(\s+(?:[a-zA-Z]{2,}|[a-zA-Z]\.?)(?:\s+[a-zA-Z]+)*|[a-zA-Z]{4,})"
+    r"(\s+[a-zA-Z]{2,}(?:\s+[a-zA-Z]+)*|[a-zA-Z]{4,})"
     r"\s*(?:\^\s*\{?\d\}?|[²³])?"
 )
 _NOT_UNITS = {
@@ -374,23 +376,6 @@ def mixed_number(pred: str, gold: str, compare: Compare) -> bool | None:
     if new_pred is None and new_gold is None:
         return None
     return compare(new_pred or pred, new_gold or gold)
-
-
-_PERCENT = re.compile(r"(" + _NUMBER + r")\s*(?:\\?%|\s*percent)")
-
-
-def percent(pred: str, gold: str, compare: Compare) -> bool | None:
-    """``N%`` also equals the fraction N/100: ``10\\%`` = ``0.1`` (MARIO_EVAL, Qwen2.5-Math); ``10`` != ``0.1``.
-
-    Only the side written with a percent sign is divided; ``10\\%`` = ``10`` is the strict
-    grader's business already.
-    """
-    for written, other, swap in ((pred, gold, False), (gold, pred, True)):
-        match = _PERCENT.fullmatch(_strip_math(written).replace("{", "").replace("}", ""))
-        if match and "%" not in other and "percent" not in other:
-            fraction = f"\\frac{{{match.group(1)}}}{{100}}"
-            return compare(other, fraction) if not swap else compare(fraction, other)
-    return None
 
 
 _FUNCTION_LHS = re.compile(
@@ -580,11 +565,13 @@ def _close(pred: complex, gold: complex, rel_tol: float, exact_gold: bool) -> bo
 
 
 def rounded_decimal(pred: str, gold: str, compare: Compare) -> bool | None:
-    """A rounded decimal equals an exact value within a relative 1e-3 (MARIO_EVAL's EPSILON): ``1.732`` = ``\\sqrt3``, ``125.663`` = ``40\\pi``.
+    """A rounded decimal equals an exact value within MARIO_EVAL's tolerance: ``1.732`` = ``\\sqrt3``, ``125.663`` = ``40\\pi``.
 
-    Exactly one side has a decimal point and the other is an exact value (a fraction,
-    radical, ``\\pi``): two decimals are compared as written. An integer or zero value is
-    never matched by rounding (``3.14`` != ``3``, ``0.001`` != ``0``).
+    The tolerance is 5e-3 absolute for an exact value of size 1 or more, 1e-3 relative
+    below (``0.3333`` = ``\\frac13``; ``125.6`` != ``40\\pi``). Exactly one side has a
+    decimal point and the other is an exact value (a fraction, radical, ``\\pi``): two
+    decimals are compared as written. An integer or zero is never matched by rounding
+    (``3.14`` != ``3``, ``0.001`` != ``0``).
     """
     pred_dec, gold_dec = bool(_DECIMAL_LITERAL.search(pred)), bool(_DECIMAL_LITERAL.search(gold))
     if pred_dec == gold_dec:
@@ -602,8 +589,12 @@ def rounded_decimal(pred: str, gold: str, compare: Compare) -> bool | None:
     decimal_n, exact_n = _complex_value(decimal_v), _complex_value(exact_v)
     if decimal_n is None or exact_n is None:
         return None
-    integer = exact_n.imag == 0 and exact_n.real == int(exact_n.real)
-    return _close(decimal_n, exact_n, DECIMAL_REL_TOL, exact_gold=integer)
+    if exact_n.imag == 0 and exact_n.real == int(exact_n.real):
+        return decimal_n == exact_n  # an integer is never a rounding
+    difference = abs(decimal_n - exact_n)
+    if abs(exact_n) >= 1:
+        return difference <= DECIMAL_ABS_TOL
+    return difference <= DECIMAL_REL_TOL * abs(exact_n)
 
 
 _DEGREES = re.compile(r"(\d+(?:\.\d+)?)\s*\^\s*\{?\s*\\circ\s*\}?")
@@ -669,7 +660,6 @@ RULES: dict[str, Rule] = {
         Rule("clock_time", ADDS, clock_time),
         Rule("digit_groups", ADDS, digit_groups),
         Rule("mixed_number", ADDS, mixed_number),
-        Rule("percent", ADDS, percent),
         Rule("function_name", ADDS, function_name),
         Rule("structure", ADDS, structure),
         Rule("list_items", ADDS, list_items),
@@ -700,16 +690,27 @@ def lenient_equal(
 ) -> tuple[bool, str | None]:
     """``(equal, rule)``: the strict ``base`` verdict, changed by the first enabled rule that decides.
 
-    ``rule`` names the rule that changed (or, for parts of an answer, made) the verdict;
-    None when the strict verdict stands.
+    ``rule`` names the rule that changed the verdict; None when the strict verdict stands.
     """
+    equal = base(pred, gold) if depth == 0 else _safe_base(base, pred, gold)
+    return apply_rules(pred, gold, equal, base, rules, depth)
+
+
+def apply_rules(
+    pred: str,
+    gold: str,
+    equal: bool,
+    base: Compare,
+    rules: tuple[str, ...] = RULE_NAMES,
+    depth: int = 0,
+) -> tuple[bool, str | None]:
+    """Given the strict verdict ``equal``, the lenient one and the rule that changed it (or None)."""
 
     def compare(p: str, g: str) -> bool:
         if depth >= _MAX_DEPTH:
             return _safe_base(base, p, g)
         return lenient_equal(p, g, base, rules, depth + 1)[0]
 
-    equal = base(pred, gold) if depth == 0 else _safe_base(base, pred, gold)
     if len(pred) + len(gold) > _MAX_RULE_CHARS:
         return equal, None
     wanted = REMOVES if equal else ADDS

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from mathverify.cli import app
 from mathverify.errors import MathverifyError
 from mathverify.grading import (
     EQUAL,
@@ -26,8 +29,10 @@ from mathverify.grading import (
 )
 from mathverify.grading.graders import math_verify_grader, run_grader
 from mathverify.grading.lenient import ADDS, REMOVES, lenient_equal
+from mathverify.records import Problem, Solution, read_all, write_records
 
 TIMEOUT_S = 2.0
+runner = CliRunner()
 
 
 def strict(pred: str, gold: str) -> bool:
@@ -327,3 +332,81 @@ def test_grade_function_modes() -> None:
     assert (lenient_verdict.equal, lenient_verdict.rule) == (True, "units")
     with pytest.raises(MathverifyError, match="--grading"):
         grade("1", "1", mode="loose")
+
+
+# -- the CLI -----------------------------------------------------------------------------
+
+
+def _unit_answers(tmp_path: Path) -> tuple[Path, Path]:
+    problems = tmp_path / "problems.jsonl"
+    solutions = tmp_path / "solutions.jsonl"
+    write_records(problems, [Problem(id="p0", problem="How long?", answer="10")])
+    write_records(
+        solutions,
+        [
+            Solution(problem_id="p0", sample_id=j, steps=[f"\\boxed{{{a}}}"], answer=a)
+            for j, a in enumerate(["10 weeks", "100 weeks", "10"])
+        ],
+    )
+    return problems, solutions
+
+
+@pytest.mark.parametrize(
+    ("options", "outcomes", "rules"),
+    [
+        ([], [False, False, True], [None, None, None]),
+        (["--grading", "strict"], [False, False, True], [None, None, None]),
+        (["--grading", "lenient"], [True, False, True], ["units", None, None]),
+        (["--grading", "lenient", "--no-rule", "units"], [False, False, True], [None] * 3),
+    ],
+)
+def test_label_outcome_grading_modes(
+    tmp_path: Path, options: list[str], outcomes: list[bool], rules: list
+) -> None:
+    problems, solutions = _unit_answers(tmp_path)
+    out = tmp_path / "labeled.jsonl"
+    args = ["label", "-m", "outcome", "-p", str(problems), "-i", str(solutions), "-o", str(out)]
+    result = runner.invoke(app, args + options)
+    assert result.exit_code == 0, result.output
+    labeled = read_all(out, Solution)
+    assert [s.outcome for s in labeled] == outcomes
+    assert [s.meta.get("grade_rule") for s in labeled] == rules
+
+
+def test_eval_lenient_audit_names_the_rule(tmp_path: Path) -> None:
+    problems, solutions = _unit_answers(tmp_path)
+    audit = tmp_path / "audit.jsonl"
+    result = runner.invoke(
+        app,
+        ["eval", str(solutions), "-p", str(problems), "--json", "-", "--grading", "lenient"]
+        + ["--audit", str(audit)],
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["reports"][0]["accuracy"] == pytest.approx(2 / 3)
+    records = [json.loads(line) for line in audit.read_text().splitlines()]
+    assert [(r["pred"], r["verdicts"][0]["rule"]) for r in records] == [("10 weeks", "units")]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--grading", "loose"], "--grading: unknown mode 'loose'"),
+        (["--no-rule", "units"], "--no-rule goes with --grading lenient"),
+        (["--grading", "lenient", "--no-rule", "unit"], "--no-rule: unknown rule 'unit'"),
+    ],
+)
+def test_bad_grading_options_are_one_line_exit_2(
+    tmp_path: Path, options: list[str], message: str
+) -> None:
+    problems, solutions = _unit_answers(tmp_path)
+    args = ["label", "-m", "outcome", "-p", str(problems), "-i", str(solutions)]
+    result = runner.invoke(app, args + options)
+    assert result.exit_code == 2
+    assert message in result.stderr
+
+
+@pytest.mark.parametrize("command", ["label", "eval", "search"])
+def test_commands_share_the_grading_options(command: str) -> None:
+    result = runner.invoke(app, [command, "--help"], env={"COLUMNS": "200", "NO_COLOR": "1"})
+    assert result.exit_code == 0
+    assert "--grading" in result.output and "--no-rule" in result.output

@@ -67,6 +67,7 @@ RULE_CASES: dict[str, list[tuple[str, str, bool, str | None]]] = {
         ("x+1\\", "1+x", True, "escaped_backslash"),
         ("\\sqrt{3}\\", "\\sqrt3", True, "escaped_backslash"),
         ("(1,2)\\", "(1,2)", True, "escaped_backslash"),
+        ("x+1\\\\", "1+x", True, "escaped_backslash"),
         ("\\\\frac{1}{2}", "0.5", True, None),  # Math-Verify reads this one already
         ("\\\\frac{1}{3}", "0.5", False, None),
         ("12\\", "13", False, None),
@@ -75,6 +76,7 @@ RULE_CASES: dict[str, list[tuple[str, str, bool, str | None]]] = {
         ("10 weeks", "10", True, "units"),
         ("10", "10weeks", True, "units"),
         ("10 cm^2", "10", True, "units"),
+        ("10 m²", "10", True, "units"),
         ("10 square units", "10", True, None),  # Math-Verify strips these already
         ("3.5 hours", "\\frac{7}{2}", True, None),
         ("100 weeks", "10", False, None),
@@ -148,7 +150,10 @@ RULE_CASES: dict[str, list[tuple[str, str, bool, str | None]]] = {
             True,
             "structure",
         ),
+        ("x=1, y=2", "\\begin{cases}x=1\\\\y=2\\end{cases}", True, "structure"),
         ("[1, 2]", "\\begin{pmatrix}2\\\\1\\end{pmatrix}", False, None),
+        ("x=1, y=3", "\\begin{cases}x=1\\\\y=2\\end{cases}", False, None),
+        ("\\begin{pmatrix}1&2\\end{pmatrix}", "\\begin{pmatrix}1\\\\2\\end{pmatrix}", False, None),
         ("(1, 2, 3, 4)", "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}", False, None),
         (
             "\\begin{cases} a+b=1\\\\ a-b=2\\end{cases}",

@@ -207,7 +207,7 @@ _DOUBLED_COMMAND = re.compile(r"\\\\(?=[a-zA-Z]{2,})")
 
 
 def escaped_backslash(pred: str, gold: str, compare: Compare) -> bool | None:
-    """Backslashes doubled by a JSON/string escape (``\\\\frac``, ``\\\\begin``) or a trailing ``\\`` left by extraction are undone.
+    """Backslashes doubled by a JSON/string escape (``\\\\frac``, ``\\\\begin``) or a trailing ``\\`` or ``\\\\`` left by extraction are undone.
 
     Only text in which a doubled backslash stands before a command name of two or more
     letters is halved (a matrix row break ``\\\\`` before ``x`` is left alone).
@@ -220,7 +220,7 @@ def escaped_backslash(pred: str, gold: str, compare: Compare) -> bool | None:
             out,
         ):
             out = out.replace("\\\\", "\\")
-        out = re.sub(r"(?<!\\)\\\s*$", "", out.rstrip())
+        out = re.sub(r"(?<!\\)\\{1,2}\s*$", "", out.rstrip())
         return out
 
     new_pred, new_gold = fix(pred), fix(gold)
@@ -231,7 +231,7 @@ def escaped_backslash(pred: str, gold: str, compare: Compare) -> bool | None:
 
 _UNIT_AFTER_NUMBER = re.compile(
     r"(" + _NUMBER + r"|\\frac\{\d+\}\{\d+\}|\d+/\d+)"
-    r"(\s+[a-zA-Z]{2,}(?:\s+[a-zA-Z]+)*|[a-zA-Z]{4,})"
+    r"(\s+[a-zA-Z]{2,}(?:\s+[a-zA-Z]+)*|[a-zA-Z]{4,}|\s+[a-zA-Z](?=[²³]))"
     r"\s*(?:\^\s*\{?\d\}?|[²³])?"
 )
 _NOT_UNITS = {
@@ -260,7 +260,7 @@ def _without_unit(text: str) -> tuple[str, str] | None:
         return None
     words = match.group(2).strip()
     first = words.split()[0].rstrip(".").lower()
-    if first in _NOT_UNITS or len(words.replace(" ", "")) < 2:
+    if first in _NOT_UNITS:
         return None
     unit = re.sub(r"\s+", " ", words.lower()).rstrip("s")
     return match.group(1), unit
@@ -269,8 +269,9 @@ def _without_unit(text: str) -> tuple[str, str] | None:
 def units(pred: str, gold: str, compare: Compare) -> bool | None:
     """A number followed by unit words equals the bare number: ``10 weeks``, ``10weeks``, ``10 cm^2``, ``10\\text{ units}`` = ``10``.
 
-    A spaced unit may be any word of two or more letters (``cm``, ``square units``); a
-    glued one needs four or more letters (``10weeks``; ``10cm`` is a product). If both
+    A spaced unit may be any word of two or more letters (``cm``, ``square units``) or one
+    letter with ``²``/``³`` (``10 m²``; ``5 x^2`` stays a product); a glued one needs four
+    or more letters (``10weeks``; ``10cm`` is a product). If both
     sides carry a unit, the units must be the same word (``10 cm`` != ``10 m``).
     """
     pred_unit, gold_unit = _without_unit(pred), _without_unit(gold)
@@ -423,7 +424,7 @@ def _cells(text: str) -> tuple[str, list[list[str]]] | None:
         s = s[1:-1].strip()
     env = _ENVIRONMENT.fullmatch(s)
     if env:
-        rows = [r for r in re.split(r"\\\\(?![a-zA-Z])", env.group(2)) if r.strip()]
+        rows = [r for r in env.group(2).split("\\\\") if r.strip()]
         cells = [[c.strip() for c in row.split("&")] for row in rows]
         kind = "cases" if env.group(1) == "cases" else "matrix"
         if kind == "cases":
@@ -433,6 +434,9 @@ def _cells(text: str) -> tuple[str, list[list[str]]] | None:
         items = _split_top(s[1:-1])
         if len(items) > 1 and _split_top(s) == [s]:
             return "list", [[item] for item in items]
+    items = _split_top(s)
+    if len(items) > 1 and all(items):
+        return "bare", [[item] for item in items]
     return None
 
 
@@ -451,14 +455,15 @@ def structure(pred: str, gold: str, compare: Compare) -> bool | None:
 
     Any matrix spelling (``pmatrix``, ``bmatrix``, ``matrix``, ``array`` in brackets) is
     the same matrix; a one-column or one-row matrix is the same as a list of its entries
-    (``\\begin{matrix}\\frac12\\\\1\\end{matrix}`` = ``[0.5, 1]``); a ``cases`` system is
-    its equations in order. Shapes must agree and entries stay in order.
+    (``\\begin{matrix}\\frac12\\\\1\\end{matrix}`` = ``[0.5, 1]``), but a row is not a
+    column; a ``cases`` system is its equations in order, also written as a comma list
+    (``x=1, y=2``). Shapes must agree and entries stay in order.
     """
     pred_c, gold_c = _cells(pred), _cells(gold)
     if pred_c is None or gold_c is None:
         return None
     (pred_kind, pred_rows), (gold_kind, gold_rows) = pred_c, gold_c
-    if "cases" in (pred_kind, gold_kind) and pred_kind != gold_kind:
+    if "cases" in (pred_kind, gold_kind) and {pred_kind, gold_kind} - {"cases", "bare"}:
         return None
     if pred_kind == gold_kind == "list":
         return None  # tuples and intervals: the strict grader's (and their brackets') business
@@ -466,12 +471,13 @@ def structure(pred: str, gold: str, compare: Compare) -> bool | None:
         same_shape = len(pred_rows) == len(gold_rows) and all(
             len(p) == len(g) for p, g in zip(pred_rows, gold_rows, strict=True)
         )
-        if same_shape:
-            return all(
-                compare(p, g)
-                for prow, grow in zip(pred_rows, gold_rows, strict=True)
-                for p, g in zip(prow, grow, strict=True)
-            )
+        return same_shape and all(
+            compare(p, g)
+            for prow, grow in zip(pred_rows, gold_rows, strict=True)
+            for p, g in zip(prow, grow, strict=True)
+        )
+    if "bare" in (pred_kind, gold_kind) and {pred_kind, gold_kind} != {"bare", "cases"}:
+        return None  # a bare comma list is a set of values; only a system reads as one
     pred_col, gold_col = _as_column(pred_kind, pred_rows), _as_column(gold_kind, gold_rows)
     if pred_col is None or gold_col is None or len(pred_col) != len(gold_col):
         return False

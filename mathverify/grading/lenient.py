@@ -621,7 +621,9 @@ def identity(pred: str, gold: str, compare: Compare) -> bool | None:
         expr = _parse(text)
         return expr if isinstance(expr, sympy.Expr) else None
 
-    if not re.search(r"[a-zA-Z]", _strip_math(pred) + _strip_math(gold)):
+    # variables: letters outside command names and text; both sides need the same ones
+    pred_letters, gold_letters = _variable_letters(pred), _variable_letters(gold)
+    if not pred_letters or pred_letters != gold_letters:
         return None
     pred_v, gold_v = value(pred), value(gold)
     if pred_v is None or gold_v is None:
@@ -631,6 +633,19 @@ def identity(pred: str, gold: str, compare: Compare) -> bool | None:
     if _too_big(pred_v) or _too_big(gold_v):
         return None
     return _same_function(pred_v, gold_v, _tolerance(pred, gold))
+
+
+_GREEK = re.compile(
+    r"\\(alpha|beta|gamma|delta|epsilon|varepsilon|zeta|eta|theta|vartheta|iota|kappa|lambda"
+    r"|mu|nu|xi|rho|sigma|tau|upsilon|phi|varphi|chi|psi|omega)(?![a-zA-Z])"
+)
+
+
+def _variable_letters(text: str) -> set[str]:
+    """Names that can be variables: Latin letters outside commands and text, Greek letters."""
+    greek = set(_GREEK.findall(text))
+    text = re.sub(r"\\(?:text|mathrm|mbox|operatorname)\s*\{[^{}]*\}|\\[a-zA-Z]+", " ", text)
+    return set(re.findall(r"[a-zA-Z]", text)) | greek
 
 
 def _same_function(pred: Any, gold: Any, rel_tol: float) -> bool | None:

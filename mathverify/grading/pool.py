@@ -15,7 +15,9 @@ of a pair still queued behind a slow one (the first verdict counts).
 
 With several graders (``graders=("math-verify", "sympy")``) each pair is graded by all of
 them; the first grader's verdict is returned and pairs on which they disagree are appended
-to an audit JSONL file.
+to an audit JSONL file. In lenient mode (``mode="lenient"``) the rules of
+:mod:`mathverify.grading.lenient` run after each grader, in the same worker and under the
+same timeout, and pairs whose verdict a rule decided go to the audit file too.
 """
 
 from __future__ import annotations

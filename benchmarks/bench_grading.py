@@ -1,6 +1,9 @@
 """Benchmark: grading MATH500 through the GradingPool (2 workers) vs Math-Verify called directly.
 
-The 500 pairs are (answer extracted from each reference solution, gold answer). The
+The 500 pairs are (answer extracted from each reference solution, gold answer); with
+``--negatives`` the 500 (same answer, next problem's gold answer) pairs are added, on which
+lenient mode's rules run (they run only where Math-Verify says "not equal"). The pool is
+timed in strict mode and in lenient mode (``--grading lenient``, every rule on). The
 baseline calls ``verify(parse(gold), parse(pred))`` in one process, the way a script would
 without the pool (Math-Verify's own signal timeouts on). To start both sides with cold
 caches, the baseline runs in a fresh process too. Times:
@@ -36,9 +39,13 @@ from mathverify.paths import data_dir
 from mathverify.steps import extract_answer
 
 
-def load_pairs(path: Path) -> list[tuple[str | None, str]]:
+def load_pairs(path: Path, negatives: bool = False) -> list[tuple[str | None, str]]:
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
-    return [(extract_answer(row["solution"]), row["answer"]) for row in rows]
+    preds = [extract_answer(row["solution"]) for row in rows]
+    pairs = [(pred, row["answer"]) for pred, row in zip(preds, rows, strict=True)]
+    if negatives:
+        pairs += [(pred, rows[(i + 1) % len(rows)]["answer"]) for i, pred in enumerate(preds)]
+    return pairs
 
 
 def cpu_seconds(pid: int) -> float | None:
@@ -74,9 +81,9 @@ def direct(pairs: list[tuple[str | None, str]]) -> dict[str, float]:
     }
 
 
-def pooled(pairs: list[tuple[str | None, str]], workers: int) -> dict[str, float]:
+def pooled(pairs: list[tuple[str | None, str]], workers: int, mode: str) -> dict[str, float]:
     start = time.perf_counter()
-    with GradingPool(workers=workers, timeout=5.0) as pool:
+    with GradingPool(workers=workers, timeout=5.0, mode=mode) as pool:
         pids = pool.worker_pids
         cpu_before = [cpu_seconds(pid) for pid in pids]
         started = time.perf_counter()
@@ -95,44 +102,56 @@ def pooled(pairs: list[tuple[str | None, str]], workers: int) -> dict[str, float
     }
 
 
+MODES = ("strict", "lenient")
+
+
 def run(pairs: list[tuple[str | None, str]], workers: int, repeats: int) -> dict:
     spawn = multiprocessing.get_context("spawn")
     rounds = []
     for index in range(repeats):
         load_before = os.getloadavg()[0]
-        # Alternate which side runs first, so a load change hits both sides alike.
-        if index % 2:
-            pool = pooled(pairs, workers)
-        with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as executor:
-            baseline = executor.submit(direct, pairs).result()
-        if not index % 2:
-            pool = pooled(pairs, workers)
-        if baseline["n_equal"] != pool["n_equal"]:
+        # Rotate which side runs first, so a load change hits all sides alike.
+        order = ["direct", *MODES]
+        order = order[index % 3 :] + order[: index % 3]
+        sides: dict[str, dict] = {}
+        for side in order:
+            if side == "direct":
+                with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as executor:
+                    sides[side] = executor.submit(direct, pairs).result()
+            else:
+                sides[side] = pooled(pairs, workers, side)
+        baseline = sides["direct"]
+        if baseline["n_equal"] != sides["strict"]["n_equal"]:
             raise SystemExit(
-                f"round {index}: baseline graded {baseline['n_equal']} equal, pool {pool['n_equal']}"
+                f"round {index}: baseline graded {baseline['n_equal']} equal, "
+                f"pool {sides['strict']['n_equal']}"
             )
-        rounds.append(
-            {
-                "direct": baseline,
-                "pool": pool,
-                "speedup_warm": baseline["loop_s"] / pool["grade_s"],
-                "speedup_cold": (baseline["setup_s"] + baseline["loop_s"])
-                / (pool["start_s"] + pool["grade_s"]),
-                "load_1min_before": load_before,
-                "load_1min_after": os.getloadavg()[0],
-            }
-        )
-    warm = sorted(r["speedup_warm"] for r in rounds)
-    cold = sorted(r["speedup_cold"] for r in rounds)
-    cpu_ratios = sorted(
-        r["direct"]["cpu_s"] / r["pool"]["cpu_s"] for r in rounds if r["pool"]["cpu_s"]
-    )
+        record = {"direct": baseline, "load_1min_before": load_before}
+        for mode in MODES:
+            pool = sides[mode]
+            record[mode] = pool
+            record[f"speedup_warm_{mode}"] = baseline["loop_s"] / pool["grade_s"]
+            record[f"speedup_cold_{mode}"] = (baseline["setup_s"] + baseline["loop_s"]) / (
+                pool["start_s"] + pool["grade_s"]
+            )
+            record[f"cpu_ratio_{mode}"] = (
+                baseline["cpu_s"] / pool["cpu_s"] if pool["cpu_s"] else None
+            )
+        record["load_1min_after"] = os.getloadavg()[0]
+        rounds.append(record)
+
+    def median(key: str) -> float | None:
+        values = sorted(r[key] for r in rounds if r[key] is not None)
+        return values[len(values) // 2] if values else None
+
     return {
-        "benchmark": "grading MATH500 (500 pairs): GradingPool vs direct math-verify",
-        "median_speedup_warm": warm[len(warm) // 2],
-        "median_speedup_cold": cold[len(cold) // 2],
-        # direct CPU seconds / all pool workers' CPU seconds: the pool's overhead, load aside
-        "median_cpu_ratio": cpu_ratios[len(cpu_ratios) // 2] if cpu_ratios else None,
+        "benchmark": f"grading MATH500 ({len(pairs)} pairs): GradingPool strict and lenient "
+        "vs direct math-verify",
+        **{
+            f"median_{what}_{mode}": median(f"{what}_{mode}")
+            for mode in MODES
+            for what in ("speedup_warm", "speedup_cold", "cpu_ratio")
+        },
         "date_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": {
             "cpus": os.cpu_count(),
@@ -166,6 +185,11 @@ def main() -> None:
     )
     parser.add_argument("--workers", type=int, default=2, help="grading pool workers")
     parser.add_argument(
+        "--negatives",
+        action="store_true",
+        help="also grade each answer against the next problem's gold (where lenient rules run)",
+    )
+    parser.add_argument(
         "--repeats", type=int, default=5, help="rounds (baseline and pool, order alternating)"
     )
     parser.add_argument(
@@ -178,24 +202,29 @@ def main() -> None:
     path = args.data or data_dir() / "math500" / "test.jsonl"
     if not path.exists():
         raise SystemExit(f"{path} not found: set MATHVERIFY_DATA or pass --data")
-    summary = run(load_pairs(path), args.workers, args.repeats)
+    summary = run(load_pairs(path, args.negatives), args.workers, args.repeats)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     for index, r in enumerate(summary["rounds"]):
-        print(
-            f"round {index}: direct {r['direct']['loop_s']:.2f} s (+{r['direct']['setup_s']:.2f} s setup, "
-            f"{_cores(r['direct']['cores'])} cores), "
-            f"pool {r['pool']['grade_s']:.2f} s (+{r['pool']['start_s']:.2f} s start, "
-            f"{_cores(r['pool']['cores'])} cores); "
-            f"speed-up warm {r['speedup_warm']:.2f}x, cold {r['speedup_cold']:.2f}x; "
-            f"load {r['load_1min_before']:.1f}->{r['load_1min_after']:.1f}"
+        pools = "; ".join(
+            f"{mode} {r[mode]['grade_s']:.2f} s (+{r[mode]['start_s']:.2f} s start, "
+            f"{_cores(r[mode]['cores'])} cores, {r[mode]['n_equal']} equal) "
+            f"warm {r['speedup_warm_' + mode]:.2f}x cold {r['speedup_cold_' + mode]:.2f}x"
+            for mode in MODES
         )
-    cpu_ratio = summary["median_cpu_ratio"]
-    print(
-        f"median speed-up (direct / pool): warm {summary['median_speedup_warm']:.2f}x, "
-        f"cold {summary['median_speedup_cold']:.2f}x; CPU seconds direct / pool "
-        f"{'?' if cpu_ratio is None else f'{cpu_ratio:.2f}'}"
-    )
+        print(
+            f"round {index}: direct {r['direct']['loop_s']:.2f} s (+{r['direct']['setup_s']:.2f} s "
+            f"setup, {_cores(r['direct']['cores'])} cores, {r['direct']['n_equal']} equal); "
+            f"{pools}; load {r['load_1min_before']:.1f}->{r['load_1min_after']:.1f}"
+        )
+    for mode in MODES:
+        cpu_ratio = summary[f"median_cpu_ratio_{mode}"]
+        print(
+            f"median speed-up (direct / pool {mode}): warm "
+            f"{summary[f'median_speedup_warm_{mode}']:.2f}x, cold "
+            f"{summary[f'median_speedup_cold_{mode}']:.2f}x; CPU seconds direct / pool "
+            f"{'?' if cpu_ratio is None else f'{cpu_ratio:.2f}'}"
+        )
     print(f"wrote {args.out}")
 
 

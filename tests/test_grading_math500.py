@@ -3,7 +3,8 @@
 Positives: the answer extracted from a reference ``solution`` must equal its ``answer``.
 Negatives: the same extracted answer against the NEXT problem's ``answer`` must be unequal,
 except where the two answers really are the same value (listed below with the reason).
-Both graders are checked; the counts are the ones reported in README.
+Both graders are checked, in both grading modes (strict, and lenient with every rule on);
+the counts are the ones reported in README.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from mathverify.grading import GradingPool
 from mathverify.steps import extract_answer
 
 GRADERS = ("math-verify", "sympy")
+MODES = ("strict", "lenient")
 
 # unique_id -> why its extracted answer is not graded equal to its own answer (none today).
 KNOWN_POSITIVE_MISSES: dict[str, str] = {}
@@ -29,15 +31,17 @@ SAME_ANSWER_NEIGHBOURS = {
 }
 
 
-@pytest.fixture(scope="module")
-def graded() -> dict[str, tuple[list[dict], dict[str, list[bool]], dict[str, list[bool]]]]:
+@pytest.fixture(scope="module", params=MODES)
+def graded(
+    request: pytest.FixtureRequest,
+) -> dict[str, tuple[list[dict], dict[str, list[bool]], dict[str, list[bool]]]]:
     path = require_data("math500", "test.jsonl")
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
     assert len(rows) == 500
     preds = [extract_answer(row["solution"]) for row in rows]
     positives = [(pred, row["answer"]) for pred, row in zip(preds, rows, strict=True)]
     negatives = [(pred, rows[(i + 1) % len(rows)]["answer"]) for i, pred in enumerate(preds)]
-    with GradingPool(workers=2, timeout=5.0, graders=GRADERS) as pool:
+    with GradingPool(workers=2, timeout=5.0, graders=GRADERS, mode=request.param) as pool:
         pool.grade_many(positives + negatives)
         positive_equal = {
             g: [pool.verdicts_of(p, a)[g].equal for p, a in positives] for g in GRADERS

@@ -23,6 +23,8 @@ from mathverify.cli.grading_options import (
     GradersOpt,
     GradeTimeoutOpt,
     GradeWorkersOpt,
+    GradingModeOpt,
+    NoRuleOpt,
     open_pool,
 )
 from mathverify.errors import MathverifyError, RecordError
@@ -547,6 +549,8 @@ def eval_command(
     audit: AuditOpt = None,
     grade_timeout: GradeTimeoutOpt = 5.0,
     grade_workers: GradeWorkersOpt = 2,
+    grading_mode: GradingModeOpt = "strict",
+    no_rule: NoRuleOpt = None,
     compare_labels: Annotated[
         str | None,
         typer.Option(
@@ -608,6 +612,8 @@ def eval_command(
         "audit": audit,
         "timeout": grade_timeout,
         "workers": grade_workers,
+        "grading": grading_mode,
+        "no_rule": no_rule,
     }
     judge = _judge(loaded, gold, grading)
     reports = _reports(loaded, row_names, gold, judge, ks) if has_gold else []

@@ -6,7 +6,10 @@ from typing import Annotated
 
 import typer
 
+from mathverify.errors import MathverifyError
 from mathverify.grading import GradingPool, parse_graders
+from mathverify.grading.graders import STRICT, check_mode
+from mathverify.grading.lenient import RULE_NAMES, parse_rules
 
 GradersOpt = Annotated[
     str,
@@ -20,7 +23,28 @@ GradersOpt = Annotated[
 ]
 AuditOpt = Annotated[
     str | None,
-    typer.Option("--audit", help="JSONL file for pairs on which the graders disagree."),
+    typer.Option(
+        "--audit",
+        help="JSONL file for pairs on which the graders disagree, and (lenient) pairs a rule decided.",
+    ),
+]
+GradingModeOpt = Annotated[
+    str,
+    typer.Option(
+        "--grading",
+        help="strict: the grader decides (Math-Verify by default). lenient: also the named rules "
+        "for conventions MATH evaluations accept (units, clock times, rounded decimals, mixed "
+        "numbers, digit groups, i, matrix/list spellings, identities; see README).",
+    ),
+]
+NoRuleOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--no-rule",
+        help="With --grading lenient: comma-separated rules to switch off, from: "
+        + ", ".join(RULE_NAMES)
+        + ".",
+    ),
 ]
 GradeTimeoutOpt = Annotated[
     float,
@@ -31,7 +55,22 @@ GradeTimeoutOpt = Annotated[
 GradeWorkersOpt = Annotated[int, typer.Option("--grade-workers", help="Grader worker processes.")]
 
 
-def open_pool(graders: str, audit: str | None, timeout: float, workers: int) -> GradingPool:
+def open_pool(
+    graders: str,
+    audit: str | None,
+    timeout: float,
+    workers: int,
+    grading: str = STRICT,
+    no_rule: str | None = None,
+) -> GradingPool:
+    check_mode(grading)
+    if no_rule and grading == STRICT:
+        raise MathverifyError("--no-rule goes with --grading lenient")
     return GradingPool(
-        workers=workers, timeout=timeout, graders=parse_graders(graders), audit_path=audit
+        workers=workers,
+        timeout=timeout,
+        graders=parse_graders(graders),
+        audit_path=audit,
+        mode=grading,
+        rules=parse_rules(no_rule),
     )

@@ -22,6 +22,8 @@ from mathverify.cli.grading_options import (
     GradersOpt,
     GradeTimeoutOpt,
     GradeWorkersOpt,
+    GradingModeOpt,
+    NoRuleOpt,
     open_pool,
 )
 from mathverify.cli.policy_options import (
@@ -128,6 +130,8 @@ def label(
     audit: AuditOpt = None,
     grade_timeout: GradeTimeoutOpt = 5.0,
     grade_workers: GradeWorkersOpt = 2,
+    grading: GradingModeOpt = "strict",
+    no_rule: NoRuleOpt = None,
 ) -> None:
     if method not in METHODS:
         raise MathverifyError(f"--method {method!r}: choose one of {', '.join(METHODS)}")
@@ -160,7 +164,7 @@ def label(
         elif method == "outcome":
             from mathverify.labeling.outcome import label_outcomes
 
-            with open_pool(graders, audit, grade_timeout, grade_workers) as pool:
+            with open_pool(graders, audit, grade_timeout, grade_workers, grading, no_rule) as pool:
                 writer.write_all(label_outcomes(todo, gold, pool))
         elif method == "supervisor":
             from mathverify.labeling.supervisor import label_supervisor
@@ -204,7 +208,7 @@ def label(
             )
             batches = pending_chunks(everything, chunk, writer.done)
             with (
-                open_pool(graders, audit, grade_timeout, grade_workers) as pool,
+                open_pool(graders, audit, grade_timeout, grade_workers, grading, no_rule) as pool,
                 progress_bar("label rollout", len(batches), "batches") as advance,
             ):
                 for batch in batches:

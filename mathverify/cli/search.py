@@ -22,6 +22,8 @@ from mathverify.cli.grading_options import (
     GradersOpt,
     GradeTimeoutOpt,
     GradeWorkersOpt,
+    GradingModeOpt,
+    NoRuleOpt,
     open_pool,
 )
 from mathverify.cli.policy_options import (
@@ -243,6 +245,8 @@ def search(
     audit: AuditOpt = None,
     grade_timeout: GradeTimeoutOpt = 5.0,
     grade_workers: GradeWorkersOpt = 2,
+    grading: GradingModeOpt = "strict",
+    no_rule: NoRuleOpt = None,
 ) -> None:
     if method not in SEARCHES:
         raise MathverifyError(f"--method {method!r}: choose one of {', '.join(METHODS)}")
@@ -321,7 +325,7 @@ def search(
     written: list[SearchResult] = []
     with (
         RecordWriter(output_path, SearchResult, resume=resume) as writer,
-        open_pool(graders, audit, grade_timeout, grade_workers) as pool,
+        open_pool(graders, audit, grade_timeout, grade_workers, grading, no_rule) as pool,
     ):
         tree_writer = RecordWriter(save_tree, Tree, resume=resume) if save_tree else None
         try:

@@ -3,6 +3,8 @@
 A grader is a function ``(pred, gold) -> (equal, reason)`` over two non-empty answer
 strings; it may raise (the pool turns that into an ``"error"`` verdict) and may run for
 ever (the pool kills it). Time limits are not a grader's business: the pool enforces them.
+:func:`run_grader` runs one in a grading mode: ``strict`` (the grader decides) or
+``lenient`` (the rules of :mod:`mathverify.grading.lenient` may change its verdict).
 """
 
 from __future__ import annotations
@@ -59,6 +61,38 @@ def sympy_grader(pred: str, gold: str) -> tuple[bool, str]:
 
 
 GRADERS: dict[str, GraderFn] = {MATH_VERIFY: math_verify_grader, SYMPY: sympy_grader}
+
+STRICT = "strict"
+LENIENT = "lenient"
+GRADING_MODES = (STRICT, LENIENT)
+
+
+def run_grader(
+    name: str, pred: str, gold: str, mode: str = STRICT, rules: tuple[str, ...] = ()
+) -> tuple[bool, str, str | None]:
+    """``(equal, reason, rule)`` of grader ``name``; in lenient mode the enabled ``rules`` may change it.
+
+    ``rule`` is the lenient rule that decided (None when the grader's own verdict stands).
+    """
+    grader = GRADERS[name]
+    equal, reason = grader(pred, gold)
+    if mode != LENIENT or not rules:
+        return equal, reason, None
+    from mathverify.grading.lenient import apply_rules
+
+    equal, rule = apply_rules(pred, gold, equal, lambda p, g: grader(p, g)[0], rules)
+    if rule is None:
+        return equal, reason, None
+    return equal, EQUAL if equal else NOT_EQUAL, rule
+
+
+def check_mode(mode: str) -> str:
+    """``mode`` if it is a grading mode; MathverifyError otherwise."""
+    if mode not in GRADING_MODES:
+        raise MathverifyError(
+            f"--grading: unknown mode {mode!r}; choose from {', '.join(GRADING_MODES)}"
+        )
+    return mode
 
 
 def parse_graders(spec: str) -> tuple[str, ...]:

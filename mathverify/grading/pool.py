@@ -15,7 +15,9 @@ of a pair still queued behind a slow one (the first verdict counts).
 
 With several graders (``graders=("math-verify", "sympy")``) each pair is graded by all of
 them; the first grader's verdict is returned and pairs on which they disagree are appended
-to an audit JSONL file.
+to an audit JSONL file. In lenient mode (``mode="lenient"``) the rules of
+:mod:`mathverify.grading.lenient` run after each grader, in the same worker and under the
+same timeout, and pairs whose verdict a rule decided go to the audit file too.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ from types import FrameType
 from typing import Any
 
 from mathverify.errors import MathverifyError
-from mathverify.grading.graders import GRADERS, MATH_VERIFY
+from mathverify.grading.graders import GRADERS, MATH_VERIFY, STRICT, check_mode, run_grader
+from mathverify.grading.lenient import RULE_NAMES, RULES
 from mathverify.grading.verdict import (
     EMPTY_PREDICTION,
     ERROR,
@@ -96,7 +99,13 @@ def _limit_memory(memory_limit_mb: int | None) -> None:
     resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
-def _worker_main(conn: Connection, graders: tuple[str, ...], memory_limit_mb: int | None) -> None:
+def _worker_main(
+    conn: Connection,
+    graders: tuple[str, ...],
+    memory_limit_mb: int | None,
+    mode: str = STRICT,
+    rules: tuple[str, ...] = (),
+) -> None:
     """Worker loop: receive ``(task_id, grader, pred, gold, soft_timeout)``, send back a result."""
     # stdout may carry the parent's JSONL records: nothing a library prints may land there.
     os.dup2(2, 1)
@@ -111,7 +120,7 @@ def _worker_main(conn: Connection, graders: tuple[str, ...], memory_limit_mb: in
     # the first pair's deadline is not spent on start-up; a grader that fails here is broken.
     for name in graders:
         for pred, gold in WARM_UP_PAIRS:
-            GRADERS[name](pred, gold)
+            run_grader(name, pred, gold, mode, rules)
     conn.send(("ready", os.getpid()))
     while True:
         try:
@@ -122,12 +131,12 @@ def _worker_main(conn: Connection, graders: tuple[str, ...], memory_limit_mb: in
             return
         task_id, grader, pred, gold, soft_timeout = message
         start = time.perf_counter()
-        equal, reason, error = False, ERROR, None
+        equal, reason, error, rule = False, ERROR, None, None
         try:
             if soft_timeout is not None:
                 signal.setitimer(signal.ITIMER_REAL, soft_timeout)
             try:
-                equal, reason = GRADERS[grader](pred, gold)
+                equal, reason, rule = run_grader(grader, pred, gold, mode, rules)
             finally:
                 signal.setitimer(signal.ITIMER_REAL, 0)
         except _SoftTimeout:
@@ -137,7 +146,7 @@ def _worker_main(conn: Connection, graders: tuple[str, ...], memory_limit_mb: in
             error = f"{type(exc).__name__}: {exc}"[:_ERROR_TEXT_LIMIT]
         seconds = time.perf_counter() - start
         try:
-            conn.send(("result", task_id, bool(equal), reason, error, seconds))
+            conn.send(("result", task_id, bool(equal), reason, error, seconds, rule))
         except (BrokenPipeError, OSError):
             return
 
@@ -157,11 +166,18 @@ class _Task:
 class _Worker:
     """One worker process, its pipe, and the tasks sent to it (the first is the one it is on)."""
 
-    def __init__(self, context: Any, graders: tuple[str, ...], memory_limit_mb: int | None):
+    def __init__(
+        self,
+        context: Any,
+        graders: tuple[str, ...],
+        memory_limit_mb: int | None,
+        mode: str = STRICT,
+        rules: tuple[str, ...] = (),
+    ):
         self.conn, child_conn = context.Pipe(duplex=True)
         self.process = context.Process(
             target=_worker_main,
-            args=(child_conn, graders, memory_limit_mb),
+            args=(child_conn, graders, memory_limit_mb, mode, rules),
             name="mathverify-grader",
             daemon=True,
         )
@@ -213,6 +229,10 @@ class GradingPool:
     ``memory_limit_mb`` caps each worker's address space (None: no cap). With
     ``soft_timeout=False`` workers set no timer of their own and every slow pair costs a
     kill and a respawn (for graders that must never be interrupted half-way).
+
+    ``mode="lenient"`` lets the named ``rules`` (default: all of
+    :data:`~mathverify.grading.lenient.RULE_NAMES`) change each grader's verdict; a verdict
+    a rule decided carries its name (``Verdict.rule``) and is appended to ``audit_path``.
     """
 
     def __init__(
@@ -223,6 +243,8 @@ class GradingPool:
         audit_path: str | Path | None = None,
         memory_limit_mb: int | None = 4096,
         soft_timeout: bool = True,
+        mode: str = STRICT,
+        rules: Sequence[str] | None = None,
     ):
         if workers < 1:
             raise MathverifyError(f"grading pool: workers must be >= 1, got {workers}")
@@ -236,6 +258,18 @@ class GradingPool:
                 raise MathverifyError(
                     f"grading pool: unknown grader {name!r}; choose from {', '.join(GRADERS)}"
                 )
+        try:
+            check_mode(mode)
+        except MathverifyError as exc:
+            raise MathverifyError(f"grading pool: {exc}") from None
+        rules = RULE_NAMES if rules is None else tuple(rules)
+        for name in rules:
+            if name not in RULES:
+                raise MathverifyError(
+                    f"grading pool: unknown rule {name!r}; choose from {', '.join(RULE_NAMES)}"
+                )
+        self.mode = mode
+        self.rules = rules if mode != STRICT else ()
         self.n_workers = workers
         self.timeout = float(timeout)
         self.graders = graders
@@ -317,7 +351,7 @@ class GradingPool:
     # -- internals --------------------------------------------------------------------
 
     def _spawn(self) -> _Worker:
-        return _Worker(self._context, self.graders, self.memory_limit_mb)
+        return _Worker(self._context, self.graders, self.memory_limit_mb, self.mode, self.rules)
 
     def _requeue_and_replace(self, worker: _Worker, pending: deque[_Task]) -> None:
         """Put the pairs queued behind a lost worker's current pair back in line; respawn it."""
@@ -413,11 +447,12 @@ class GradingPool:
             worker.ready = True
             self._start_failures = 0
             return
-        _, task_id, equal, reason, error, seconds = message
+        _, task_id, equal, reason, error, seconds, rule = message
         if not worker.tasks or worker.tasks[0].task_id != task_id:
             return  # cannot happen with one FIFO pipe per worker; never mis-assign a verdict
         task = worker.tasks.popleft()
-        self._cache.setdefault(task.key, Verdict(equal, reason, seconds, error, task.key[2]))
+        verdict = Verdict(equal, reason, seconds, error, task.key[2], rule)
+        self._cache.setdefault(task.key, verdict)
         # The worker goes straight on to the next queued pair.
         worker.head_started_at = time.monotonic()
 
@@ -456,13 +491,14 @@ class GradingPool:
                 )
 
     def _audit(self, pairs: set[tuple[str, str]]) -> None:
-        """Append the pairs on which the graders disagree about ``equal`` to the audit file."""
-        if self.audit_path is None or len(self.graders) < 2:
+        """Append to the audit file the pairs on which the graders disagree about ``equal``
+        and, in lenient mode, those whose verdict a rule decided (``verdicts[i].rule``)."""
+        if self.audit_path is None or (len(self.graders) < 2 and not self.rules):
             return
         lines = []
         for pred, gold in sorted(pairs):
             verdicts = [self._cache[(pred, gold, name)] for name in self.graders]
-            if len({v.equal for v in verdicts}) > 1:
+            if len({v.equal for v in verdicts}) > 1 or any(v.rule for v in verdicts):
                 record = {"pred": pred, "gold": gold, "verdicts": [v.to_dict() for v in verdicts]}
                 lines.append(json.dumps(record) + "\n")  # ASCII: lone surrogates survive
         if lines:
@@ -484,7 +520,7 @@ def _trivial(pred: str | None, gold: str | None) -> str | None:
     return None
 
 
-_shared_pools: dict[float, GradingPool] = {}
+_shared_pools: dict[tuple[float, str, tuple[str, ...] | None], GradingPool] = {}
 _shared_lock = threading.Lock()
 
 
@@ -494,22 +530,33 @@ def _close_shared_pools() -> None:
     _shared_pools.clear()
 
 
-def grade(pred: str | None, gold: str | None, *, timeout: float = 5.0) -> Verdict:
+def grade(
+    pred: str | None,
+    gold: str | None,
+    *,
+    timeout: float = 5.0,
+    mode: str = STRICT,
+    rules: Sequence[str] | None = None,
+) -> Verdict:
     """Grade one answer against the gold with Math-Verify, in a one-worker pool kept for the process.
 
-    The first call (per distinct ``timeout``) starts that worker, which takes a second or
-    two; later calls reuse it and its cache. Safe to call from several threads. For many
-    pairs use :class:`GradingPool` directly: it grades in parallel.
+    ``mode`` is ``"strict"`` (Math-Verify decides) or ``"lenient"`` (the named ``rules``,
+    default all, may change its verdict; see :mod:`mathverify.grading.lenient`). The first
+    call per distinct (``timeout``, ``mode``, ``rules``) starts that worker, which takes a
+    second or two; later calls reuse it and its cache. Safe to call from several threads.
+    For many pairs use :class:`GradingPool` directly: it grades in parallel.
     """
+    check_mode(mode)
     trivial = _trivial(_as_text(pred), _as_text(gold))
     if trivial is not None:
         return Verdict(False, trivial, 0.0, None, MATH_VERIFY)
+    key = (timeout, mode, None if rules is None else tuple(rules))
     with _shared_lock:
-        pool = _shared_pools.get(timeout)
+        pool = _shared_pools.get(key)
         if pool is None:
             if not _shared_pools:
                 atexit.unregister(_close_shared_pools)
                 atexit.register(_close_shared_pools)
-            pool = GradingPool(workers=1, timeout=timeout)
-            _shared_pools[timeout] = pool
+            pool = GradingPool(workers=1, timeout=timeout, mode=mode, rules=rules)
+            _shared_pools[key] = pool
         return pool.grade(pred, gold)

@@ -23,7 +23,9 @@ class Verdict:
     ``equal`` is True only for reason ``"equal"``. ``seconds`` is the time the grader spent
     (for a timeout, the time until the pair was given up). ``error`` holds the exception
     text for reason ``"error"`` and is None otherwise. ``grader`` names the grader whose
-    verdict this is (``"math-verify"`` or ``"sympy"``).
+    verdict this is (``"math-verify"`` or ``"sympy"``). ``rule`` names the lenient rule
+    that decided the verdict against the strict grader (see
+    :mod:`mathverify.grading.lenient`); None in strict mode and when the strict verdict stands.
     """
 
     equal: bool
@@ -31,6 +33,7 @@ class Verdict:
     seconds: float
     error: str | None
     grader: str
+    rule: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -41,5 +41,7 @@ def label_outcomes(
                 **solution.meta,
                 "grader": verdict.grader,
                 "grade_reason": verdict.reason,
+                # only a lenient verdict that a rule decided carries one
+                **({"grade_rule": verdict.rule} if verdict.rule else {}),
             }
             yield solution

@@ -362,6 +362,8 @@ def grade_results(
         result.meta["outcome"] = verdict.equal
         result.meta["grade_reason"] = verdict.reason
         result.meta["grader"] = verdict.grader
+        if verdict.rule:  # a lenient verdict that a rule decided
+            result.meta["grade_rule"] = verdict.rule
 
 
 SearchFn = Callable[..., list[SearchResult]]

@@ -170,13 +170,13 @@ REFERENCES = {
 }
 
 
-def _close(got: list[list[float | None]], want: list[list[float | None]]) -> None:
+def _close(got: list[list[float | None]], want: list[list[float | None]], tol: float = TOL) -> None:
     assert [len(g) for g in got] == [len(w) for w in want]
     for g_row, w_row in zip(got, want, strict=True):
         for g, w in zip(g_row, w_row, strict=True):
             assert (g is None) == (w is None)
             if w is not None:
-                assert g == pytest.approx(w, abs=TOL)
+                assert g == pytest.approx(w, abs=tol)
 
 
 @pytest.mark.parametrize("name", list(REFERENCES))
@@ -327,7 +327,8 @@ def test_cli_label_supervisor_with_a_public_prm(dirs: dict[str, Path], tmp_path:
     result = CliRunner().invoke(app, [*args, "--soft"])
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in out.read_text().splitlines()]
-    _close([r["step_labels"] for r in rows], rlhflow_reference(dirs["rlhflow"]))
+    # label picks the default device (CUDA where there is one; the reference is on the CPU).
+    _close([r["step_labels"] for r in rows], rlhflow_reference(dirs["rlhflow"]), tol=1e-4)
 
 
 def test_cli_search_best_of_n_with_a_public_prm(dirs: dict[str, Path], tmp_path: Path) -> None:

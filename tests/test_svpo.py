@@ -272,6 +272,22 @@ def test_train_policy_svpo_cli_saves_a_policy_and_scorer(setup: dict[str, Path])
 
     scores = load_scorer(str(out)).score(["Compute 2+3*1."], [["= 2+3", "= 5"]])
     assert len(scores[0]) == 2 and all(0.0 <= s <= 1.0 for s in scores[0])
+    # The example's next stage: train-value refits that head with the policy frozen.
+    labeled = write_jsonl(
+        setup["root"] / "labeled.jsonl",
+        [
+            {"problem_id": "p", "sample_id": 0, "steps": ["= 2+3", "= 5"], "step_labels": [1, 1]},
+            {"problem_id": "p", "sample_id": 1, "steps": ["= 2+4"], "step_labels": [0]},
+        ],
+    )
+    refit = runner.invoke(
+        app,
+        ["train-value", "--init", str(out), "-i", str(labeled), "-p", str(setup["problems"])]
+        + ["-o", str(setup["root"] / "refit"), "--freeze-policy", "--sft-weight", "0"]
+        + ["--step-features", "likelihood", "--head", "mlp", "--max-steps", "1"]
+        + ["--batch-size", "2", "--eval-fraction", "0", "--no-progress"],
+    )
+    assert refit.exit_code == 0, refit.output
 
 
 def test_train_policy_svpo_cli_bad_pairs_exit_2_with_file_line(setup: dict[str, Path]) -> None:

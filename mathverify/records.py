@@ -12,6 +12,9 @@ Record types (field names are a public format, documented in README.md):
   n_generated_tokens, seconds, tree_id``
 - :class:`Tree`: ``problem_id, method, nodes`` with nodes
   ``{id, parent, text, prior, visits, value, q, terminal, reward}``
+- :class:`StepPair`: ``problem_id, run, node, prefix, chosen, rejected, chosen_q, rejected_q``
+  (plus node ids and ``finished`` flags): two sibling steps of an MCTS tree, the one with the
+  higher Q chosen (SVPO's step-level preference)
 
 Every record has a ``key()`` that identifies it within one output file; ``--resume`` skips
 keys already written. Reading never keys on question text.
@@ -43,6 +46,7 @@ _KINDS: dict[str, tuple[type, ...]] = {
     "bool": (bool,),
     "dict": (dict,),
     "list": (list,),
+    "id": (int, str),  # a tree node id
 }
 
 
@@ -279,6 +283,69 @@ class Tree(Record):
             missing = [name for name in TREE_NODE_FIELDS if name not in node]
             if missing:
                 raise RecordError(path, line, f"node {i} lacks {', '.join(missing)}", field="nodes")
+
+
+@dataclass
+class StepPair(Record):
+    """Two sibling steps after the same prefix, the one with the higher Q chosen (SVPO).
+
+    ``node`` is the parent's id in the tree of ``problem_id`` (run ``run``); ``prefix`` its
+    steps (empty texts left out), ``chosen``/``rejected`` the children's step texts with
+    their node ids, Q values in [-1, 1] and whether the step ended the solution.
+    """
+
+    problem_id: str
+    node: int | str
+    prefix: list[str]
+    chosen: str
+    rejected: str
+    chosen_q: float
+    rejected_q: float
+    chosen_node: int | str = ""
+    rejected_node: int | str = ""
+    chosen_finished: bool = False
+    rejected_finished: bool = False
+    run: int = 0
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    FIELDS: ClassVar[dict[str, str]] = {
+        "problem_id": "str",
+        "node": "id",
+        "prefix": "list[str]",
+        "chosen": "str",
+        "rejected": "str",
+        "chosen_q": "float",
+        "rejected_q": "float",
+        "chosen_node": "id",
+        "rejected_node": "id",
+        "chosen_finished": "bool",
+        "rejected_finished": "bool",
+        "run": "int",
+        "meta": "dict",
+    }
+    KIND: ClassVar[str] = "step pair"
+
+    def key(self) -> str:
+        return f"{self.problem_id}#{self.run}#{self.chosen_node}>{self.rejected_node}"
+
+    def validate(self, path: str, line: int | None) -> None:
+        for name in ("chosen_q", "rejected_q"):
+            value = getattr(self, name)
+            if not -1.0 <= value <= 1.0:
+                raise RecordError(path, line, f"{value} is outside [-1, 1]", field=name)
+        if not self.chosen_q > self.rejected_q:
+            raise RecordError(
+                path,
+                line,
+                f"chosen_q {self.chosen_q} is not above rejected_q {self.rejected_q}",
+                field="chosen_q",
+            )
+        if not self.chosen.strip():
+            raise RecordError(path, line, "empty step", field="chosen")
+        if not self.rejected.strip():
+            raise RecordError(path, line, "empty step", field="rejected")
+        if (self.chosen, self.chosen_finished) == (self.rejected, self.rejected_finished):
+            raise RecordError(path, line, "the same step as chosen", field="rejected")
 
 
 # --------------------------------------------------------------------------------------

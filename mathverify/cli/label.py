@@ -66,7 +66,8 @@ METHODS = ("outcome", "exact", "rollout", "supervisor", "mcts")
         "[bold]rollout[/bold]: Math-Shepherd Monte-Carlo labels from K completions of each step "
         "prefix (--policy). [bold]supervisor[/bold]: a trained PRM labels the steps (--scorer). "
         "[bold]mcts[/bold]: the input is MCTS trees (search --method mcts --save-tree); writes "
-        "every trajectory and visited partial path with (Q+1)/2 step labels (AlphaMath)."
+        "every trajectory and visited partial path with (Q+1)/2 step labels (AlphaMath); with "
+        "--pairs, step-level preference pairs of sibling steps by Q instead (SVPO)."
     ),
 )
 def label(
@@ -125,6 +126,27 @@ def label(
             "--chunk", help="rollout/supervisor: solutions per batch (written after each)."
         ),
     ] = 256,
+    pairs: Annotated[
+        bool,
+        typer.Option(
+            "--pairs",
+            help="mcts: write step-level preference pairs (sibling steps, the higher Q chosen; "
+            "the step-pair records of README 'Records') instead of labeled solutions (SVPO).",
+        ),
+    ] = False,
+    min_q_gap: Annotated[
+        float,
+        typer.Option(
+            "--min-q-gap", help="mcts --pairs: least Q difference of a pair (ties never pair)."
+        ),
+    ] = 0.0,
+    max_pairs_per_node: Annotated[
+        int | None,
+        typer.Option(
+            "--max-pairs-per-node",
+            help="mcts --pairs: keep at most this many pairs per node, the largest Q gaps first.",
+        ),
+    ] = None,
     seed: SeedOpt = 0,
     graders: GradersOpt = "math-verify",
     audit: AuditOpt = None,
@@ -144,6 +166,11 @@ def label(
         max_code_runs=max_code_runs,
     )
     shard_spec = parse_shard(shard)
+    if pairs:
+        if method != "mcts":
+            raise MathverifyError("--pairs needs --method mcts (pairs come from MCTS trees)")
+        _write_pairs(input, problems, output, resume, shard_spec, min_q_gap, max_pairs_per_node)
+        return
     gold = read_problems_by_id(problems)
     with RecordWriter(output, Solution, resume=resume) as writer:
         todo = (
@@ -227,3 +254,24 @@ def label(
                 console.print(code_runs)
         kept = f", {writer.resumed} kept from before" if resume else ""
         console.print(f"label: {writer.written} solutions labeled ({method}){kept}")
+
+
+def _write_pairs(
+    input: str,
+    problems: str,
+    output: str,
+    resume: bool,
+    shard_spec: tuple[int, int] | None,
+    min_q_gap: float,
+    max_pairs_per_node: int | None,
+) -> None:
+    from mathverify.labeling.pairs import step_pairs
+    from mathverify.records import StepPair, Tree
+
+    gold = read_problems_by_id(problems)
+    with RecordWriter(output, StepPair, resume=resume) as writer:
+        trees = (t for t in read_records(input, Tree) if in_shard(t.problem_id, shard_spec))
+        found = step_pairs(trees, gold, min_q_gap=min_q_gap, max_pairs_per_node=max_pairs_per_node)
+        writer.write_all(p for p in found if not writer.done(p.key()))
+        kept = f", {writer.resumed} kept from before" if resume else ""
+        console.print(f"label: {writer.written} step pairs (mcts --pairs){kept}")

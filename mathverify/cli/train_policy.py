@@ -1,4 +1,5 @@
-"""``mathverify train-policy``: supervised fine-tuning of a policy (TRL SFTTrainer), CPU or GPU."""
+"""``mathverify train-policy``: fine-tuning of a policy, CPU or GPU: SFT (TRL SFTTrainer) or
+SVPO (step-level DPO on MCTS step pairs, :mod:`mathverify.training.svpo`)."""
 
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ def train_policy_command(
             "--input",
             "-i",
             help="Problem records with meta.gold_steps (e.g. the synthetic train set), or solution "
-            "records when --problems is given.",
+            "records when --problems is given; with --objective svpo, step pairs "
+            "(label --method mcts --pairs).",
         ),
     ],
     output_dir: Annotated[str, typer.Option("--output-dir", "-o", help=config_help("output_dir"))],
@@ -95,8 +97,22 @@ def train_policy_command(
         str, typer.Option("--prompt-format", help=config_help("prompt_kind"))
     ] = _D.prompt_kind,
     system: Annotated[str | None, typer.Option("--system", help=config_help("system"))] = None,
+    objective: Annotated[
+        str, typer.Option("--objective", help=config_help("objective"))
+    ] = _D.objective,
+    beta: Annotated[float, typer.Option("--beta", help=config_help("beta"))] = _D.beta,
+    value_weight: Annotated[
+        float, typer.Option("--value-weight", help=config_help("value_weight"))
+    ] = _D.value_weight,
+    value_features: Annotated[
+        str, typer.Option("--value-features", help=config_help("value_features"))
+    ] = _D.value_features,
+    value_head: Annotated[
+        str, typer.Option("--value-head", help=config_help("value_head"))
+    ] = _D.value_head,
 ) -> None:
-    """Fine-tune a causal LM (--init) or train the tiny model from scratch on step-by-step solutions."""
+    """Fine-tune a causal LM (--init) or train the tiny model from scratch on step-by-step
+    solutions (sft), or train a policy on MCTS step pairs (svpo)."""
     config = PolicyTrainConfig(
         output_dir=output_dir,
         init=init,
@@ -116,7 +132,16 @@ def train_policy_command(
         logging_steps=logging_steps,
         prompt_kind=prompt_kind,
         system=system,
+        objective=objective,
+        beta=beta,
+        value_weight=value_weight,
+        value_features=value_features,
+        value_head=value_head,
     )
+    config.validate()
+    if objective == "svpo":
+        _train_svpo(input_path, problems, config)
+        return
     prompt = resolve_prompt_format(config)
     if problems is None:
         examples = examples_from_problems(input_path, prompt)
@@ -128,4 +153,20 @@ def train_policy_command(
     console.print(
         f"saved {result.output_dir} ({result.n_parameters / 1e6:.2f} M parameters): {result.steps} "
         f"steps in {result.seconds:.0f} s, {result.tokens_per_second:.0f} tokens/s, final loss {loss}"
+    )
+
+
+def _train_svpo(pairs: str, problems: str | None, config: PolicyTrainConfig) -> None:
+    from mathverify.errors import MathverifyError
+    from mathverify.records import read_problems_by_id
+    from mathverify.training.svpo import train_svpo
+
+    if problems is None:
+        raise MathverifyError("--objective svpo needs --problems (the pairs' problems)")
+    console.print(f"svpo: training {config.init} on the step pairs of {pairs}")
+    result = train_svpo(pairs, read_problems_by_id(problems), config)
+    loss = "n/a" if result.final_loss is None else f"{result.final_loss:.4f}"
+    console.print(
+        f"saved {result.output_dir}: {result.n_examples} pairs, {result.steps} steps in "
+        f"{result.seconds:.0f} s, final loss {loss}"
     )

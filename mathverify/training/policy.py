@@ -34,6 +34,7 @@ from mathverify.records import Problem, Solution, read_records
 from mathverify.steps import DEFAULT_SEPARATOR
 
 FROM_SCRATCH_CHOICES = ("tiny",)
+OBJECTIVES = ("sft", "svpo")
 # An output block as mathverify.code_steps reads one: the fence, optional blanks, a newline, the
 # body, the closing fence.
 _OUTPUT_BLOCK = re.compile(re.escape(OUTPUT_FENCE) + r"[ \t]*\n.*?```", re.DOTALL | re.IGNORECASE)
@@ -94,6 +95,34 @@ class PolicyTrainConfig:
         default=4, metadata={"help": "Tiny model: attention heads (size >= 32)."}
     )
     logging_steps: int = field(default=50, metadata={"help": "Log the loss every N steps."})
+    objective: str = field(
+        default="sft",
+        metadata={
+            "help": "sft: fine-tune on whole solutions (TRL SFTTrainer). svpo: step-level DPO on "
+            "MCTS step pairs (label --method mcts --pairs; mathverify.training.svpo), from --init."
+        },
+    )
+    beta: float = field(
+        default=0.1,
+        metadata={"help": "svpo: DPO's beta (how far the policy may move from the reference)."},
+    )
+    value_weight: float = field(
+        default=0.0,
+        metadata={
+            "help": "svpo: weight of the value head's MSE on (Q+1)/2 of both steps of every pair, "
+            "added to the DPO loss; > 0 saves a value directory (policy and scorer at once)."
+        },
+    )
+    value_features: str = field(
+        default="hidden",
+        metadata={
+            "help": "svpo with --value-weight: what the value head reads (hidden, likelihood)."
+        },
+    )
+    value_head: str = field(
+        default="linear",
+        metadata={"help": "svpo with --value-weight: the value head (linear, mlp)."},
+    )
 
     def validate(self) -> None:
         if (self.init is None) == (self.from_scratch is None):
@@ -115,6 +144,22 @@ class PolicyTrainConfig:
             raise MathverifyError(
                 "--prompt-format chat needs --init (a model with a chat template)"
             )
+        if self.objective not in OBJECTIVES:
+            raise MathverifyError(
+                f"--objective {self.objective!r}: choose one of {', '.join(OBJECTIVES)}"
+            )
+        if self.objective == "svpo" and self.init is None:
+            raise MathverifyError("--objective svpo starts from a policy: give --init")
+        if self.beta <= 0:
+            raise MathverifyError(f"--beta must be > 0, got {self.beta}")
+        if self.value_weight < 0:
+            raise MathverifyError(f"--value-weight must be >= 0, got {self.value_weight}")
+        if self.value_weight > 0 and self.objective != "svpo":
+            raise MathverifyError("--value-weight needs --objective svpo")
+        if self.value_features not in ("hidden", "likelihood"):
+            raise MathverifyError("--value-features: choose hidden or likelihood")
+        if self.value_head not in ("linear", "mlp"):
+            raise MathverifyError("--value-head: choose linear or mlp")
 
     @property
     def prompt_format(self) -> PromptFormat:

@@ -1,5 +1,7 @@
 """A cardless chat policy (BPE, Qwen2-style) and a qwen-prm stand-in on CUDA: greedy text on
-CUDA float32 equals CPU float32; bf16 runs; SBS(3,5) and MCTS with the public PRM run on CUDA."""
+CUDA equals CPU float32; bf16 runs; SBS(3,5) and MCTS with the public PRM run on CUDA.
+
+Run at the repo root on a machine with CUDA: `PYTHONPATH=$PWD python scripts/gpu_check_chat_policy.py`."""
 
 import json
 import os

@@ -1,4 +1,7 @@
-"""Public scorers on GPU: float32 = CPU float32; bf16 error vs the bare model's (qwen-prm)."""
+"""Public scorers on GPU: float32 = CPU float32; bf16 error vs the bare model's (qwen-prm).
+
+Run at the repo root on a machine with CUDA: `PYTHONPATH=$PWD python scripts/gpu_check_public_scorers.py cuda`.
+"""
 
 import sys
 import tempfile

@@ -262,18 +262,20 @@ def markdown(
                 f"step {w['first_wrong_step']}): `{steps}`"
             )
     if curves:
+        last = max(c["last_step"] or 0 for c in curves.values())
+        marks = [m for m in (50, 100, 200, 300, 400, 500, 1000, 2000) if m <= last]
         lines += [
             "",
             "Validation loss (the trainer's held-out 10% of the training problems, every 50 "
             "steps) and the checkpoint kept (lowest):",
             "",
-            "| model | kept step / last step | validation loss at steps 50, 100, 200, 300, 500, "
-            "1000, 2000, kept |",
+            "| model | kept step / last step | validation loss at steps "
+            + ", ".join(str(m) for m in marks)
+            + ", kept |",
             "|---|---|---|",
         ]
         for name, c in curves.items():
             losses = dict(c["eval_loss"])
-            marks = [50, 100, 200, 300, 500, 1000, 2000]
             shown = ", ".join(f"{fmt(losses.get(m), 4)}" for m in marks)
             kept = losses.get(c["kept_step"])
             lines.append(

@@ -47,3 +47,30 @@ def test_processbench_section_lays_out_each_split() -> None:
     assert "| math | 2 | 50.0 | 1 | 100.0 | 66.7 |" in lines
     assert "| omnimath | 0 | n/a | 1 | 0.0 | n/a |" in lines
     assert lines[-1] == "Mean F1 over these splits: 66.7."
+
+
+def test_several_seeds_show_mean_and_standard_deviation() -> None:
+    assert report.spread([0.5], report.cell) == "0.500"
+    assert report.spread([0.5, 0.7], report.cell) == "0.600 ± 0.141"
+    assert report.spread([None, None], report.cell) == "n/a"
+    runs = [
+        [
+            report.BestOfNPoint(1, 0.4, 0.4, 0.4, 10, False),
+            report.BestOfNPoint(2, 0.5, 0.3, 0.6, 10, False),
+        ],
+        [
+            report.BestOfNPoint(1, 0.4, 0.4, 0.4, 10, False),
+            report.BestOfNPoint(2, 0.7, 0.3, 0.6, 10, False),
+        ],
+    ]
+    points = report.over_seeds(runs)
+    assert [p.n for p in points] == [1, 2]
+    assert points[1].best_of_n == 0.6 and points[1].seeds == (0.5, 0.7)
+    assert points[1].majority == 0.3 and points[1].pass_at_n == 0.6
+    assert report.pct_spread(points[1]) == "60.0 ± 14.1"
+    assert report.with_se(0.5, 100) == "50.0 ± 5.0"
+
+
+def test_verifier_names_one_file_per_seed(tmp_path: Path) -> None:
+    one = report.parse_verifier("ORM:a.jsonl,b.jsonl:orm", tmp_path)
+    assert one.paths == (tmp_path / "a.jsonl", tmp_path / "b.jsonl") and one.kind == "orm"

@@ -21,7 +21,7 @@ from mathverify.models.tiny import save_random_policy
 from mathverify.scoring import load_scorer
 from mathverify.training.orm import train_orm
 from mathverify.training.prm import train_prm
-from mathverify.training.verifier_config import PRMTrainConfig, VerifierTrainConfig
+from mathverify.training.verifier_config import ORMTrainConfig, PRMTrainConfig
 
 runner = CliRunner()
 
@@ -154,7 +154,7 @@ def test_orm_cli_trains_and_scores_only_the_last_step(setup: dict[str, Path]) ->
 
 
 def test_orm_loss_goes_down(setup: dict[str, Path]) -> None:
-    result = train_orm(_config(setup, "orm-lib", cls=VerifierTrainConfig, eval_fraction=0.0))
+    result = train_orm(_config(setup, "orm-lib", cls=ORMTrainConfig, eval_fraction=0.0))
     losses = _losses(result.log_history)
     assert sum(losses[-5:]) < sum(losses[:5])
 

@@ -169,8 +169,9 @@ ood: $(foreach f,long.prm long.orm short.orm,$(ROOT)/$(XOUT)/ood/$(f).jsonl) \
 	$(ROOT)/$(DEMO)/samples.prm.jsonl
 
 # ---------------------------------------------------------------------------------------
-EXPERIMENTS.md: experiments.py active supervisor ood
+EXPERIMENTS.md: experiments.py active supervisor ood $(ROOT)/$(OUT)/diagnosis.md
 	cd $(ROOT) && $(EXPERIMENTS) report $(OUT) --xout $(XOUT) --demo $(DEMO) \
+		--section $(OUT)/diagnosis.md \
 		$(foreach d,$(ACTIVE_DIRS),--active $(XOUT)/$(d)) --active-k "$(ACTIVE_K)" --random-share $(RANDOM_SHARE) --budget-problems $(BUDGET_PROBLEMS) \
 		--ood-ops $(OOD_OPS) --seed $(SEED) \
 		--results examples/letsverify/EXPERIMENTS.md.part --png-dir examples/letsverify \

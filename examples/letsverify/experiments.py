@@ -696,6 +696,9 @@ def cmd_report(args: argparse.Namespace) -> None:
     lines += ["", *supervisor_section(args, out)]
     lines += ["", *ood_section(args, out)]
     lines += ["", *paper_table(args, out)]
+    for section in args.section:
+        # Sections other scripts wrote (diagnose_orm.py), as they are.
+        lines += ["", *section.read_text().rstrip("\n").splitlines()]
     timing = report.seconds_table(args.xout)
     if timing:
         lines += ["", "## Wall time", "", *timing]
@@ -739,6 +742,9 @@ def main() -> None:
     rep.add_argument("--results", type=Path, required=True, help="Markdown file to write")
     rep.add_argument("--png-dir", type=Path, required=True, help="folder for the three PNGs")
     rep.add_argument("--json", type=Path, help="also write every number here")
+    rep.add_argument(
+        "--section", type=Path, action="append", default=[], help="Markdown to append as it is"
+    )
     rep.set_defaults(run=cmd_report)
     args = parser.parse_args()
     args.run(args)

@@ -13,7 +13,13 @@ numbers out:
 - the run times the Makefile wrote (``OUT/seconds/<step>.txt``: seconds and the 1-minute
   load average when the step ended).
 
+A verifier may name several scored files, comma-separated: the same samples scored by the
+same recipe trained with different seeds. Every number is then measured on each file and
+shown as the mean +- the sample standard deviation over the files; the figure draws the
+mean with the lowest-to-highest band.
+
     python report.py runs/letsverify --verifier "PRM (exact):samples64.prm-exact.jsonl:prm" \
+        --verifier "ORM:orm-s0.jsonl,orm-s1.jsonl,orm-s2.jsonl:orm" \
         --curve "PRM (exact)" --budget "PRM (exact)" ... --results RESULTS.md --png best_of_n.png
 """
 
@@ -22,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import statistics
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +48,7 @@ AGGREGATIONS = {"prm": ("min", "product"), "orm": ("last",)}
 @dataclass(frozen=True)
 class Verifier:
     name: str
-    path: Path
+    paths: tuple[Path, ...]  # one scored file per training seed
     kind: str  # prm or orm
 
 
@@ -59,12 +66,66 @@ class Quality:
 
 def parse_verifier(text: str, out: Path) -> Verifier:
     try:
-        name, path, kind = text.rsplit(":", 2)
+        name, paths, kind = text.rsplit(":", 2)
     except ValueError:
-        raise SystemExit(f"--verifier {text!r}: expected NAME:FILE:prm|orm") from None
+        raise SystemExit(f"--verifier {text!r}: expected NAME:FILE[,FILE...]:prm|orm") from None
     if kind not in AGGREGATIONS:
         raise SystemExit(f"--verifier {text!r}: kind must be prm or orm, not {kind!r}")
-    return Verifier(name, out / path, kind)
+    return Verifier(name, tuple(out / p for p in paths.split(",")), kind)
+
+
+def spread(values: list[float | None], show) -> str:  # noqa: ANN001 (a formatter)
+    """One value as ``show`` writes it; several as ``mean +- sd`` (sample sd over seeds)."""
+    present = [v for v in values if v is not None]
+    if not present:
+        return show(None)
+    if len(values) == 1:
+        return show(present[0])
+    sd = statistics.stdev(present) if len(present) > 1 else 0.0
+    return f"{show(statistics.fmean(present))} ± {show(sd).lstrip()}"
+
+
+def mean(values: list[float]) -> float:
+    return statistics.fmean(values)
+
+
+@dataclass(frozen=True)
+class Point:
+    """One best-of-N point over seeds: the mean best-of-N, its per-seed values, and the
+    majority vote and pass@N (the same for every seed: the same samples and subsets)."""
+
+    n: int
+    best_of_n: float
+    seeds: tuple[float, ...]
+    majority: float
+    pass_at_n: float
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "n": self.n,
+            "best_of_n": self.best_of_n,
+            "best_of_n_by_seed": list(self.seeds),
+            "majority": self.majority,
+            "pass_at_n": self.pass_at_n,
+        }
+
+
+def over_seeds(runs: list[list[BestOfNPoint]]) -> list[Point]:
+    """Per-seed curves (same N) as one curve of mean best-of-N."""
+    return [
+        Point(
+            n=points[0].n,
+            best_of_n=mean([p.best_of_n for p in points]),
+            seeds=tuple(p.best_of_n for p in points),
+            majority=points[0].majority,
+            pass_at_n=points[0].pass_at_n,
+        )
+        for points in zip(*runs, strict=True)
+    ]
+
+
+def pct_spread(point: Point) -> str:
+    return spread(list(point.seeds), pct)
 
 
 def load(path: Path) -> list[Solution]:
@@ -165,16 +226,22 @@ def seconds_table(out: Path) -> list[str]:
     return lines
 
 
+def with_se(p: float, n: int) -> str:
+    """A share as a percentage +- its binomial standard error over ``n`` problems."""
+    return f"{pct(p)} ± {100 * math.sqrt(p * (1 - p) / n):.1f}"
+
+
 def _holds(flag: bool) -> str:
     return "yes" if flag else "**no**"
 
 
 def seed_comparison(
-    curves: dict[str, list[BestOfNPoint]],
+    curves: dict[str, list[Point]],
     curve_kinds: dict[str, str],
-    budget: dict[str, dict[str, BestOfNPoint]],
+    budget: dict[str, dict[str, Point]],
     verifiers: dict[str, Verifier],
     budget_n: int,
+    n_problems: int,
 ) -> list[str]:
     """The seed paper's findings next to ours; README.md explains the gaps."""
     lines = [
@@ -193,7 +260,7 @@ def seed_comparison(
         n = last[prm[0]].n
         majority = last[prm[0]].majority
         best_prm = max(prm, key=lambda name: last[name].best_of_n)
-        ours = ", ".join(f"{name} {pct(last[name].best_of_n)}" for name in [*prm, *orm])
+        ours = ", ".join(f"{name} {pct_spread(last[name])}" for name in [*prm, *orm])
         lines.append(
             f"| best-of-N: PRM above ORM and above majority vote at the largest N | "
             f"N = 1860: PRM 78.2, ORM 72.4, majority 69.6 | N = {n}: {ours}, majority "
@@ -212,16 +279,28 @@ def seed_comparison(
             f"{100 * first_gap:+.1f} points at N = 1, {100 * last_gap:+.1f} at N = {n} | "
             f"{_holds(last_gap > first_gap)} |"
         )
+    for name, points in curves.items():
+        # A verifier's N = 1 is a random sample; its standard error over the problems.
+        start = points[0].best_of_n
+        se = math.sqrt(start * (1 - start) / n_problems)
+        low = min(points, key=lambda p: p.best_of_n)
+        lines.append(
+            f"| {name}: best-of-N never below a random sample (N = 1) by more than one "
+            f"standard error | the ORM rises with N (Fig. 3) | N = 1: {pct(start)} ± "
+            f"{100 * se:.1f}; lowest: {pct(low.best_of_n)} at N = {low.n} | "
+            f"{_holds(low.best_of_n >= start - se)} |"
+        )
     prms = [name for name in budget if verifiers[name].kind == "prm"]
     orms = [name for name in budget if verifiers[name].kind == "orm"]
     if prms and orms:
-        orm_score = budget[orms[0]]["last"].best_of_n
+        orm_point = budget[orms[0]]["last"]
         for name in prms:
-            score = budget[name]["min"].best_of_n
+            point = budget[name]["min"]
             lines.append(
                 f"| process beats outcome supervision at the same label budget ({name}) | "
                 f"small-scale, every budget (PRM_large as labeler) | best-of-{budget_n}: "
-                f"{pct(score)} against ORM {pct(orm_score)} | {_holds(score > orm_score)} |"
+                f"{pct_spread(point)} against ORM {pct_spread(orm_point)} | "
+                f"{_holds(point.best_of_n > orm_point.best_of_n)} |"
             )
     lines += [
         "| active learning is 2.6x more data-efficient | 2.6x | "
@@ -274,14 +353,25 @@ def processbench_section(numbers: dict[str, Any]) -> list[str]:
     return lines
 
 
-def plot(curves: dict[str, list[BestOfNPoint]], path: Path, title: str) -> None:
+def plot(curves: dict[str, list[Point]], path: Path, title: str) -> None:
     figure = Figure(figsize=(6.4, 4.4))
     FigureCanvasAgg(figure)
     ax = figure.add_subplot()
     first = next(iter(curves.values()))
     ns = [p.n for p in first]
     for name, points in curves.items():
-        ax.plot(ns, [100 * p.best_of_n for p in points], marker="o", label=name)
+        seeds = len(points[0].seeds)
+        label = f"{name} (mean of {seeds} seeds)" if seeds > 1 else name
+        (line,) = ax.plot(ns, [100 * p.best_of_n for p in points], marker="o", label=label)
+        if seeds > 1:
+            ax.fill_between(
+                ns,
+                [100 * min(p.seeds) for p in points],
+                [100 * max(p.seeds) for p in points],
+                color=line.get_color(),
+                alpha=0.2,
+                linewidth=0,
+            )
     ax.plot(
         ns, [100 * p.majority for p in first], marker="s", linestyle="--", label="majority vote"
     )
@@ -337,21 +427,35 @@ def main() -> None:
     for name in [*args.curve, *args.budget]:
         if name not in verifiers:
             raise SystemExit(f"unknown verifier {name!r}; have {', '.join(verifiers)}")
-    data = {name: load(v.path) for name, v in verifiers.items()}
-    qualities = {name: quality(data[name], v.kind) for name, v in verifiers.items()}
-    curves: dict[str, list[BestOfNPoint]] = {}
+    data = {name: [load(path) for path in v.paths] for name, v in verifiers.items()}
+    seeds_of = {name: [quality(d, v.kind) for d in data[name]] for name, v in verifiers.items()}
+    qualities = {name: runs[0] for name, runs in seeds_of.items()}
+    curves: dict[str, list[Point]] = {}
     curve_kinds: dict[str, str] = {}
     for name in args.curve:
         for how in AGGREGATIONS[verifiers[name].kind]:
             label = f"{name}, {how}" if verifiers[name].kind == "prm" else name
-            curves[label] = curve(data[name], how, None, args.subsets, args.seed)
+            curves[label] = over_seeds(
+                [curve(d, how, None, args.subsets, args.seed) for d in data[name]]
+            )
             curve_kinds[label] = verifiers[name].kind
-    budget_points: dict[str, dict[str, BestOfNPoint]] = {}
+    budget_points: dict[str, dict[str, Point]] = {}
     for name in args.budget:
         budget_points[name] = {
-            how: curve(data[name], how, [args.budget_n], args.subsets, args.seed)[0]
+            how: over_seeds(
+                [curve(d, how, [args.budget_n], args.subsets, args.seed) for d in data[name]]
+            )[0]
             for how in AGGREGATIONS[verifiers[name].kind]
         }
+
+    def measure(name: str, get) -> str:  # noqa: ANN001 (a getter)
+        return spread([get(q) for q in seeds_of[name]], cell)
+
+    def by_aggregation(name: str, field: str) -> str:
+        return ", ".join(
+            f"{measure(name, lambda q, h=how: getattr(q, field)[h])} ({how})"
+            for how in AGGREGATIONS[verifiers[name].kind]
+        )
 
     lines = [
         '# "Let\'s Verify Step by Step" on the synthetic task',
@@ -361,7 +465,7 @@ def main() -> None:
         "Setup: " + ", ".join(args.setting) + ".",
         "",
     ]
-    first = next(iter(data.values()))
+    first = next(iter(data.values()))[0]
     n_problems = len({s.problem_id for s in first})
     lines += [
         f"## Verifier quality on held-out {args.samples} samples",
@@ -382,21 +486,21 @@ def main() -> None:
         "|---|---|---|---|---|---|---|",
     ]
     for name, q in qualities.items():
-        sol = ", ".join(f"{cell(v)} ({how})" for how, v in q.solution_auroc.items())
-        step = (
-            cell(q.step_auroc)
-            if verifiers[name].kind == "prm"
-            else "n/a (scores the last step only)"
-        )
+        sol = by_aggregation(name, "solution_auroc")
         is_prm = verifiers[name].kind == "prm"
-        until = cell(q.step_auroc_until_first_wrong) if is_prm else "n/a"
-        prefix = cell(q.step_auroc_prefix_min) if is_prm else "n/a"
+        step = (
+            measure(name, lambda q: q.step_auroc) if is_prm else "n/a (scores the last step only)"
+        )
+        until = measure(name, lambda q: q.step_auroc_until_first_wrong) if is_prm else "n/a"
+        prefix = measure(name, lambda q: q.step_auroc_prefix_min) if is_prm else "n/a"
         counts = (
             f"{q.n_solutions} ({q.n_wrong_steps} / {q.n_steps})"
             if q.n_steps
             else str(q.n_solutions)
         )
-        within = ", ".join(f"{cell(v)} ({how})" for how, v in q.within_problem_auroc.items())
+        if len(seeds_of[name]) > 1:
+            counts += f"; {len(seeds_of[name])} seeds"
+        within = by_aggregation(name, "within_problem_auroc")
         lines.append(f"| {name} | {counts} | {step} | {until} | {prefix} | {sol} | {within} |")
 
     if curves:
@@ -408,7 +512,11 @@ def main() -> None:
             "",
             f"% of the {n_problems} test problems whose top-scored of N samples is right; "
             f"majority vote and pass@N over the same N-subsets (each problem averages over "
-            f"at most {args.subsets} random N-subsets of its samples, seed {args.seed}).",
+            f"at most {args.subsets} random N-subsets of its samples, seed {args.seed}). "
+            "A verifier trained with several seeds: mean ± standard deviation over them. "
+            "± after pass@N and majority: their binomial standard error over the "
+            f"{n_problems} problems (the noise of one problem set; a verifier's N = 1 is a "
+            "random pick, so its N = 1 value has the same standard error).",
             "",
             f"![best-of-N]({args.png.name})",
             "",
@@ -416,11 +524,11 @@ def main() -> None:
             "|---|" + "---|" * (len(names) + 2),
         ]
         for i, point in enumerate(ref):
-            row = [pct(curves[n][i].best_of_n) for n in names]
+            row = [pct_spread(curves[n][i]) for n in names]
             lines.append(
                 f"| {point.n} | "
                 + " | ".join(row)
-                + f" | {pct(point.majority)} | {pct(point.pass_at_n)} |"
+                + f" | {with_se(point.majority, n_problems)} | {pct(point.pass_at_n)} |"
             )
         plot(curves, args.png, f"Best-of-N on {n_problems} synthetic test problems")
 
@@ -432,42 +540,45 @@ def main() -> None:
             "## Process vs outcome supervision at the same label budget",
             "",
             f"Each verifier trained on the same labeled training solutions, with different "
-            f"labels. Judged by best-of-{n} on the test samples (% solved; majority@{n}: "
+            f"labels (several seeds: mean ± standard deviation). Judged by best-of-{n} on the test samples (% solved; majority@{n}: "
             f"{pct(majority)}) and by step AUROC against the exact labels.",
             "",
             f"| verifier | best-of-{n} (min) | best-of-{n} (product) | best-of-{n} (last) | "
             "step AUROC (all) | step AUROC (to first wrong) | step AUROC (lowest so far) | "
-            "solution AUROC |",
-            "|---|---|---|---|---|---|---|---|",
+            "solution AUROC | solution AUROC within problem |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         for name, points in budget_points.items():
-            q = qualities[name]
             kind = verifiers[name].kind
-            sol = ", ".join(f"{cell(v)} ({how})" for how, v in q.solution_auroc.items())
+            sol = by_aggregation(name, "solution_auroc")
+            within = by_aggregation(name, "within_problem_auroc")
             cells = [
-                pct(points[h].best_of_n) if h in points else "" for h in ("min", "product", "last")
+                pct_spread(points[h]) if h in points else "" for h in ("min", "product", "last")
             ]
             step = (
                 [
-                    cell(q.step_auroc),
-                    cell(q.step_auroc_until_first_wrong),
-                    cell(q.step_auroc_prefix_min),
+                    measure(name, lambda q: q.step_auroc),
+                    measure(name, lambda q: q.step_auroc_until_first_wrong),
+                    measure(name, lambda q: q.step_auroc_prefix_min),
                 ]
                 if kind == "prm"
                 else ["n/a", "n/a", "n/a"]
             )
-            lines.append(f"| {name} | " + " | ".join([*cells, *step, sol]) + " |")
+            lines.append(f"| {name} | " + " | ".join([*cells, *step, sol, within]) + " |")
 
     if args.processbench:
         lines += ["", *processbench_section(json.loads(args.processbench.read_text()))]
-    lines += ["", *seed_comparison(curves, curve_kinds, budget_points, verifiers, args.budget_n)]
+    lines += [
+        "",
+        *seed_comparison(curves, curve_kinds, budget_points, verifiers, args.budget_n, n_problems),
+    ]
     timing = seconds_table(args.out)
     if timing:
         lines += ["", "## Wall time", "", *timing]
     args.results.write_text("\n".join(lines) + "\n")
     if args.json:
         payload = {
-            "quality": {k: vars(v) for k, v in qualities.items()},
+            "quality": {k: [vars(q) for q in v] for k, v in seeds_of.items()},
             "best_of_n": {k: [p.to_dict() for p in v] for k, v in curves.items()},
             "budget": {k: {h: p.to_dict() for h, p in v.items()} for k, v in budget_points.items()},
         }

@@ -13,7 +13,12 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mathverify.cli.app import SeedOpt, command, console
-from mathverify.training.verifier_config import PRMTrainConfig, VerifierTrainConfig, config_help
+from mathverify.training.verifier_config import (
+    ORMTrainConfig,
+    PRMTrainConfig,
+    VerifierTrainConfig,
+    config_help,
+)
 
 if TYPE_CHECKING:
     from mathverify.training.verifier_common import TrainResult
@@ -25,6 +30,10 @@ def _h(name: str) -> str:
 
 def _prm_h(name: str) -> str:
     return config_help(PRMTrainConfig, name)
+
+
+def _orm_h(name: str) -> str:
+    return config_help(ORMTrainConfig, name)
 
 
 InputOpt = Annotated[str, typer.Option("--input", "-i", help=_h("input"))]
@@ -47,6 +56,10 @@ TrainResumeOpt = Annotated[bool, typer.Option("--resume", help=_h("resume"))]
 ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help=_h("progress"))]
 TrainPromptFormatOpt = Annotated[str, typer.Option("--prompt-format", help=_h("prompt_format"))]
 TrainSystemOpt = Annotated[str | None, typer.Option("--system", help=_h("system"))]
+HeadOpt = Annotated[str, typer.Option("--head", help=_prm_h("head"))]
+FreezeOpt = Annotated[
+    bool, typer.Option("--freeze-backbone/--train-backbone", help=_prm_h("freeze_backbone"))
+]
 
 
 def _report(kind: str, result: TrainResult) -> None:
@@ -68,6 +81,12 @@ def train_orm_command(
     problems: ProblemsOpt,
     output: OutputDirOpt,
     init: InitOpt,
+    step_features: Annotated[
+        str, typer.Option("--step-features", help=_orm_h("step_features"))
+    ] = "hidden",
+    head: HeadOpt = "linear",
+    freeze_backbone: FreezeOpt = False,
+    score_at: Annotated[str, typer.Option("--score-at", help=_orm_h("score_at"))] = "eos",
     max_steps: MaxStepsOpt = 500,
     batch_size: BatchSizeOpt = 16,
     lr: LrOpt = 1e-4,
@@ -86,7 +105,7 @@ def train_orm_command(
     prompt_format: TrainPromptFormatOpt = "auto",
     system: TrainSystemOpt = None,
 ) -> None:
-    config = VerifierTrainConfig(**locals())
+    config = ORMTrainConfig(**locals())
     # Imported here: torch and transformers load only when a command trains.
     from mathverify.training.orm import train_orm
 
@@ -120,11 +139,8 @@ def train_prm_command(
     step_features: Annotated[
         str, typer.Option("--step-features", help=_prm_h("step_features"))
     ] = "hidden",
-    head: Annotated[str, typer.Option("--head", help=_prm_h("head"))] = "linear",
-    freeze_backbone: Annotated[
-        bool,
-        typer.Option("--freeze-backbone/--train-backbone", help=_prm_h("freeze_backbone")),
-    ] = False,
+    head: HeadOpt = "linear",
+    freeze_backbone: FreezeOpt = False,
     max_steps: MaxStepsOpt = 500,
     batch_size: BatchSizeOpt = 16,
     lr: LrOpt = 1e-4,

@@ -23,6 +23,7 @@ from mathverify.errors import MathverifyError
 from mathverify.prompting import PromptFormat
 
 __all__ = [
+    "ORM_SCORE_POSITIONS",
     "score_positions",
     "tokenize_orm_example",
     "tokenize_prm_example",
@@ -127,6 +128,11 @@ def tokenize_prm_examples(
     return examples
 
 
+# Where an ORM reads its score (training/orm.py): the end-of-sequence token appended after
+# the last step, or the last step's separator (where a PRM scores the last step).
+ORM_SCORE_POSITIONS = ("eos", "last-step")
+
+
 def tokenize_orm_example(
     tokenizer: PreTrainedTokenizerBase,
     prompt_format: PromptFormat,
@@ -134,19 +140,55 @@ def tokenize_orm_example(
     steps: Sequence[str],
     label: float | None = None,
     max_length: int | None = None,
-) -> dict[str, list[Any]]:
-    """Token ids with one score position (the last token) and its label.
+    score_at: str = "eos",
+) -> dict[str, Any]:
+    """Token ids with one score position and its label, and where step 1 starts.
 
-    Pure: no model, no state. An example longer than ``max_length`` keeps no score position
-    (cutting it would drop the very end the ORM judges).
+    Pure: no model, no state. ``score_at`` is ``eos`` or ``last-step`` (module docstring).
+    An example whose score position falls at or beyond ``max_length`` keeps no score
+    position (cutting it would drop the very end the ORM judges).
     """
-    text = prompt_format.prompt(problem) + prompt_format.solution_text(list(steps))
-    input_ids = list(tokenizer(text, add_special_tokens=True)["input_ids"])
-    eos = tokenizer.eos_token_id
-    if eos is not None and (not input_ids or input_ids[-1] != eos):
-        input_ids.append(int(eos))
-    if not input_ids:
-        raise MathverifyError("empty text: nothing to score")
+    if score_at not in ORM_SCORE_POSITIONS:
+        raise MathverifyError(
+            f"score position {score_at!r}: choose one of {', '.join(ORM_SCORE_POSITIONS)}"
+        )
+    if score_at == "last-step":
+        if not steps:
+            raise MathverifyError("no steps: nothing to score")
+        encoded = tokenize_prm_example(tokenizer, prompt_format, problem, steps)
+        input_ids = encoded["input_ids"]
+        position = encoded["score_positions"][-1]
+        step_start = encoded["step_start"]
+    else:
+        prompt = prompt_format.prompt(problem)
+        encoding = tokenizer(
+            prompt + prompt_format.solution_text(list(steps)),
+            return_offsets_mapping=True,
+            add_special_tokens=True,
+        )
+        input_ids = list(encoding["input_ids"])
+        eos = tokenizer.eos_token_id
+        if eos is not None and (not input_ids or input_ids[-1] != eos):
+            input_ids.append(int(eos))
+        if not input_ids:
+            raise MathverifyError("empty text: nothing to score")
+        position = len(input_ids) - 1
+        # The first token that reaches into step 1 (it may hold the prompt's last characters).
+        step_start = next(
+            (
+                t
+                for t, (start, stop) in enumerate(encoding["offset_mapping"])
+                if start < stop and stop > len(prompt)
+            ),
+            position,
+        )
     if max_length is not None and len(input_ids) > max_length:
-        return {"input_ids": input_ids[:max_length], "score_positions": [], "labels": []}
-    return {"input_ids": input_ids, "score_positions": [len(input_ids) - 1], "labels": [label]}
+        input_ids = input_ids[:max_length]
+    if position >= len(input_ids):
+        return {"input_ids": input_ids, "score_positions": [], "labels": [], "step_start": None}
+    return {
+        "input_ids": input_ids,
+        "score_positions": [position],
+        "labels": [label],
+        "step_start": step_start,
+    }

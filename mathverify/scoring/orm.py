@@ -1,7 +1,9 @@
 """``ORMScorer``: the probability that a solution's final answer is right, on its last step.
 
 An outcome reward model judges the whole text it is shown, so only the last entry of each
-solution's step scores is filled; the others are ``None``. A solution longer than the
+solution's step scores is filled; the others are ``None``. The text and score position are
+those the ORM was trained with (its card's ``extra.score_at``: ``eos``, the default of ORMs
+saved before the option, or ``last-step``; training/orm.py). A solution longer than the
 model's ``max_length`` gets no score at all.
 """
 
@@ -23,7 +25,12 @@ class ORMScorer(TokenScorer):
 
     def tokenize(self, problem: str, steps: list[str]) -> dict[str, Any]:
         return tokenize_orm_example(
-            self.tokenizer, self.card.prompt, problem, steps, max_length=self.max_length
+            self.tokenizer,
+            self.card.prompt,
+            problem,
+            steps,
+            max_length=self.max_length,
+            score_at=self.card.extra.get("score_at", "eos"),
         )
 
     def place(self, n_steps: int, probabilities: list[float]) -> StepScores:

@@ -131,4 +131,34 @@ class PRMTrainConfig(VerifierTrainConfig):
     )
 
 
-ORMTrainConfig = VerifierTrainConfig
+@dataclass
+class ORMTrainConfig(VerifierTrainConfig):
+    """``train-orm`` settings: the shared ones plus the PRM's backbone options and where the
+    single score is read."""
+
+    step_features: str = field(
+        default="hidden",
+        metadata=_help(
+            "What the score head reads at the score position: hidden (the last hidden state "
+            "there) or likelihood (that plus the sum, mean and minimum log-probability of the "
+            "whole solution's tokens under the backbone's own LM head)."
+        ),
+    )
+    head: str = field(
+        default="linear",
+        metadata=_help("The score head: linear, or mlp (one hidden layer of 256 units)."),
+    )
+    freeze_backbone: bool = field(
+        default=False,
+        metadata=_help(
+            "Train the head only; the backbone (and so its log-probabilities) stays the init's."
+        ),
+    )
+    score_at: str = field(
+        default="eos",
+        metadata=_help(
+            "Where the score is read: eos (the end-of-sequence token appended after the last "
+            "step; the last token when the tokenizer has none) or last-step (the separator "
+            "after the last step, where a PRM scores it)."
+        ),
+    )

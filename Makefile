@@ -1,6 +1,7 @@
 # mathverify: setup, tests, and the end-to-end demo on the synthetic task.
 #
 #   make demo        install, then data -> policy -> samples -> labels -> eval (runs/demo)
+#   make demo SEEDS="0 1 2"   the same per seed, then mean and spread (runs/demo-seeds.md)
 #   make test        install, then the default (fast) test suite
 #   make test-slow   tests marked slow (training, multi-process)
 #   make lint        ruff check + format check
@@ -44,8 +45,24 @@ TEMPERATURE ?= 0.7
 TRAIN_STEPS ?= 900
 PRM_LR ?= 3e-3
 
+# SEEDS="0 1 2": one demo per seed (seed 0 in $(DEMO), seed s in $(DEMO)-seed<s>: its own
+# data, policy, samples and PRM), then the mean and spread of the headline numbers over the
+# seeds in $(DEMO)-seeds.md and .json. Empty (the default): one demo with SEED, as before.
+SEEDS ?=
+seed_dir = $(if $(filter 0,$(1)),$(DEMO),$(DEMO)-seed$(1))
+
+ifeq ($(strip $(SEEDS)),)
 demo: install $(DEMO)/eval.json $(DEMO)/verifier.json
 	@echo "demo artifacts in $(DEMO)/ (eval numbers in $(DEMO)/eval.json and $(DEMO)/verifier.json)"
+else
+demo: install
+	@set -e; for s in $(SEEDS); do \
+		$(MAKE) --no-print-directory demo SEEDS= SEED=$$s \
+			DEMO=$$( [ $$s = 0 ] && echo $(DEMO) || echo $(DEMO)-seed$$s ); \
+	done
+	$(MV) summarize-seeds $(foreach s,$(SEEDS),$(call seed_dir,$(s))) --n $(SAMPLES) \
+		--json $(DEMO)-seeds.json --markdown $(DEMO)-seeds.md
+endif
 
 $(DEMO)/data/test.jsonl:
 	$(MV) data synth -o $(DEMO)/data --train-size $(N_TRAIN) --test-size $(N_TEST) --seed $(SEED)
@@ -60,7 +77,7 @@ $(DEMO)/greedy.jsonl: $(DEMO)/policy/mathverify.json
 	mv $@.part $@
 
 $(DEMO)/samples.jsonl: $(DEMO)/policy/mathverify.json
-	$(MV) generate --policy $(DEMO)/policy -p $(DEMO)/data/test.jsonl -n $(SAMPLES) \
+	$(MV) generate --policy $(DEMO)/policy -p $(DEMO)/data/test.jsonl --n $(SAMPLES) \
 		--temperature $(TEMPERATURE) --seed $(SEED) -o $@.part --resume
 	mv $@.part $@
 
@@ -104,7 +121,7 @@ $(DEMO)/verifier.json: $(DEMO)/samples.prm.jsonl
 	$(MV) eval $< --names prm-min -p $(DEMO)/data/test.jsonl --plot $(DEMO)/plots --json $@
 
 demo-clean:
-	rm -rf $(DEMO)
+	rm -rf $(DEMO) $(DEMO)-seed* $(DEMO)-seeds.*
 
 bench: install
 	$(PYTHON) benchmarks/bench_grading.py

@@ -44,6 +44,13 @@ SAMPLES ?= 16
 TEMPERATURE ?= 0.7
 TRAIN_STEPS ?= 900
 PRM_LR ?= 3e-3
+# The thread count changes how float sums round, and 900 training steps amplify that into
+# different numbers (README, "Numbers across machines"); torch's default is one thread per
+# core, so the demo pins it to the reference machine's two whatever the core count.
+# DEMO_ENV adds variables, e.g. ATEN_CPU_CAPABILITY=avx2 MKL_CBWR=AVX2 to pin the kernels.
+DEMO_THREADS ?= 2
+DEMO_ENV ?=
+DEMO_MV = env OMP_NUM_THREADS=$(DEMO_THREADS) MKL_NUM_THREADS=$(DEMO_THREADS) $(DEMO_ENV) $(MV)
 
 # SEEDS="0 1 2": one demo per seed (seed 0 in $(DEMO), seed s in $(DEMO)-seed<s>: its own
 # data, policy, samples and PRM), then the mean and spread of the headline numbers over the
@@ -65,28 +72,28 @@ demo: install
 endif
 
 $(DEMO)/data/test.jsonl:
-	$(MV) data synth -o $(DEMO)/data --train-size $(N_TRAIN) --test-size $(N_TEST) --seed $(SEED)
+	$(DEMO_MV) data synth -o $(DEMO)/data --train-size $(N_TRAIN) --test-size $(N_TEST) --seed $(SEED)
 
 $(DEMO)/policy/mathverify.json: $(DEMO)/data/test.jsonl
-	$(MV) train-policy -i $(DEMO)/data/train.jsonl -o $(DEMO)/policy --from-scratch tiny \
+	$(DEMO_MV) train-policy -i $(DEMO)/data/train.jsonl -o $(DEMO)/policy --from-scratch tiny \
 		--template '{problem}\n' --max-steps $(TRAIN_STEPS) --batch-size 64 --lr 3e-3 --seed $(SEED)
 
 $(DEMO)/greedy.jsonl: $(DEMO)/policy/mathverify.json
-	$(MV) generate --policy $(DEMO)/policy -p $(DEMO)/data/test.jsonl -n 1 --temperature 0 \
+	$(DEMO_MV) generate --policy $(DEMO)/policy -p $(DEMO)/data/test.jsonl -n 1 --temperature 0 \
 		--seed $(SEED) -o $@.part --resume
 	mv $@.part $@
 
 $(DEMO)/samples.jsonl: $(DEMO)/policy/mathverify.json
-	$(MV) generate --policy $(DEMO)/policy -p $(DEMO)/data/test.jsonl --n $(SAMPLES) \
+	$(DEMO_MV) generate --policy $(DEMO)/policy -p $(DEMO)/data/test.jsonl -n $(SAMPLES) \
 		--temperature $(TEMPERATURE) --seed $(SEED) -o $@.part --resume
 	mv $@.part $@
 
 # Exact labels: the synthetic checker gives the outcome and every step's gold label.
 $(DEMO)/%.labeled.jsonl: $(DEMO)/%.jsonl
-	$(MV) label --method exact -p $(DEMO)/data/test.jsonl -i $< -o $@
+	$(DEMO_MV) label --method exact -p $(DEMO)/data/test.jsonl -i $< -o $@
 
 $(DEMO)/eval.json: $(DEMO)/greedy.labeled.jsonl $(DEMO)/samples.labeled.jsonl
-	$(MV) eval $^ --names greedy,sampled -p $(DEMO)/data/test.jsonl --json $@
+	$(DEMO_MV) eval $^ --names greedy,sampled -p $(DEMO)/data/test.jsonl --json $@
 
 # The verifier: a PRM on the policy's backbone, trained on exact step labels of policy
 # samples for training problems (cut after the first wrong step), then best-of-16 on the
@@ -101,24 +108,24 @@ PRM_STEPS ?= 1000
 PRM_OPTS ?= --step-features likelihood --head mlp --freeze-backbone
 
 $(DEMO)/verifier/train.jsonl: $(DEMO)/policy/mathverify.json
-	$(MV) generate --policy $(DEMO)/policy -p $(DEMO)/data/train.jsonl --limit $(VERIFIER_PROBLEMS) \
+	$(DEMO_MV) generate --policy $(DEMO)/policy -p $(DEMO)/data/train.jsonl --limit $(VERIFIER_PROBLEMS) \
 		-n $(VERIFIER_SAMPLES) --temperature $(TEMPERATURE) --seed $(SEED) -o $@.part --resume
 	mv $@.part $@
 
 $(DEMO)/verifier/train.labeled.jsonl: $(DEMO)/verifier/train.jsonl
-	$(MV) label --method exact -p $(DEMO)/data/train.jsonl -i $< -o $@
+	$(DEMO_MV) label --method exact -p $(DEMO)/data/train.jsonl -i $< -o $@
 
 $(DEMO)/prm/mathverify.json: $(DEMO)/verifier/train.labeled.jsonl
-	$(MV) train-prm -i $< -p $(DEMO)/data/train.jsonl -o $(DEMO)/prm --init $(DEMO)/policy \
+	$(DEMO_MV) train-prm -i $< -p $(DEMO)/data/train.jsonl -o $(DEMO)/prm --init $(DEMO)/policy \
 		--max-steps $(PRM_STEPS) --batch-size 32 --lr $(PRM_LR) --seed $(SEED) $(PRM_OPTS)
 
 $(DEMO)/samples.prm.jsonl: $(DEMO)/prm/mathverify.json $(DEMO)/samples.labeled.jsonl
-	$(MV) score -s $(DEMO)/prm -p $(DEMO)/data/test.jsonl -i $(DEMO)/samples.labeled.jsonl \
+	$(DEMO_MV) score -s $(DEMO)/prm -p $(DEMO)/data/test.jsonl -i $(DEMO)/samples.labeled.jsonl \
 		-a min -o $@.part --resume
 	mv $@.part $@
 
 $(DEMO)/verifier.json: $(DEMO)/samples.prm.jsonl
-	$(MV) eval $< --names prm-min -p $(DEMO)/data/test.jsonl --plot $(DEMO)/plots --json $@
+	$(DEMO_MV) eval $< --names prm-min -p $(DEMO)/data/test.jsonl --plot $(DEMO)/plots --json $@
 
 demo-clean:
 	rm -rf $(DEMO) $(DEMO)-seed* $(DEMO)-seeds.*

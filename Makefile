@@ -44,13 +44,17 @@ SAMPLES ?= 16
 TEMPERATURE ?= 0.7
 TRAIN_STEPS ?= 900
 PRM_LR ?= 3e-3
-# The thread count changes how float sums round, and 900 training steps amplify that into
-# different numbers (README, "Numbers across machines"); torch's default is one thread per
-# core, so the demo pins it to the reference machine's two whatever the core count.
-# DEMO_ENV adds variables, e.g. ATEN_CPU_CAPABILITY=avx2 MKL_CBWR=AVX2 to pin the kernels.
+# Runs diverge where float sums round differently, and 900 training steps amplify a last-bit
+# difference into different numbers (README, "Numbers across machines"). So the demo pins
+# the thread count (torch's default is one per core; 2 on the reference machine) and MKL's
+# code branch (MKL_CBWR=AVX2: the same bits as MKL's default on the reference AMD machine,
+# and keeps an Intel AVX-512 machine off MKL's AVX-512 branch). ATen's own kernels follow
+# the CPU (AVX-512 here); DEMO_ENV=ATEN_CPU_CAPABILITY=avx2 would pin them too, at the price
+# of numbers other than README's.
 DEMO_THREADS ?= 2
 DEMO_ENV ?=
-DEMO_MV = env OMP_NUM_THREADS=$(DEMO_THREADS) MKL_NUM_THREADS=$(DEMO_THREADS) $(DEMO_ENV) $(MV)
+DEMO_MV = env OMP_NUM_THREADS=$(DEMO_THREADS) MKL_NUM_THREADS=$(DEMO_THREADS) MKL_CBWR=AVX2 \
+	$(DEMO_ENV) $(MV)
 
 # SEEDS="0 1 2": one demo per seed (seed 0 in $(DEMO), seed s in $(DEMO)-seed<s>: its own
 # data, policy, samples and PRM), then the mean and spread of the headline numbers over the

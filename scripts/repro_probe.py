@@ -92,6 +92,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", help="directory for probe.json")
     parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--only", nargs="+", help="run these settings (by name), in this order")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--deterministic", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -101,7 +102,12 @@ def main() -> None:
     if not args.out:
         parser.error("--out is required")
     results = []
-    for name, extra, deterministic in SETTINGS:
+    by_name = {name: (name, extra, det) for name, extra, det in SETTINGS}
+    unknown = set(args.only or []) - set(by_name)
+    if unknown:
+        parser.error(f"unknown settings: {sorted(unknown)}")
+    chosen = [by_name[name] for name in args.only] if args.only else SETTINGS
+    for name, extra, deterministic in chosen:
         env = {k: v for k, v in os.environ.items() if k not in VARIABLES}
         env.update(extra)
         command = [sys.executable, __file__, "--worker", "--steps", str(args.steps)]

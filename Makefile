@@ -53,8 +53,8 @@ PRM_LR ?= 3e-3
 # of numbers other than README's.
 DEMO_THREADS ?= 2
 DEMO_ENV ?=
-DEMO_MV = env OMP_NUM_THREADS=$(DEMO_THREADS) MKL_NUM_THREADS=$(DEMO_THREADS) MKL_CBWR=AVX2 \
-	$(DEMO_ENV) $(MV)
+DEMO_VARS = OMP_NUM_THREADS=$(DEMO_THREADS) MKL_NUM_THREADS=$(DEMO_THREADS) MKL_CBWR=AVX2 $(DEMO_ENV)
+DEMO_MV = env $(DEMO_VARS) $(MV)
 
 # SEEDS="0 1 2": one demo per seed (seed 0 in $(DEMO), seed s in $(DEMO)-seed<s>: its own
 # data, policy, samples and PRM), then the mean and spread of the headline numbers over the
@@ -65,6 +65,9 @@ seed_dir = $(if $(filter 0,$(1)),$(DEMO),$(DEMO)-seed$(1))
 ifeq ($(strip $(SEEDS)),)
 demo: install $(DEMO)/eval.json $(DEMO)/verifier.json
 	@echo "demo artifacts in $(DEMO)/ (eval numbers in $(DEMO)/eval.json and $(DEMO)/verifier.json)"
+	@env $(DEMO_VARS) $(PYTHON) -c "import torch; print('demo ran with: kernels', \
+		torch.backends.cpu.get_cpu_capability(), '| threads', torch.get_num_threads(), \
+		'| torch', torch.__version__)"; grep -m1 'model name' /proc/cpuinfo 2>/dev/null || true
 else
 demo: install
 	@set -e; for s in $(SEEDS); do \

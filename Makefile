@@ -1,6 +1,7 @@
 # mathverify: setup, tests, and the end-to-end demo on the synthetic task.
 #
 #   make demo        install, then data -> policy -> samples -> labels -> eval (runs/demo)
+#   make demo SEEDS="0 1 2"   the same per seed, then mean and spread (runs/demo-seeds.md)
 #   make test        install, then the default (fast) test suite
 #   make test-slow   tests marked slow (training, multi-process)
 #   make lint        ruff check + format check
@@ -43,33 +44,63 @@ SAMPLES ?= 16
 TEMPERATURE ?= 0.7
 TRAIN_STEPS ?= 900
 PRM_LR ?= 3e-3
+# Runs diverge where float sums round differently, and 900 training steps amplify a last-bit
+# difference into different numbers (README, "Numbers across machines"). So the demo pins
+# the thread count (torch's default is one per core; 2 on the reference machine) and MKL's
+# code branch (MKL_CBWR=AVX2: the same bits as MKL's default on the reference AMD machine,
+# and keeps an Intel AVX-512 machine off MKL's AVX-512 branch). ATen's own kernels follow
+# the CPU (AVX-512 here); DEMO_ENV=ATEN_CPU_CAPABILITY=avx2 would pin them too, at the price
+# of numbers other than README's.
+DEMO_THREADS ?= 2
+DEMO_ENV ?=
+DEMO_VARS = OMP_NUM_THREADS=$(DEMO_THREADS) MKL_NUM_THREADS=$(DEMO_THREADS) MKL_CBWR=AVX2 $(DEMO_ENV)
+DEMO_MV = env $(DEMO_VARS) $(MV)
 
+# SEEDS="0 1 2": one demo per seed (seed 0 in $(DEMO), seed s in $(DEMO)-seed<s>: its own
+# data, policy, samples and PRM), then the mean and spread of the headline numbers over the
+# seeds in $(DEMO)-seeds.md and .json. Empty (the default): one demo with SEED, as before.
+SEEDS ?=
+seed_dir = $(if $(filter 0,$(1)),$(DEMO),$(DEMO)-seed$(1))
+
+ifeq ($(strip $(SEEDS)),)
 demo: install $(DEMO)/eval.json $(DEMO)/verifier.json
 	@echo "demo artifacts in $(DEMO)/ (eval numbers in $(DEMO)/eval.json and $(DEMO)/verifier.json)"
+	@env $(DEMO_VARS) $(PYTHON) -c "import torch; print('demo ran with: kernels', \
+		torch.backends.cpu.get_cpu_capability(), '| threads', torch.get_num_threads(), \
+		'| torch', torch.__version__)"; grep -m1 'model name' /proc/cpuinfo 2>/dev/null || true
+else
+demo: install
+	@set -e; for s in $(SEEDS); do \
+		$(MAKE) --no-print-directory demo SEEDS= SEED=$$s \
+			DEMO=$$( [ $$s = 0 ] && echo $(DEMO) || echo $(DEMO)-seed$$s ); \
+	done
+	$(MV) summarize-seeds $(foreach s,$(SEEDS),$(call seed_dir,$(s))) --n $(SAMPLES) \
+		--json $(DEMO)-seeds.json --markdown $(DEMO)-seeds.md
+endif
 
 $(DEMO)/data/test.jsonl:
-	$(MV) data synth -o $(DEMO)/data --train-size $(N_TRAIN) --test-size $(N_TEST) --seed $(SEED)
+	$(DEMO_MV) data synth -o $(DEMO)/data --train-size $(N_TRAIN) --test-size $(N_TEST) --seed $(SEED)
 
 $(DEMO)/policy/mathverify.json: $(DEMO)/data/test.jsonl
-	$(MV) train-policy -i $(DEMO)/data/train.jsonl -o $(DEMO)/policy --from-scratch tiny \
+	$(DEMO_MV) train-policy -i $(DEMO)/data/train.jsonl -o $(DEMO)/policy --from-scratch tiny \
 		--template '{problem}\n' --max-steps $(TRAIN_STEPS) --batch-size 64 --lr 3e-3 --seed $(SEED)
 
 $(DEMO)/greedy.jsonl: $(DEMO)/policy/mathverify.json
-	$(MV) generate --policy $(DEMO)/policy -p $(DEMO)/data/test.jsonl -n 1 --temperature 0 \
+	$(DEMO_MV) generate --policy $(DEMO)/policy -p $(DEMO)/data/test.jsonl -n 1 --temperature 0 \
 		--seed $(SEED) -o $@.part --resume
 	mv $@.part $@
 
 $(DEMO)/samples.jsonl: $(DEMO)/policy/mathverify.json
-	$(MV) generate --policy $(DEMO)/policy -p $(DEMO)/data/test.jsonl -n $(SAMPLES) \
+	$(DEMO_MV) generate --policy $(DEMO)/policy -p $(DEMO)/data/test.jsonl -n $(SAMPLES) \
 		--temperature $(TEMPERATURE) --seed $(SEED) -o $@.part --resume
 	mv $@.part $@
 
 # Exact labels: the synthetic checker gives the outcome and every step's gold label.
 $(DEMO)/%.labeled.jsonl: $(DEMO)/%.jsonl
-	$(MV) label --method exact -p $(DEMO)/data/test.jsonl -i $< -o $@
+	$(DEMO_MV) label --method exact -p $(DEMO)/data/test.jsonl -i $< -o $@
 
 $(DEMO)/eval.json: $(DEMO)/greedy.labeled.jsonl $(DEMO)/samples.labeled.jsonl
-	$(MV) eval $^ --names greedy,sampled -p $(DEMO)/data/test.jsonl --json $@
+	$(DEMO_MV) eval $^ --names greedy,sampled -p $(DEMO)/data/test.jsonl --json $@
 
 # The verifier: a PRM on the policy's backbone, trained on exact step labels of policy
 # samples for training problems (cut after the first wrong step), then best-of-16 on the
@@ -84,27 +115,27 @@ PRM_STEPS ?= 1000
 PRM_OPTS ?= --step-features likelihood --head mlp --freeze-backbone
 
 $(DEMO)/verifier/train.jsonl: $(DEMO)/policy/mathverify.json
-	$(MV) generate --policy $(DEMO)/policy -p $(DEMO)/data/train.jsonl --limit $(VERIFIER_PROBLEMS) \
+	$(DEMO_MV) generate --policy $(DEMO)/policy -p $(DEMO)/data/train.jsonl --limit $(VERIFIER_PROBLEMS) \
 		-n $(VERIFIER_SAMPLES) --temperature $(TEMPERATURE) --seed $(SEED) -o $@.part --resume
 	mv $@.part $@
 
 $(DEMO)/verifier/train.labeled.jsonl: $(DEMO)/verifier/train.jsonl
-	$(MV) label --method exact -p $(DEMO)/data/train.jsonl -i $< -o $@
+	$(DEMO_MV) label --method exact -p $(DEMO)/data/train.jsonl -i $< -o $@
 
 $(DEMO)/prm/mathverify.json: $(DEMO)/verifier/train.labeled.jsonl
-	$(MV) train-prm -i $< -p $(DEMO)/data/train.jsonl -o $(DEMO)/prm --init $(DEMO)/policy \
+	$(DEMO_MV) train-prm -i $< -p $(DEMO)/data/train.jsonl -o $(DEMO)/prm --init $(DEMO)/policy \
 		--max-steps $(PRM_STEPS) --batch-size 32 --lr $(PRM_LR) --seed $(SEED) $(PRM_OPTS)
 
 $(DEMO)/samples.prm.jsonl: $(DEMO)/prm/mathverify.json $(DEMO)/samples.labeled.jsonl
-	$(MV) score -s $(DEMO)/prm -p $(DEMO)/data/test.jsonl -i $(DEMO)/samples.labeled.jsonl \
+	$(DEMO_MV) score -s $(DEMO)/prm -p $(DEMO)/data/test.jsonl -i $(DEMO)/samples.labeled.jsonl \
 		-a min -o $@.part --resume
 	mv $@.part $@
 
 $(DEMO)/verifier.json: $(DEMO)/samples.prm.jsonl
-	$(MV) eval $< --names prm-min -p $(DEMO)/data/test.jsonl --plot $(DEMO)/plots --json $@
+	$(DEMO_MV) eval $< --names prm-min -p $(DEMO)/data/test.jsonl --plot $(DEMO)/plots --json $@
 
 demo-clean:
-	rm -rf $(DEMO)
+	rm -rf $(DEMO) $(DEMO)-seed* $(DEMO)-seeds.*
 
 bench: install
 	$(PYTHON) benchmarks/bench_grading.py

@@ -20,6 +20,7 @@ _COMMAND_MODULES = (
     "train_policy",
     "search",
     "train_value",
+    "seeds",
 )
 
 for _module in _COMMAND_MODULES:

@@ -1,0 +1,39 @@
+"""``mathverify summarize-seeds``: the demo's headline numbers as mean and spread over seeds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mathverify.cli.app import command
+from mathverify.eval.seeds import markdown, summarize
+
+
+@command("summarize-seeds")
+def summarize_seeds(
+    run_dirs: Annotated[
+        list[str],
+        typer.Argument(help="One run directory per seed, each with eval.json (+ verifier.json)."),
+    ],
+    n: Annotated[
+        int, typer.Option("--n", help="Samples per problem to read maj, pass and best-of at.")
+    ] = 16,
+    json_path: Annotated[
+        str | None, typer.Option("--json", help="Write the summary as JSON to this path.")
+    ] = None,
+    markdown_path: Annotated[
+        str | None, typer.Option("--markdown", help="Write the table as markdown to this path.")
+    ] = None,
+) -> None:
+    """Mean, std and min-max over seeds of greedy, one sample, maj@N, pass@N and PRM best-of-N
+    (as `make demo` writes them), with the paired margins and whether each holds at every seed."""
+    summary = summarize(run_dirs, n=n)
+    table = markdown(summary)
+    if json_path:
+        Path(json_path).write_text(json.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8")
+    if markdown_path:
+        Path(markdown_path).write_text(table, encoding="utf-8")
+    typer.echo(table, nl=False)

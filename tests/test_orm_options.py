@@ -17,11 +17,11 @@ from mathverify.cli import app
 from mathverify.errors import MathverifyError
 from mathverify.models.card import load_card
 from mathverify.models.tiny import build_tokenizer, save_random_policy
+from mathverify.models.verifier import VerifierCollator, load_verifier
+from mathverify.models.verifier_examples import tokenize_prm_example
 from mathverify.prompting import PromptFormat
 from mathverify.scoring import load_scorer
 from mathverify.training.orm import tokenize_orm_example, train_orm
-from mathverify.training.prm import tokenize_prm_example
-from mathverify.training.verifier_common import VerifierCollator, load_verifier
 from mathverify.training.verifier_config import ORMTrainConfig
 
 PROBLEM = "Compute 2+3*4."

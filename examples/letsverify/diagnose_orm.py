@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from mathverify.scoring.base import aggregate
 
 from mathverify.eval.curves import Candidate, best_of_n_curve
 from mathverify.eval.labels import auroc
 from mathverify.records import Solution, read_records
+from mathverify.step_scores import aggregate
 
 HOW = {"prm": "min", "orm": "last"}
 

@@ -13,7 +13,15 @@ from mathverify.eval.calibration import (
     solution_score,
     step_pairs,
 )
-from mathverify.eval.curves import Candidate, best_of_n_curve, compute_points, pick_best
+from mathverify.eval.curves import (
+    Candidate,
+    ProblemPoint,
+    best_of_n_curve,
+    compute_points,
+    mean_over_problems,
+    pick_best,
+    problem_points,
+)
 from mathverify.records import Solution
 
 # Dyadic scores keep every sum exact. Four bins of width 1/4; 1.0 falls in the last.
@@ -184,6 +192,54 @@ def test_best_of_n_curve_edges():
     assert [p.n for p in points] == [1, 2, 3]
     with pytest.raises(ValueError):
         best_of_n_curve(PROBLEMS, subsets=0)
+
+
+# Three samples each. r: "1" right (score 0.2), "2" wrong (0.9), "1" right (0.5).
+# s: "7" wrong (0.8), "5" right (0.1), "7" wrong (unscored: ranks last).
+SMALL = {
+    "r": [Candidate("1", True, 0.2), Candidate("2", False, 0.9), Candidate("1", True, 0.5)],
+    "s": [Candidate("7", False, 0.8), Candidate("5", True, 0.1), Candidate("7", False, None)],
+}
+
+
+def test_problem_points_hand_computed():
+    # N=2, r: ab picks b (wrong), ac picks c, bc picks b -> best 1/3; majority ties in ab and
+    # bc go to the first seen (a right, b wrong), ac agrees on "1" -> 2/3. s: de and df pick d,
+    # ef picks e (scored beats unscored) -> 1/3; majority: de tie to d, df "7", ef tie to e
+    # -> 1/3. N=3: best picks b and d (both wrong); majority "1" in r (right), "7" in s.
+    points = problem_points(SMALL)
+    assert list(points) == [1, 2, 3]
+    assert all(list(by_problem) == ["r", "s"] for by_problem in points.values())
+    got = {
+        (n, pid): (p.best_of_n, p.majority, p.pass_at_n)
+        for n, by_problem in points.items()
+        for pid, p in by_problem.items()
+    }
+    expected = {
+        (1, "r"): (2 / 3, 2 / 3, 2 / 3),
+        (1, "s"): (1 / 3, 1 / 3, 1 / 3),
+        (2, "r"): (1 / 3, 2 / 3, 1.0),
+        (2, "s"): (1 / 3, 1 / 3, 2 / 3),
+        (3, "r"): (0.0, 1.0, 1.0),
+        (3, "s"): (0.0, 0.0, 1.0),
+    }
+    assert got.keys() == expected.keys()
+    for key, want in expected.items():
+        assert got[key] == pytest.approx(want, rel=1e-12), key
+    assert all(p.exhaustive for by_problem in points.values() for p in by_problem.values())
+    assert problem_points(SMALL, ns=[2, 9])[2]["r"] == ProblemPoint(1 / 3, 2 / 3, 1.0, True)
+    assert problem_points({}) == {} and mean_over_problems({}) == []
+
+
+def test_problem_points_are_the_curve_per_problem():
+    # The curve is their mean, drawn subsets included: the same subsets per problem and N.
+    drawn = problem_points(PROBLEMS, subsets=2, seed=3)
+    assert mean_over_problems(drawn) == best_of_n_curve(PROBLEMS, subsets=2, seed=3)
+    assert not drawn[2]["p"].exhaustive  # 6 pairs > 2 subsets
+    reordered = problem_points({"q": PROBLEMS["q"], "p": PROBLEMS["p"]}, subsets=2, seed=3)
+    assert reordered[2]["p"] == drawn[2]["p"] and reordered[2]["q"] == drawn[2]["q"]
+    with pytest.raises(ValueError):
+        problem_points(PROBLEMS, subsets=0)
 
 
 def test_compute_points_hand_computed():

@@ -10,6 +10,9 @@ numbers out:
   ORM) against the final answer's correctness;
 - best-of-N for N = 1, 2, 4, ... (:func:`mathverify.eval.curves.best_of_n_curve`, the same
   code as ``mathverify eval --plot``), majority vote and pass@N over the same subsets;
+- with ``--versus-majority NAME[:OTHER]``: NAME's best-of-N minus majority vote at each N,
+  paired over problems (per problem, over the same N-subsets), per seed with its standard
+  error, and NAME's lead over OTHER; claim lines say whether the margins hold;
 - the run times the Makefile wrote (``OUT/seconds/<step>.txt``: seconds and the 1-minute
   load average when the step ended).
 
@@ -20,7 +23,8 @@ mean with the lowest-to-highest band.
 
     python report.py runs/letsverify --verifier "PRM (exact):samples64.prm-exact.jsonl:prm" \
         --verifier "ORM:orm-s0.jsonl,orm-s1.jsonl,orm-s2.jsonl:orm" \
-        --curve "PRM (exact)" --budget "PRM (exact)" ... --results RESULTS.md --png best_of_n.png
+        --curve "PRM (exact)" --budget "PRM (exact)" ... --results RESULTS.md --png best_of_n.png \
+        --versus-majority "PRM (exact), product:ORM"
 """
 
 from __future__ import annotations
@@ -37,8 +41,16 @@ from typing import Any
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from mathverify.eval.curves import BestOfNPoint, Candidate, best_of_n_curve
+from mathverify.eval.curves import (
+    BestOfNPoint,
+    Candidate,
+    ProblemPoint,
+    best_of_n_curve,
+    mean_over_problems,
+    problem_points,
+)
 from mathverify.eval.labels import auroc
+from mathverify.eval.metrics import paired_difference
 from mathverify.records import Solution, read_records
 from mathverify.step_scores import aggregate
 
@@ -189,17 +201,212 @@ def within_problem(solutions: list[Solution], how: str) -> float | None:
     return sum(present) / len(present) if present else None
 
 
-def curve(
-    solutions: list[Solution], how: str, ns: list[int] | None, subsets: int, seed: int
-) -> list[BestOfNPoint]:
+def candidates(solutions: list[Solution], how: str) -> dict[str, list[Candidate]]:
+    """Each problem's samples in sample order, scored by ``how`` of their step scores."""
     by_problem: dict[str, list[tuple[int, Candidate]]] = defaultdict(list)
     for s in solutions:
         candidate = Candidate(s.answer, bool(s.outcome), aggregate(s.step_scores, how))
         by_problem[s.problem_id].append((s.sample_id, candidate))
-    ordered = {
+    return {
         pid: [c for _, c in sorted(rows, key=lambda r: r[0])] for pid, rows in by_problem.items()
     }
-    return best_of_n_curve(ordered, ns=ns, subsets=subsets, seed=seed)
+
+
+def curve(
+    solutions: list[Solution], how: str, ns: list[int] | None, subsets: int, seed: int
+) -> list[BestOfNPoint]:
+    return best_of_n_curve(candidates(solutions, how), ns=ns, subsets=subsets, seed=seed)
+
+
+def curve_label(name: str, kind: str, how: str) -> str:
+    """A curve's name in the best-of-N table: a PRM's says its aggregation."""
+    return f"{name}, {how}" if kind == "prm" else name
+
+
+def parse_versus(text: str, labels: dict[str, list[str]]) -> tuple[str, str | None]:
+    """``NAME[:OTHER]`` as two curve labels. ``labels``: each --curve verifier's curve labels.
+
+    A name is a curve label ("PRM (exact), product") or a --curve verifier's name, which
+    stands for its first curve (a PRM's min, an ORM's last step).
+    """
+
+    def resolve(name: str) -> str | None:
+        if name in labels:
+            return labels[name][0]
+        return name if any(name in group for group in labels.values()) else None
+
+    whole = resolve(text)
+    if whole is not None:
+        return whole, None
+    name, _, other = text.rpartition(":")
+    first, second = resolve(name), resolve(other)
+    if first is None or second is None:
+        known = ", ".join(repr(label) for group in labels.values() for label in group)
+        raise SystemExit(
+            f"--versus-majority {text!r}: expected NAME[:OTHER], each a --curve verifier or "
+            f"one of its curves ({known})"
+        )
+    return first, second
+
+
+@dataclass(frozen=True)
+class Margin:
+    """At one N, in percentage points: each seed's best-of-N minus majority vote, paired over
+    problems, with its standard error; and the seeds' mean best-of-N minus OTHER's (the
+    lead), paired over problems, with its standard error (None without OTHER)."""
+
+    n: int
+    by_seed: tuple[float, ...]
+    se_by_seed: tuple[float, ...]
+    lead: float | None = None
+    lead_se: float | None = None
+
+    @property
+    def mean(self) -> float:
+        return statistics.fmean(self.by_seed)
+
+    @property
+    def mean_se(self) -> float:
+        return statistics.fmean(self.se_by_seed)
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "n": self.n,
+            "margin": self.mean,
+            "margin_sd": statistics.stdev(self.by_seed) if len(self.by_seed) > 1 else 0.0,
+            "margin_by_seed": list(self.by_seed),
+            "se_by_seed": list(self.se_by_seed),
+            "mean_se": self.mean_se,
+            "lead_over_other": self.lead,
+            "lead_se": self.lead_se,
+        }
+
+
+Runs = list[dict[int, dict[str, ProblemPoint]]]  # problem_points of each seed's file
+
+
+def seed_mean(runs: Runs, n: int) -> dict[str, float]:
+    """Each problem's best-of-N at ``n``, averaged over the seeds."""
+    return {pid: statistics.fmean(run[n][pid].best_of_n for run in runs) for pid in runs[0][n]}
+
+
+def margins(runs: Runs, other: Runs | None = None) -> list[Margin]:
+    """Best-of-N against majority vote at each N of ``runs`` (and the lead over ``other``)."""
+    out = []
+    for n in runs[0]:
+        paired = [
+            paired_difference(
+                {pid: p.best_of_n for pid, p in run[n].items()},
+                {pid: p.majority for pid, p in run[n].items()},
+            )
+            for run in runs
+        ]
+        lead = lead_se = None
+        if other is not None and all(n in run for run in other):
+            lead, lead_se = paired_difference(seed_mean(runs, n), seed_mean(other, n))
+        out.append(
+            Margin(
+                n=n,
+                by_seed=tuple(d for d, _ in paired),
+                se_by_seed=tuple(se for _, se in paired),
+                lead=lead,
+                lead_se=lead_se,
+            )
+        )
+    return out
+
+
+def margin_claims(points: list[Margin], margin_from: int, margin_at: int) -> dict[str, bool | None]:
+    """Whether the margins hold: above majority at every N >= ``margin_from`` at every seed;
+    the mean margin at ``margin_at`` above twice the mean paired SE; the lead over OTHER
+    positive at every N > 1 (at N = 1 every verifier keeps the one sample: no lead)."""
+    at = {p.n: p for p in points}
+    if margin_at not in at:
+        raise SystemExit(
+            f"--margin-at {margin_at}: not an N of the curve ({', '.join(map(str, at))})"
+        )
+    tail = [p for p in points if p.n >= margin_from]
+    if not tail:
+        raise SystemExit(f"--margin-from {margin_from}: beyond the curve's largest N")
+    leads = [p.lead for p in points if p.n > 1]
+    above_other = None
+    if leads and all(lead is not None for lead in leads):
+        above_other = all(lead is not None and lead > 0 for lead in leads)
+    return {
+        "above_majority_every_n_every_seed": all(m > 0 for p in tail for m in p.by_seed),
+        "margin_at_beyond_two_se": at[margin_at].mean > 2 * at[margin_at].mean_se,
+        "above_other_every_n": above_other,
+    }
+
+
+def signed(points: float) -> str:
+    return f"{points:+.1f}"
+
+
+def versus_majority_section(
+    name: str,
+    other: str | None,
+    points: list[Margin],
+    claims: dict[str, bool | None],
+    margin_from: int,
+    margin_at: int,
+    files: list[str],
+    n_problems: int,
+) -> list[str]:
+    """The Markdown section for one --versus-majority."""
+    seeds = len(points[0].by_seed)
+    largest = points[-1].n
+    intro = [
+        f"Margin: best-of-N by {name} minus majority vote over the same N-subsets, per "
+        f"problem, averaged over the {n_problems} problems, in percentage points. Paired SE: "
+        "the standard deviation of the per-problem differences over the square root of the "
+        "number of problems."
+    ]
+    if seeds > 1:
+        intro.append(
+            f"One margin per training seed (seed k: the k-th file, {', '.join(files)}); "
+            "mean ± standard deviation over the seeds."
+        )
+    if other:
+        intro.append(
+            f"Lead over {other}: the seeds' mean best-of-N minus {other}'s, per problem, ± its "
+            "paired SE."
+        )
+    lines = [f"## {name} against majority vote (paired over problems)", "", " ".join(intro), ""]
+    seed_heads = [f"seed {k + 1}: margin ± SE" for k in range(seeds)] if seeds > 1 else []
+    heads = ["N", "margin", "paired SE" if seeds == 1 else "mean paired SE", *seed_heads]
+    if other:
+        heads.append(f"lead over {other}")
+    lines += ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    for p in points:
+        row = [str(p.n)]
+        if seeds > 1:
+            row += [f"{signed(p.mean)} ± {statistics.stdev(p.by_seed):.1f}", f"{p.mean_se:.1f}"]
+            row += [
+                f"{signed(m)} ± {se:.1f}" for m, se in zip(p.by_seed, p.se_by_seed, strict=True)
+            ]
+        else:
+            row += [signed(p.mean), f"{p.mean_se:.1f}"]
+        if other:
+            row.append("n/a" if p.lead is None else f"{signed(p.lead)} ± {p.lead_se:.1f}")
+        lines.append("| " + " | ".join(row) + " |")
+    at = next(p for p in points if p.n == margin_at)
+    lines += [
+        "",
+        f"- above majority at every N from {margin_from} to {largest} at every seed: "
+        + _holds(bool(claims["above_majority_every_n_every_seed"])),
+        f"- margin at N = {margin_at} more than two paired standard errors (mean of seeds' "
+        "margins vs mean SE): "
+        + _holds(bool(claims["margin_at_beyond_two_se"]))
+        + f" ({signed(at.mean)} against 2 × {at.mean_se:.1f})",
+    ]
+    if other:
+        verdict = claims["above_other_every_n"]
+        lines.append(
+            f"- above {other} at every N from 2 to {largest} (at N = 1 both keep the one sample): "
+            + ("n/a" if verdict is None else _holds(verdict))
+        )
+    return lines
 
 
 def cell(value: float | None, digits: int = 3) -> str:
@@ -419,6 +626,21 @@ def main() -> None:
     parser.add_argument(
         "--processbench", type=Path, help="`eval --processbench --json` output to lay out"
     )
+    parser.add_argument(
+        "--versus-majority",
+        action="append",
+        default=[],
+        metavar="NAME[:OTHER]",
+        help="a section on NAME's best-of-N minus majority vote, paired over problems, per "
+        "seed, and its lead over OTHER; each a --curve verifier (a PRM's min) or one of its "
+        'curves ("NAME, product")',
+    )
+    parser.add_argument(
+        "--margin-from", type=int, default=16, help="--versus-majority: claim from this N up"
+    )
+    parser.add_argument(
+        "--margin-at", type=int, default=64, help="--versus-majority: the N of the 2-SE claim"
+    )
     args = parser.parse_args()
 
     verifiers = {v.name: v for v in (parse_verifier(t, args.out) for t in args.verifier)}
@@ -427,18 +649,30 @@ def main() -> None:
     for name in [*args.curve, *args.budget]:
         if name not in verifiers:
             raise SystemExit(f"unknown verifier {name!r}; have {', '.join(verifiers)}")
+    labels = {
+        name: [
+            curve_label(name, verifiers[name].kind, h) for h in AGGREGATIONS[verifiers[name].kind]
+        ]
+        for name in args.curve
+    }
+    versus = [parse_versus(text, labels) for text in args.versus_majority]
     data = {name: [load(path) for path in v.paths] for name, v in verifiers.items()}
     seeds_of = {name: [quality(d, v.kind) for d in data[name]] for name, v in verifiers.items()}
     qualities = {name: runs[0] for name, runs in seeds_of.items()}
     curves: dict[str, list[Point]] = {}
     curve_kinds: dict[str, str] = {}
+    runs_of: dict[str, Runs] = {}  # per-problem points of each seed, for --versus-majority
+    files_of: dict[str, list[str]] = {}
     for name in args.curve:
         for how in AGGREGATIONS[verifiers[name].kind]:
-            label = f"{name}, {how}" if verifiers[name].kind == "prm" else name
-            curves[label] = over_seeds(
-                [curve(d, how, None, args.subsets, args.seed) for d in data[name]]
-            )
+            label = curve_label(name, verifiers[name].kind, how)
+            runs_of[label] = [
+                problem_points(candidates(d, how), subsets=args.subsets, seed=args.seed)
+                for d in data[name]
+            ]
+            curves[label] = over_seeds([mean_over_problems(run) for run in runs_of[label]])
             curve_kinds[label] = verifiers[name].kind
+            files_of[label] = [p.name for p in verifiers[name].paths]
     budget_points: dict[str, dict[str, Point]] = {}
     for name in args.budget:
         budget_points[name] = {
@@ -532,6 +766,32 @@ def main() -> None:
             )
         plot(curves, args.png, f"Best-of-N on {n_problems} synthetic test problems")
 
+    versus_numbers: dict[str, dict[str, Any]] = {}
+    for name, other in versus:
+        points = margins(runs_of[name], runs_of[other] if other else None)
+        claims = margin_claims(points, args.margin_from, args.margin_at)
+        lines += [
+            "",
+            *versus_majority_section(
+                name,
+                other,
+                points,
+                claims,
+                args.margin_from,
+                args.margin_at,
+                files_of[name],
+                n_problems,
+            ),
+        ]
+        versus_numbers[name] = {
+            "other": other,
+            "unit": "percentage points",
+            "margin_from": args.margin_from,
+            "margin_at": args.margin_at,
+            "points": [p.to_dict() for p in points],
+            "claims": claims,
+        }
+
     if budget_points:
         n = args.budget_n
         majority = next(iter(next(iter(budget_points.values())).values())).majority
@@ -581,6 +841,7 @@ def main() -> None:
             "quality": {k: [vars(q) for q in v] for k, v in seeds_of.items()},
             "best_of_n": {k: [p.to_dict() for p in v] for k, v in curves.items()},
             "budget": {k: {h: p.to_dict() for h, p in v.items()} for k, v in budget_points.items()},
+            "versus_majority": versus_numbers,
         }
         args.json.write_text(json.dumps(payload, indent=1) + "\n")
     print("\n".join(lines))

@@ -76,9 +76,10 @@ def standard_error(p: float, n: int) -> float:
     return math.sqrt(p * (1 - p) / n) if n > 0 else 0.0
 
 
-def paired_difference(a: Mapping[str, bool], b: Mapping[str, bool]) -> tuple[float, float]:
+def paired_difference(a: Mapping[str, float], b: Mapping[str, float]) -> tuple[float, float]:
     """Mean and standard error, in points, of a's minus b's correctness per problem, over the
-    problems both have (two methods on the same problems: a paired comparison)."""
+    problems both have (two methods on the same problems: a paired comparison). Correctness
+    is a bool, or a share in [0, 1] (a problem's mean over several tries)."""
     diffs = [float(a[key]) - float(b[key]) for key in a if key in b]
     if not diffs:
         raise ValueError("no problem in common")

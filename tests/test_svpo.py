@@ -24,8 +24,10 @@ from mathverify.prompting import PromptFormat
 from mathverify.records import Problem, StepPair, Tree, read_all
 from mathverify.training.policy import PolicyTrainConfig
 from mathverify.training.svpo import (
+    PairCollator,
     completion_logps,
     dpo_loss,
+    nll_loss,
     prepare_svpo,
     read_pairs,
     tokenize_pair,
@@ -134,6 +136,21 @@ def test_dpo_loss_on_a_two_token_toy_equals_the_formula_by_hand() -> None:
     assert same.item() == pytest.approx(math.log(2))
 
 
+def test_nll_term_on_a_toy_is_the_chosen_steps_log_likelihood_per_token() -> None:
+    # Vocabulary {0, 1}; the prompt is token 0, the completion the next two tokens.
+    # Chosen = [0, 1, 1]: log p(1 | pos 0) + log p(1 | pos 1) over 2 tokens.
+    ids = torch.tensor([[0, 1, 1]])
+    mask = torch.tensor([[0, 1, 1]])
+    logits = torch.tensor([[[0.3, 1.2], [2.0, -1.0], [0.0, 0.0]]])
+    logp = completion_logps(logits, ids, mask)
+
+    def log_softmax(values: list[float], index: int) -> float:
+        return values[index] - math.log(sum(math.exp(v) for v in values))
+
+    by_hand = -(log_softmax([0.3, 1.2], 1) + log_softmax([2.0, -1.0], 1)) / 2
+    assert nll_loss(logp, mask.sum(-1)).item() == pytest.approx(by_hand, abs=1e-6)
+
+
 def pair(**fields) -> dict:
     return {
         "problem_id": "p",
@@ -220,6 +237,71 @@ def test_label_mcts_pairs_cli_writes_step_pairs(setup: dict[str, Path]) -> None:
     assert refused.exit_code == 2 and "--pairs needs --method mcts" in refused.output
 
 
+def write_pairs(setup: dict[str, Path], name: str) -> Path:
+    pairs = setup["root"] / name
+    pairs.write_text("".join(p.to_json() + "\n" for p in tree_pairs(hand_tree())))
+    return pairs
+
+
+def svpo_config(setup: dict[str, Path], name: str, **changes) -> PolicyTrainConfig:
+    settings = {
+        "output_dir": str(setup["root"] / name),
+        "init": str(setup["policy"]),
+        "objective": "svpo",
+        "max_steps": 2,
+        "batch_size": 2,
+        "warmup": 0.0,
+        "logging_steps": 1,
+    }
+    return PolicyTrainConfig(**(settings | changes))
+
+
+def test_sft_weight_adds_the_chosen_steps_nll_per_token_and_zero_is_the_old_loss(
+    setup: dict[str, Path],
+) -> None:
+    pairs = write_pairs(setup, "sft-pairs.jsonl")
+    problems = {"p": Problem(id="p", problem="Compute 2+3*1.")}
+    config = svpo_config(setup, "sft", beta=0.3, sft_weight=0.7)
+    prepared = prepare_svpo(str(pairs), problems, config)
+    trainer, lm = prepared.trainer, prepared.policy.lm
+    examples = prepared.trainer.train_dataset.items[:3]
+    batch = PairCollator(0)(examples)
+    prepared.policy.eval()
+    with torch.no_grad():
+        joint = trainer.compute_loss(prepared.policy, batch)
+        trainer.sft_weight = 0.0
+        alone = trainer.compute_loss(prepared.policy, batch)
+        # The same pieces, outside the trainer: the policy reads every row, the reference
+        # the chosen rows then the rejected ones.
+        ids, attention, mask = (
+            batch[k] for k in ("input_ids", "attention_mask", "completion_mask")
+        )
+        all_logps = completion_logps(lm(input_ids=ids, attention_mask=attention).logits, ids, mask)
+        rows = torch.cat([batch["chosen_rows"], batch["rejected_rows"]])
+        logps = all_logps[rows]
+        ref = trainer.ref_model(input_ids=ids[rows], attention_mask=attention[rows]).logits
+        ref_logps = completion_logps(ref, ids[rows], mask[rows])
+    n = len(examples)
+    old = dpo_loss(logps[:n], logps[n:], ref_logps[:n], ref_logps[n:], 0.3).mean()
+    assert torch.equal(alone, old)
+    # |y_c| by hand: the chosen row's tokens from its completion start on.
+    lengths = [len(e.chosen.input_ids) - e.chosen.completion_start for e in examples]
+    nll = sum(-logps[i].item() / lengths[i] for i in range(n)) / n
+    assert joint.item() == pytest.approx(old.item() + 0.7 * nll, rel=1e-5)
+    assert joint.item() > alone.item()
+
+
+def test_training_logs_the_mean_chosen_and_rejected_logps(setup: dict[str, Path]) -> None:
+    pairs = write_pairs(setup, "log-pairs.jsonl")
+    config = svpo_config(setup, "logged", sft_weight=1.0)
+    prepared = prepare_svpo(str(pairs), {"p": Problem(id="p", problem="Compute 2+3*1.")}, config)
+    prepared.trainer.train()
+    logged = [row for row in prepared.trainer.state.log_history if "loss" in row]
+    assert len(logged) == 2
+    for row in logged:
+        assert row["logps/chosen"] < 0 and row["logps/rejected"] < 0
+
+
 def test_reference_stays_frozen_while_the_policy_moves(setup: dict[str, Path]) -> None:
     pairs = setup["root"] / "train-pairs.jsonl"
     records = list(tree_pairs(hand_tree()))
@@ -263,11 +345,13 @@ def test_train_policy_svpo_cli_saves_a_policy_and_scorer(setup: dict[str, Path])
     args = ["train-policy", "--objective", "svpo", "--init", str(setup["policy"])]
     args += ["-i", str(pairs), "-p", str(setup["problems"]), "-o", str(out)]
     args += ["--max-steps", "2", "--batch-size", "2", "--value-weight", "0.5", "--beta", "0.2"]
+    args += ["--sft-weight", "0.25"]
     result = runner.invoke(app, [*args, "--value-features", "likelihood", "--value-head", "mlp"])
     assert result.exit_code == 0, result.output
     card = load_card(out)
     assert card.kind == "value" and card.extra["objective"] == "svpo"
     assert card.extra["beta"] == 0.2 and card.extra["n_pairs"] == 6
+    assert card.extra["sft_weight"] == 0.25
     from mathverify.scoring import load_scorer
 
     scores = load_scorer(str(out)).score(["Compute 2+3*1."], [["= 2+3", "= 5"]])
@@ -304,3 +388,18 @@ def test_train_policy_svpo_cli_bad_pairs_exit_2_with_file_line(setup: dict[str, 
         app, ["train-policy", "--objective", "svpo", "--from-scratch", "tiny", "-i", "x", "-o", "y"]
     )
     assert scratch.exit_code == 2 and "give --init" in scratch.output
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            ["--objective", "svpo", "--init", "x", "--sft-weight", "-0.1"],
+            "--sft-weight must be >= 0",
+        ),
+        (["--from-scratch", "tiny", "--sft-weight", "0.5"], "--sft-weight needs --objective svpo"),
+    ],
+)
+def test_train_policy_refuses_a_bad_sft_weight(options: list[str], message: str) -> None:
+    result = runner.invoke(app, ["train-policy", *options, "-i", "x", "-o", "y"])
+    assert result.exit_code == 2 and message in result.output

@@ -104,6 +104,9 @@ def train_policy_command(
     value_weight: Annotated[
         float, typer.Option("--value-weight", help=config_help("value_weight"))
     ] = _D.value_weight,
+    sft_weight: Annotated[
+        float, typer.Option("--sft-weight", help=config_help("sft_weight"))
+    ] = _D.sft_weight,
     value_features: Annotated[
         str, typer.Option("--value-features", help=config_help("value_features"))
     ] = _D.value_features,
@@ -135,6 +138,7 @@ def train_policy_command(
         objective=objective,
         beta=beta,
         value_weight=value_weight,
+        sft_weight=sft_weight,
         value_features=value_features,
         value_head=value_head,
     )

@@ -113,6 +113,13 @@ class PolicyTrainConfig:
             "added to the DPO loss; > 0 saves a value directory (policy and scorer at once)."
         },
     )
+    sft_weight: float = field(
+        default=0.0,
+        metadata={
+            "help": "svpo: weight of the chosen step's negative log-likelihood per token (RPO's "
+            "NLL term), added to the DPO loss so the chosen steps stay likely; 0 = DPO alone."
+        },
+    )
     value_features: str = field(
         default="hidden",
         metadata={
@@ -156,6 +163,10 @@ class PolicyTrainConfig:
             raise MathverifyError(f"--value-weight must be >= 0, got {self.value_weight}")
         if self.value_weight > 0 and self.objective != "svpo":
             raise MathverifyError("--value-weight needs --objective svpo")
+        if self.sft_weight < 0:
+            raise MathverifyError(f"--sft-weight must be >= 0, got {self.sft_weight}")
+        if self.sft_weight > 0 and self.objective != "svpo":
+            raise MathverifyError("--sft-weight needs --objective svpo")
         if self.value_features not in ("hidden", "likelihood"):
             raise MathverifyError("--value-features: choose hidden or likelihood")
         if self.value_head not in ("linear", "mlp"):

@@ -13,13 +13,25 @@ where ``log pi(y|x)`` sums the step's token log-probabilities, the reference ``r
 frozen copy of the initial policy (no gradients, eval mode), and a step's tokens are its
 text followed by the separator (the policy then writes another step) or, for a step that
 ended the solution, by the end-of-sequence token, exactly what generation produces. With
-``value_weight`` w > 0 the loss is ``L_DPO + w * L_V``, ``L_V`` the value head's MSE of
+``sft_weight`` s > 0 the loss adds ``s * L_NLL``, the chosen step's negative log-likelihood
+per token (RPO: Pang et al. 2024, "Iterative Reasoning Preference Optimization",
+https://arxiv.org/abs/2404.19733):
+
+    L_NLL = -log pi(y_c|x) / |y_c|        (|y_c|: the chosen step's token count, as above)
+
+both terms averaged over the batch's pairs (RPO writes ``L_NLL + alpha * L_DPO``: the same
+up to the learning rate's scale, with s = 1 / alpha). DPO alone can lower the chosen step's
+likelihood as well as the rejected one's (only their difference counts), and a small policy
+then forgets how to write right steps; the NLL term keeps the chosen steps likely. With
+``value_weight`` w > 0 the loss adds ``w * L_V``, ``L_V`` the value head's MSE of
 ``sigmoid(logit)`` against ``(Q + 1) / 2`` of both states of every pair, read at the step's
 separator as :class:`~mathverify.scoring.value.ValueScorer` reads it (the head and the saved
 directory are :class:`~mathverify.training.value.ValueModel`'s, so the result is a policy and
 a scorer at once; likelihood features are detached, so the value loss moves the policy only
 through the hidden state). The paper's value model also has a ranking (margin) term on the
-pairs; it is not implemented here.
+pairs; it is not implemented here. Every logging step also logs the mean summed
+log-probability of the chosen and of the rejected steps under the policy (``logps/chosen``,
+``logps/rejected``), over the pairs trained on since the last log.
 
 Why not TRL's ``DPOTrainer``: it appends the end-of-sequence token to every chosen and
 rejected completion (``add_eos`` in ``trl/trainer/dpo_trainer.py``, trl 1.16), which for a
@@ -71,6 +83,7 @@ __all__ = [
     "SVPORow",
     "completion_logps",
     "dpo_loss",
+    "nll_loss",
     "read_pairs",
     "tokenize_pair",
     "train_svpo",
@@ -98,6 +111,11 @@ def dpo_loss(
     """Per pair: ``-log sigmoid(beta * ((pi_c - ref_c) - (pi_r - ref_r)))`` (DPO, sigmoid)."""
     margin = (policy_chosen - ref_chosen) - (policy_rejected - ref_rejected)
     return -F.logsigmoid(beta * margin)
+
+
+def nll_loss(policy_chosen: torch.Tensor, chosen_lengths: torch.Tensor) -> torch.Tensor:
+    """Per pair: ``-pi_c / |y_c|``, the chosen step's negative log-likelihood per token (RPO)."""
+    return -policy_chosen / chosen_lengths.clamp(min=1).to(policy_chosen.dtype)
 
 
 # --------------------------------------------------------------------------------------
@@ -347,12 +365,23 @@ class SVPOTrainer(Trainer):
     trained model (so ``model.train()`` never touches it and the optimizer never sees it)."""
 
     def __init__(
-        self, *args: Any, ref_model: nn.Module, beta: float, value_weight: float, **kwargs: Any
+        self,
+        *args: Any,
+        ref_model: nn.Module,
+        beta: float,
+        value_weight: float,
+        sft_weight: float = 0.0,
+        **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.ref_model = ref_model
         self.beta = beta
         self.value_weight = value_weight
+        self.sft_weight = sft_weight
+        # Sums of the policy's chosen / rejected log-probabilities and their count, since the
+        # last log; kept as tensors so that a training step does not wait on the device.
+        self._logp_sums: list[torch.Tensor] = []
+        self._logp_count = 0
 
     def compute_loss(
         self,
@@ -376,19 +405,29 @@ class SVPOTrainer(Trainer):
                 ref_out.logits, inputs["input_ids"][dpo_rows], inputs["completion_mask"][dpo_rows]
             )
         n = len(inputs["chosen_rows"])
-        losses = dpo_loss(
-            logps[inputs["chosen_rows"]],
-            logps[inputs["rejected_rows"]],
-            ref_logps[:n],
-            ref_logps[n:],
-            self.beta,
-        )
+        chosen, rejected = logps[inputs["chosen_rows"]], logps[inputs["rejected_rows"]]
+        losses = dpo_loss(chosen, rejected, ref_logps[:n], ref_logps[n:], self.beta)
         loss = losses.mean()
+        if self.sft_weight > 0:
+            lengths = inputs["completion_mask"][inputs["chosen_rows"]].sum(-1)
+            loss = loss + self.sft_weight * nll_loss(chosen, lengths).mean()
+        if model.training:
+            self._logp_sums.append(torch.stack([chosen.detach().sum(), rejected.detach().sum()]))
+            self._logp_count += n
         if value_logits is not None and self.value_weight > 0:
             loss = loss + self.value_weight * value_loss(
                 value_logits, inputs["value_labels"], "mse"
             )
         return (loss, {"loss": loss}) if return_outputs else loss
+
+    def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
+        """Adds ``logps/chosen`` and ``logps/rejected`` (means since the last log) to a
+        training log."""
+        if "loss" in logs and self._logp_count:
+            sums = torch.stack(self._logp_sums).sum(0) / self._logp_count
+            logs["logps/chosen"], logs["logps/rejected"] = sums.tolist()
+            self._logp_sums, self._logp_count = [], 0
+        super().log(logs, *args, **kwargs)
 
 
 def _init_policy(config: PolicyTrainConfig) -> tuple[SVPOPolicy, nn.Module]:
@@ -436,7 +475,7 @@ def _card(
                 "n_outputs": 1,
                 "value": "sigmoid(logit) = (V + 1) / 2, V in [-1, 1]",
                 "loss": "mse",
-                "sft_weight": 0.0,
+                "sft_weight": config.sft_weight,
                 "freeze_policy": False,
                 "step_features": config.value_features,
                 "head": config.value_head,
@@ -508,6 +547,7 @@ def prepare_svpo(
         ref_model=ref,
         beta=config.beta,
         value_weight=config.value_weight,
+        sft_weight=config.sft_weight,
     )
     return Prepared(trainer, policy, tokenizer, prompt_format, base, len(examples), too_long)
 
@@ -532,6 +572,7 @@ def train_svpo(
         "objective": "svpo",
         "beta": config.beta,
         "value_weight": config.value_weight,
+        "sft_weight": config.sft_weight,
         "steps": int(trainer.state.global_step),
         "batch_size": config.batch_size,
         "learning_rate": config.learning_rate,

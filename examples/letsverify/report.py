@@ -744,7 +744,7 @@ def main() -> None:
             "",
             "## Best-of-N",
             "",
-            f"% of the {n_problems} test problems whose top-scored of N samples is right; "
+            f"% of the {n_problems} {args.samples} problems whose top-scored of N samples is right; "
             f"majority vote and pass@N over the same N-subsets (each problem averages over "
             f"at most {args.subsets} random N-subsets of its samples, seed {args.seed}). "
             "A verifier trained with several seeds: mean ± standard deviation over them. "

@@ -157,3 +157,14 @@ def test_shards_fails_and_keeps_the_parts_when_a_shard_fails(tmp_path: Path) -> 
 def test_shards_refuses_a_bad_command_line(tmp_path: Path) -> None:
     done = subprocess.run(["bash", str(SHARDS), "2", "out"], capture_output=True, text=True)
     assert done.returncode == 2 and "usage" in done.stderr
+
+
+def test_an_svpo_report_becomes_a_section_with_its_headings_one_level_down(
+    tmp_path: Path,
+) -> None:
+    svpo = tmp_path / "SVPO-sft.md"
+    svpo.write_text("# SVPO against SFT\n\nSettings:\n\n## Summary\n\n### runs/x\n| a |\n")
+    lines = report.svpo_section(svpo)
+    assert lines[0] == "## SVPO against SFT (SVPO-sft.md)"
+    assert "### Summary" in lines and "#### runs/x" in lines and "| a |" in lines
+    assert report.svpo_section(tmp_path / "SVPO.md")[0].startswith("## SVPO (SVPO.md): missing")

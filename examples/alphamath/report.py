@@ -269,6 +269,18 @@ def total_wall(out: Path) -> str:
     return f"{total / 60:.1f} minutes over {len(list(folder.glob('*.txt')))} timed steps"
 
 
+def svpo_section(path: Path) -> list[str]:
+    """``path`` (an SVPO.md of svpo_report.py) as a section: its title a level-2 heading
+    naming the file, its other headings one level down."""
+    if not path.exists():
+        return [f"## SVPO ({path.name}): missing, run `make svpo-seeds`", ""]
+    lines = path.read_text(encoding="utf-8").splitlines()
+    title = lines[0].lstrip("# ").strip() if lines and lines[0].startswith("# ") else "SVPO"
+    body = lines[1:] if lines and lines[0].startswith("# ") else lines
+    demoted = ["#" + line if line.startswith("#") else line for line in body]
+    return [f"## {title} ({path.name})", *demoted, ""]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
@@ -277,6 +289,14 @@ def main() -> None:
     parser.add_argument("--auroc-labels", type=Path, required=True)
     parser.add_argument("--results", type=Path, required=True)
     parser.add_argument("--setting", action="append", default=[])
+    parser.add_argument(
+        "--svpo",
+        type=Path,
+        action="append",
+        default=[],
+        help="an SVPO report of svpo_report.py to include as a section (repeatable; "
+        "a missing file is named as missing)",
+    )
     args = parser.parse_args()
     rounds, evals = args.rounds.split(), args.evals.split()
     rows = {(r, e): load_row(args.out, r, e) for r in rounds for e in evals}
@@ -314,6 +334,7 @@ def main() -> None:
         "",
         f"Total wall time of the timed steps: {total_wall(args.out)}.",
         "",
+        *[line for path in args.svpo for line in svpo_section(path)],
     ]
     args.results.write_text("\n".join(lines), encoding="utf-8")
 

@@ -269,11 +269,16 @@ class Margin:
     def mean_se(self) -> float:
         return statistics.fmean(self.se_by_seed)
 
+    @property
+    def sd(self) -> float:
+        """The standard deviation of the seeds' margins (0 for one seed)."""
+        return statistics.stdev(self.by_seed) if len(self.by_seed) > 1 else 0.0
+
     def to_dict(self) -> dict[str, object]:
         return {
             "n": self.n,
             "margin": self.mean,
-            "margin_sd": statistics.stdev(self.by_seed) if len(self.by_seed) > 1 else 0.0,
+            "margin_sd": self.sd,
             "margin_by_seed": list(self.by_seed),
             "se_by_seed": list(self.se_by_seed),
             "mean_se": self.mean_se,
@@ -381,7 +386,7 @@ def versus_majority_section(
     for p in points:
         row = [str(p.n)]
         if seeds > 1:
-            row += [f"{signed(p.mean)} ± {statistics.stdev(p.by_seed):.1f}", f"{p.mean_se:.1f}"]
+            row += [f"{signed(p.mean)} ± {p.sd:.1f}", f"{p.mean_se:.1f}"]
             row += [
                 f"{signed(m)} ± {se:.1f}" for m, se in zip(p.by_seed, p.se_by_seed, strict=True)
             ]

@@ -15,20 +15,17 @@ STAMP := build/.installed
 
 # torch first, pinned to the CPU wheel that ships on this machine's disk: a plain
 # `pip install torch` (or a dependency asking for it) would pull a multi-GB CUDA build.
-# The installer is uv (fetched with pip when missing; it installs the same versions as pip
-# here, in 5-8 s instead of about 45 s on a fresh machine), with pip as the fallback when
-# uv cannot be had. PIP_FIND_LINKS (the local wheel folder) is passed on to uv.
+# The installer is uv (fetched with pip when missing; the same versions as pip, 7.5 s against
+# pip's 51 s in a fresh environment: benchmarks/RESULTS.md), else pip. PIP_FIND_LINKS (the
+# local wheel folder) is passed on to uv.
 UV_INSTALL = $(PYTHON) -m uv pip install -q --python $(PYTHON) \
 	$(foreach d,$(PIP_FIND_LINKS),--find-links $(d))
 $(STAMP): pyproject.toml
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PIP) install -q uv 2>/dev/null || true
-	@if $(PYTHON) -m uv --version >/dev/null 2>&1; then \
-		$(PYTHON) -c "import torch" 2>/dev/null || $(UV_INSTALL) torch==2.13.0; \
-		$(UV_INSTALL) -e ".[dev]"; \
-	else \
-		$(PYTHON) -c "import torch" 2>/dev/null || $(PIP) install -q torch==2.13.0; \
-		$(PIP) install -q -e ".[dev]"; \
-	fi
+	@if $(PYTHON) -m uv --version >/dev/null 2>&1; then install="$(UV_INSTALL)"; \
+	else install="$(PIP) install -q"; fi; \
+	$(PYTHON) -c "import torch" 2>/dev/null || $$install torch==2.13.0; \
+	$$install -e ".[dev]"
 	@mkdir -p build && touch $(STAMP)
 
 install: $(STAMP)

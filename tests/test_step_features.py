@@ -17,6 +17,7 @@ from mathverify.errors import MathverifyError
 from mathverify.models.card import ModelCard, load_card
 from mathverify.models.tiny import build_tokenizer, save_random_policy, tiny_llama_config
 from mathverify.models.verifier import (
+    Example,
     VerifierCollator,
     VerifierModel,
     load_verifier,
@@ -27,7 +28,13 @@ from mathverify.models.verifier import (
 from mathverify.models.verifier_examples import tokenize_prm_example
 from mathverify.prompting import PromptFormat
 from mathverify.scoring import load_scorer
+from mathverify.training import verifier_common
 from mathverify.training.prm import train_prm
+from mathverify.training.verifier_common import (
+    FeatureCollator,
+    backbone_is_fixed,
+    cache_features,
+)
 from mathverify.training.verifier_config import PRMTrainConfig
 
 PROBLEMS = ["Compute (12+7)*3-5.", "Compute 2+3*4."]
@@ -154,7 +161,9 @@ def test_mlp_likelihood_verifier_round_trips_and_scores(tmp_path: Path) -> None:
     assert prefix[0] == pytest.approx(scores[0][:2], abs=1e-5)
 
 
-def test_train_prm_with_likelihood_features(tmp_path: Path) -> None:
+def test_train_prm_with_likelihood_features(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     policy = save_random_policy(tmp_path / "policy", hidden_size=64, num_layers=2, num_heads=2)
     problems = tmp_path / "problems.jsonl"
     labeled = tmp_path / "labeled.jsonl"
@@ -177,6 +186,13 @@ def test_train_prm_with_likelihood_features(tmp_path: Path) -> None:
     before = {
         k: v.clone() for k, v in LlamaForCausalLM.from_pretrained(policy).state_dict().items()
     }
+    cached: list[int] = []
+
+    def spy(model: VerifierModel, examples: list[Example], *args: object) -> object:
+        cached.append(len(examples))
+        return cache_features(model, examples, *args)
+
+    monkeypatch.setattr(verifier_common, "cache_features", spy)
     result = train_prm(
         PRMTrainConfig(
             input=str(labeled),
@@ -193,6 +209,7 @@ def test_train_prm_with_likelihood_features(tmp_path: Path) -> None:
             freeze_backbone=True,
         )
     )
+    assert cached == [16, 0]  # the frozen backbone ran once over the train split
     losses = [h["loss"] for h in result.log_history if "loss" in h]
     assert losses[-1] < losses[0]
     card = load_card(result.output, expect="prm")
@@ -201,6 +218,50 @@ def test_train_prm_with_likelihood_features(tmp_path: Path) -> None:
     assert all(torch.equal(before[k], after[k]) for k in before)  # frozen backbone
     scores = load_scorer(result.output).score(["Compute 3+1."], [["= 4", "\\boxed{4}"]])
     assert len(scores[0]) == 2
+
+
+def _examples() -> list[Example]:
+    tokenizer = build_tokenizer()
+    targets = [[1.0, 1.0, 0.0, None], [0.0, None]]
+    return [
+        Example(**tokenize_prm_example(tokenizer, PromptFormat(), p, s, t), group=p)
+        for p, s, t in zip(PROBLEMS, STEPS, targets, strict=True)
+    ]
+
+
+def test_cached_features_give_the_full_forwards_loss_and_head_gradient() -> None:
+    # A frozen backbone's head inputs are computed once; training on them is training on
+    # what the full forward computes at every step (same loss, same head gradient).
+    model = _verifier(freeze=True)
+    model.train()
+    examples = _examples()
+    collator = VerifierCollator(build_tokenizer().pad_token_id or 0, step_index=True)
+    full = model(**collator(examples))["loss"]
+    full.backward()
+    full_grads = [p.grad.clone() for p in model.head.parameters()]
+    model.zero_grad()
+    cached = cache_features(model, examples, collator, batch_size=1)
+    assert model.training  # the mode is restored
+    assert [len(c.labels) for c in cached] == [3, 1]  # labeled positions only
+    assert [c.group for c in cached] == [e.group for e in examples]
+    batch = FeatureCollator()(cached)
+    assert batch["features"].shape[:2] == (2, 3) and batch["labels"][1, 1:].eq(-100).all()
+    loss = model(**batch)["loss"]
+    loss.backward()
+    assert torch.allclose(loss, full, atol=1e-6)
+    for grad, expected in zip((p.grad for p in model.head.parameters()), full_grads, strict=True):
+        assert torch.allclose(grad, expected, atol=1e-6)
+
+
+def test_only_a_frozen_backbone_without_dropout_is_cached() -> None:
+    assert backbone_is_fixed(_verifier(freeze=True))
+    assert not backbone_is_fixed(_verifier(freeze=False))
+    torch.manual_seed(0)
+    config = tiny_llama_config(build_tokenizer(), hidden_size=64, num_layers=2, num_heads=2)
+    config.attention_dropout = 0.1  # dropout in train mode: inputs change from step to step
+    assert not backbone_is_fixed(
+        VerifierModel(LlamaForCausalLM(config), 1, "likelihood", "mlp", True)
+    )
 
 
 def test_unknown_head_or_features_is_a_clear_error() -> None:

@@ -146,13 +146,19 @@ class VerifierModel(nn.Module):
 
     def forward(
         self,
-        input_ids: torch.Tensor,
+        input_ids: torch.Tensor | None = None,
         attention_mask: torch.Tensor | None = None,
         labels: torch.Tensor | None = None,
         step_index: torch.Tensor | None = None,
+        features: torch.Tensor | None = None,
     ) -> dict[str, torch.Tensor]:
-        inputs = self.head_inputs(input_ids, attention_mask, step_index)
-        logits = self.head(inputs.to(self.head_dtype))
+        """Scores at every position. ``features`` (what :meth:`head_inputs` returns, computed
+        once when the backbone is frozen: [B, S, width]) skips the backbone."""
+        if features is None:
+            if input_ids is None:
+                raise MathverifyError("a verifier forward needs input_ids or features")
+            features = self.head_inputs(input_ids, attention_mask, step_index)
+        logits = self.head(features.to(self.head_dtype))
         out = {"logits": logits}
         if labels is not None:
             out["loss"] = verifier_loss(logits, labels)

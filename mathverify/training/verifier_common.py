@@ -31,6 +31,7 @@ from mathverify.errors import MathverifyError
 from mathverify.models.card import CARD_NAME, ModelCard, load_card
 from mathverify.models.prompts import model_prompt_format
 from mathverify.models.verifier import (
+    IGNORE,
     Example,
     VerifierCollator,
     VerifierModel,
@@ -75,6 +76,96 @@ def split_by_group(
     train = [e for e in examples if e.group not in held_out]
     held = [e for e in examples if e.group in held_out]
     return train, held
+
+
+# --------------------------------------------------------------------------------------
+# Frozen backbone: the head's inputs computed once
+
+
+@dataclass
+class FeatureExample:
+    """An example whose head inputs are fixed: ``features`` [S, width] at its S labeled score
+    positions and their targets ``labels`` [S]."""
+
+    features: torch.Tensor
+    labels: torch.Tensor
+    group: str = ""
+
+
+class FeatureCollator:
+    """Pads :class:`FeatureExample` rows to ``{"features": [B, S, width], "labels": [B, S]}``
+    (``IGNORE`` past each row's S): what :meth:`VerifierModel.forward` reads without its
+    backbone."""
+
+    def __call__(self, batch: Sequence[FeatureExample]) -> dict[str, torch.Tensor]:
+        slots = max(len(x.labels) for x in batch)
+        width = batch[0].features.shape[-1]
+        features = torch.zeros((len(batch), slots, width), dtype=batch[0].features.dtype)
+        labels = torch.full((len(batch), slots), IGNORE, dtype=torch.float32)
+        for row, item in enumerate(batch):
+            n = len(item.labels)
+            features[row, :n] = item.features
+            labels[row, :n] = item.labels
+        return {"features": features, "labels": labels}
+
+
+# Config fields that turn on dropout in Hugging Face decoders (attention dropout is a
+# functional call there, not a module).
+_DROPOUT_FIELDS = ("dropout", "pdrop")
+
+
+def backbone_is_fixed(model: VerifierModel) -> bool:
+    """True when training cannot change what the head reads: no backbone parameter learns
+    and the backbone has no active dropout (modules or config rates above 0)."""
+    if any(p.requires_grad for p in model.backbone.parameters()):
+        return False
+    if any(isinstance(m, nn.Dropout) and m.p > 0 for m in model.backbone.modules()):
+        return False
+    config = model.backbone.config.get_text_config().to_dict()
+    return not any(
+        isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+        for key, value in config.items()
+        if any(part in key for part in _DROPOUT_FIELDS)
+    )
+
+
+def cache_features(
+    model: VerifierModel,
+    examples: Sequence[Example],
+    collator: VerifierCollator,
+    batch_size: int,
+    device: torch.device | str = "cpu",
+) -> list[FeatureExample]:
+    """Each example's head inputs at its labeled positions, computed once (eval mode, no
+    gradient, batches of similar length); examples keep their order and groups.
+
+    With a fixed backbone (:func:`backbone_is_fixed`) training on these is training the
+    head on the same inputs the full forward computes at every step, up to the last bits
+    that batching changes in float sums.
+    """
+    was_training = model.training
+    model.eval()
+    model.to(device)
+    order = sorted(range(len(examples)), key=lambda i: len(examples[i].input_ids))
+    cached: list[FeatureExample | None] = [None] * len(examples)
+    try:
+        with torch.no_grad():
+            for start in range(0, len(order), batch_size):
+                rows = order[start : start + batch_size]
+                batch = collator([examples[i] for i in rows])
+                labels = batch.pop("labels")
+                batch = {k: v.to(device) for k, v in batch.items()}
+                inputs = model.head_inputs(
+                    batch["input_ids"], batch["attention_mask"], batch.get("step_index")
+                ).cpu()
+                for row, index in enumerate(rows):
+                    keep = labels[row] != IGNORE
+                    cached[index] = FeatureExample(
+                        inputs[row][keep].clone(), labels[row][keep].clone(), examples[index].group
+                    )
+    finally:
+        model.train(was_training)
+    return [c for c in cached if c is not None]
 
 
 # --------------------------------------------------------------------------------------
@@ -240,13 +331,22 @@ def run_training(
     check_output(config)
     train, held = split_by_group(examples, config.eval_fraction, config.seed)
     args = training_arguments(config, has_eval=bool(held))
+    collator = collator or VerifierCollator(pad_id(tokenizer))
+    if type(collator) is VerifierCollator and backbone_is_fixed(model):
+        # Only the head learns and its inputs never change: compute them once instead of
+        # running the backbone at every step (most of a frozen-backbone run's time).
+        train, held = (
+            cache_features(model, part, collator, config.batch_size, args.device)
+            for part in (train, held)
+        )
+        collator = FeatureCollator()
     callbacks = []
     if held and config.patience > 0:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=config.patience))
     trainer = VerifierTrainer(
         model=model,
         args=args,
-        data_collator=collator or VerifierCollator(pad_id(tokenizer)),
+        data_collator=collator,
         train_dataset=ListDataset(train),
         eval_dataset=ListDataset(held) if held else None,
         processing_class=tokenizer,

@@ -18,7 +18,10 @@ STAMP := build/.installed
 # The installer is uv (fetched with pip when missing; the same versions as pip, 7.5 s against
 # pip's 51 s in a fresh environment: benchmarks/RESULTS.md), else pip. PIP_FIND_LINKS (the
 # local wheel folder) is passed on to uv.
-UV_INSTALL = $(PYTHON) -m uv pip install -q --python $(PYTHON) \
+# --compile-bytecode writes the .pyc files at install, as pip does: uv skips them, and where
+# PYTHONDONTWRITEBYTECODE is set (as on the project's machines) every later command would
+# compile torch and transformers again (about 5 s each; the demo runs a dozen).
+UV_INSTALL = $(PYTHON) -m uv pip install -q --compile-bytecode --python $(PYTHON) \
 	$(foreach d,$(PIP_FIND_LINKS),--find-links $(d))
 $(STAMP): pyproject.toml
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PIP) install -q uv 2>/dev/null || true

@@ -15,8 +15,8 @@ STAMP := build/.installed
 
 # torch first, pinned to the CPU wheel that ships on this machine's disk: a plain
 # `pip install torch` (or a dependency asking for it) would pull a multi-GB CUDA build.
-# The installer is uv (fetched with pip when missing; the same versions as pip, 7.5 s against
-# pip's 51 s in a fresh environment: benchmarks/RESULTS.md), else pip. PIP_FIND_LINKS (the
+# The installer is uv (fetched with pip when missing; the same versions as pip, 22 s with
+# bytecode against pip's 51 s in a fresh environment: benchmarks/RESULTS.md), else pip. PIP_FIND_LINKS (the
 # local wheel folder) is passed on to uv.
 # --compile-bytecode writes the .pyc files at install, as pip does: uv skips them, and where
 # PYTHONDONTWRITEBYTECODE is set (as on the project's machines) every later command would

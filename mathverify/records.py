@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import IO, Any, ClassVar, TypeVar
 
 from mathverify.errors import MathverifyError, RecordError
+from mathverify.provenance import Provenance
 
 STDIO = "-"
 
@@ -265,6 +266,7 @@ class Tree(Record):
     method: str = ""
     config: dict[str, Any] = field(default_factory=dict)
     run: int = 0
+    meta: dict[str, Any] = field(default_factory=dict)
 
     FIELDS: ClassVar[dict[str, str]] = {
         "problem_id": "str",
@@ -272,6 +274,7 @@ class Tree(Record):
         "method": "str",
         "config": "dict",
         "run": "int",
+        "meta": "dict",
     }
     KIND: ClassVar[str] = "tree"
 
@@ -451,8 +454,14 @@ def in_shard(problem_id: str, shard: tuple[int, int] | None) -> bool:
 # Writing
 
 
-def _existing_keys(path: Path, record_type: type[Record]) -> set[str]:
-    """Keys already in ``path``; a torn last line (a killed writer) is cut off first."""
+def _existing_keys(
+    path: Path, record_type: type[Record], provenance: Provenance | None = None
+) -> set[str]:
+    """Keys already in ``path``; a torn last line (a killed writer) is cut off first.
+
+    With ``provenance``, every existing record's stored settings must equal it (else a
+    :class:`MathverifyError` names the line and the field).
+    """
     keys: set[str] = set()
     if not path.exists() or path.stat().st_size == 0:
         return keys
@@ -469,8 +478,18 @@ def _existing_keys(path: Path, record_type: type[Record]) -> set[str]:
             obj = json.loads(raw.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise RecordError(str(path), number, f"cannot resume: unreadable line ({exc})") from exc
-        keys.add(record_type.from_dict(obj, path=str(path), line=number).key())
+        record = record_type.from_dict(obj, path=str(path), line=number)
+        if provenance is not None:
+            provenance.check_resume(_meta_of(record), f"{path}:{number}")
+        keys.add(record.key())
     return keys
+
+
+def _meta_of(record: Record) -> dict[str, Any]:
+    meta = getattr(record, "meta", None)
+    if not isinstance(meta, dict):
+        raise TypeError(f"{type(record).__name__} has no meta to carry a provenance")
+    return meta
 
 
 class RecordWriter:
@@ -479,6 +498,10 @@ class RecordWriter:
     With ``resume=True`` an existing file is kept and ``done(key)`` tells which records are
     already there, so a killed run restarts without losing or duplicating rows. Without it an
     existing file is replaced.
+
+    With ``provenance`` each record written gets it stamped into ``meta["provenance"]``, and
+    a resumed file must have been written with the same settings (else an error names the
+    field that differs).
     """
 
     def __init__(
@@ -487,9 +510,11 @@ class RecordWriter:
         record_type: type[Record],
         *,
         resume: bool = False,
+        provenance: Provenance | None = None,
     ) -> None:
         self.path = str(path)
         self.record_type = record_type
+        self.provenance = provenance
         self.written = 0
         self._keys: set[str] = set()
         self._handle: IO[str]
@@ -500,7 +525,7 @@ class RecordWriter:
         if p.parent and not p.parent.exists():
             p.parent.mkdir(parents=True, exist_ok=True)
         if resume:
-            self._keys = _existing_keys(p, record_type)
+            self._keys = _existing_keys(p, record_type, provenance)
             self._handle = p.open("a", encoding="utf-8")
         else:
             self._handle = p.open("w", encoding="utf-8")
@@ -517,6 +542,8 @@ class RecordWriter:
         key = record.key()
         if key in self._keys:
             return
+        if self.provenance is not None:
+            self.provenance.stamp(_meta_of(record))
         # One write call per line so a killed process leaves at most one torn line.
         self._handle.write(record.to_json() + "\n")
         self._handle.flush()

@@ -14,7 +14,15 @@ from mathverify.errors import MathverifyError
 from mathverify.models.card import load_card
 from mathverify.step_scores import AGGREGATIONS, Scorer, StepScores, aggregate
 
-__all__ = ["AGGREGATIONS", "SCORERS", "Scorer", "StepScores", "aggregate", "load_scorer"]
+__all__ = [
+    "AGGREGATIONS",
+    "SCORERS",
+    "Scorer",
+    "StepScores",
+    "aggregate",
+    "load_scorer",
+    "scorer_provenance",
+]
 
 # Model kind (mathverify.json) -> "module:class" of its scorer. One line per kind.
 SCORERS: dict[str, str] = {
@@ -50,7 +58,7 @@ def load_scorer(path: str | Path, scorer_format: str = "auto", **options: Any) -
     if scorer_format != "mathverify":
         from mathverify.scoring.public import PublicScorer
 
-        return PublicScorer(path, fmt=scorer_format, **options)
+        return _described(PublicScorer(path, fmt=scorer_format, **options), path, scorer_format)
     card = load_card(path)
     if card.kind not in SCORERS:
         raise MathverifyError(
@@ -59,7 +67,24 @@ def load_scorer(path: str | Path, scorer_format: str = "auto", **options: Any) -
         )
     module_name, class_name = SCORERS[card.kind].split(":")
     scorer_class = getattr(importlib.import_module(module_name), class_name)
-    return scorer_class(path, **options)
+    return _described(scorer_class(path, **options), path, f"mathverify-{card.kind}")
+
+
+def _described(scorer: Any, path: str | Path, scorer_format: str) -> Any:
+    # What a provenance names: where the scorer came from and the format it was read in.
+    scorer.source = str(path)
+    scorer.scorer_format = scorer_format
+    return scorer
+
+
+def scorer_provenance(scorer: Any | None) -> dict[str, Any]:
+    """``scorer`` and ``scorer_format`` of a loaded scorer (``None`` for no scorer)."""
+    if scorer is None:
+        return {"scorer": None, "scorer_format": None}
+    return {
+        "scorer": getattr(scorer, "source", type(scorer).__name__),
+        "scorer_format": getattr(scorer, "scorer_format", None),
+    }
 
 
 def _hub_name(name: str) -> bool:

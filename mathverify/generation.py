@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from mathverify.backends.base import Completion, Policy, check_sampling, policy_settings
@@ -43,6 +43,11 @@ class GenerationConfig:
         )
         if self.batch_size < 1:
             raise MathverifyError(f"batch_size must be at least 1, got {self.batch_size}")
+
+    def settings(self) -> dict[str, Any]:
+        """Every field, for the provenance: each one changes the samples a run gives
+        (``batch_size`` too, since it cuts the chunks whose seeds are derived, see above)."""
+        return asdict(self)
 
 
 def policy_prompt_format(

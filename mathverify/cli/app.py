@@ -12,10 +12,11 @@ import contextlib
 import functools
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
+import click
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -28,6 +29,8 @@ from rich.progress import (
 )
 
 from mathverify.errors import MathverifyError
+from mathverify.provenance import Provenance
+from mathverify.records import STDIO, Record, RecordWriter
 
 app = typer.Typer(
     name="mathverify",
@@ -117,7 +120,11 @@ ResumeOpt = Annotated[
     bool,
     typer.Option(
         "--resume",
-        help="Keep the existing output and skip records already in it (after a crash or Ctrl-C).",
+        help=(
+            "Keep the existing output and skip records already in it (after a crash or "
+            "Ctrl-C). The settings stored with its records must equal this run's, else the "
+            "command stops, naming the setting that differs."
+        ),
     ),
 ]
 ShardOpt = Annotated[
@@ -151,3 +158,59 @@ def progress_bar(label: str, total: int, unit: str) -> Iterator[Callable[[int], 
     ) as progress:
         task = progress.add_task(label, total=total)
         yield lambda n: progress.advance(task, n)
+
+
+# ---------------------------------------------------------------------------------------
+# Options given, and resumes: the checks behind "no silent wrong number".
+
+# Where a value the user chose comes from (not a default).
+_GIVEN = (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT)
+
+
+def option_flag(ctx: typer.Context, name: str) -> str:
+    """How the user spells parameter ``name`` (``--soft/--hard`` for a flag pair)."""
+    for param in ctx.command.params:
+        if param.name == name:
+            opts = getattr(param, "opts", []) + getattr(param, "secondary_opts", [])
+            longest = [o for o in opts if o.startswith("--")] or opts
+            return "/".join(longest) or name
+    return name
+
+
+def given_options(ctx: typer.Context) -> list[str]:
+    """Names of the parameters the user set (command line or environment), in command order."""
+    return [
+        param.name
+        for param in ctx.command.params
+        if param.name and ctx.get_parameter_source(param.name) in _GIVEN
+    ]
+
+
+def refuse_unread(
+    ctx: typer.Context,
+    read: Iterable[str],
+    chosen: str,
+    readers: Callable[[str], str | None] = lambda name: None,
+) -> None:
+    """Refuse an option given that ``chosen`` (e.g. ``--method outcome``) does not read.
+
+    A silently ignored option is a setting the user believes shaped the output and did not.
+    ``readers(name)`` says which choices do read it, for the message.
+    """
+    allowed = set(read)
+    for name in given_options(ctx):
+        if name not in allowed:
+            where = readers(name)
+            hint = f" (it applies to {where})" if where else ""
+            raise MathverifyError(f"{option_flag(ctx, name)} does not apply to {chosen}{hint}")
+
+
+def check_resumable(path: str, record_type: type[Record], provenance: Provenance) -> None:
+    """Refuse a ``--resume`` of ``path`` written with other settings, before a model loads.
+
+    Opening a writer to resume only appends, so the check leaves the file as it was; the
+    command opens its own writer again once its models are loaded.
+    """
+    if path == STDIO or not Path(path).exists():
+        return
+    RecordWriter(path, record_type, resume=True, provenance=provenance).close()

@@ -14,12 +14,19 @@ from mathverify.cli.app import (
     ResumeOpt,
     SeedOpt,
     ShardOpt,
+    check_resumable,
     command,
     console,
 )
 from mathverify.cli.policy_options import (
+    DEFAULT_DEVICE,
+    DEFAULT_DTYPE,
+    DEFAULT_GPU_MEMORY_UTILIZATION,
+    DEFAULT_MAX_CONCURRENCY,
+    DEFAULT_TENSOR_PARALLEL_SIZE,
     BackendOpt,
     BaseUrlOpt,
+    DeviceOpt,
     DtypeOpt,
     GpuMemoryOpt,
     LogprobsOpt,
@@ -33,12 +40,14 @@ from mathverify.cli.policy_options import (
     SystemOpt,
     TensorParallelOpt,
     open_policy,
+    policy_provenance,
     step_format_config,
     step_format_summary,
     with_step_format,
 )
 from mathverify.errors import MathverifyError
 from mathverify.generation import GenerationConfig, generate_solutions
+from mathverify.provenance import Provenance
 from mathverify.records import (
     Problem,
     RecordWriter,
@@ -92,12 +101,13 @@ def generate(
             ),
         ),
     ] = 256,
-    dtype: DtypeOpt = "auto",
+    dtype: DtypeOpt = DEFAULT_DTYPE,
+    device: DeviceOpt = DEFAULT_DEVICE,
     base_url: BaseUrlOpt = None,
     model_name: ModelNameOpt = None,
-    max_concurrency: MaxConcurrencyOpt = 8,
-    tensor_parallel_size: TensorParallelOpt = 1,
-    gpu_memory_utilization: GpuMemoryOpt = 0.9,
+    max_concurrency: MaxConcurrencyOpt = DEFAULT_MAX_CONCURRENCY,
+    tensor_parallel_size: TensorParallelOpt = DEFAULT_TENSOR_PARALLEL_SIZE,
+    gpu_memory_utilization: GpuMemoryOpt = DEFAULT_GPU_MEMORY_UTILIZATION,
     logprobs: LogprobsOpt = True,
     prompt_format: PromptFormatOpt = "auto",
     system: SystemOpt = None,
@@ -133,6 +143,24 @@ def generate(
     todo = [p for p in read_problems_by_id(problems).values() if in_shard(p.id, shard_spec)]
     if limit is not None:
         todo = todo[:limit]
+    provenance = Provenance(
+        "generate",
+        {
+            **policy_provenance(
+                backend,
+                policy,
+                model_name=model_name,
+                prompt_format=prompt_format,
+                system=system,
+                dtype=dtype,
+                logprobs=logprobs,
+                react=react,
+            ),
+            **config.settings(),
+        },
+    )
+    if resume:  # other settings than the partial file's fail before the model loads
+        check_resumable(output, Solution, provenance)
     model, policy_prompt = open_policy(
         backend,
         policy,
@@ -140,6 +168,7 @@ def generate(
         prompt_format=prompt_format,
         system=system,
         dtype=dtype,
+        device=device,
         batch_size=batch_size,
         seed=seed,
         base_url=base_url,
@@ -153,7 +182,7 @@ def generate(
     started = time.perf_counter()
     tokens = 0
     with (
-        RecordWriter(output, Solution, resume=resume) as writer,
+        RecordWriter(output, Solution, resume=resume, provenance=provenance) as writer,
         Progress(
             TextColumn("generate"),
             BarColumn(),

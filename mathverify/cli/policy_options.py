@@ -1,7 +1,16 @@
-"""Policy/backend options shared by every command that generates (generate, label, search)."""
+"""Policy/backend options shared by every command that generates (generate, label, search).
+
+Some options are read by one backend only (``--base-url`` by openai, ``--tensor-parallel-size``
+by vllm, ``--device`` by hf, ...). :func:`open_policy` refuses such an option given with
+another backend, naming the option and the backend, instead of dropping it: a dropped
+setting is one the user believes shaped the output and did not. "Given" means a value other
+than the option's default (``None`` included), so every command that opens a policy gets
+the check whatever its own defaults look like.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
@@ -18,13 +27,59 @@ from mathverify.models.prompts import (
 from mathverify.prompting import PromptFormat
 from mathverify.sandbox import SandboxConfig
 
+# Defaults of the backend-specific options; a command's option default must be one of these.
+DEFAULT_DTYPE = "auto"
+DEFAULT_DEVICE = "auto"
+DEFAULT_MAX_CONCURRENCY = 8
+DEFAULT_TENSOR_PARALLEL_SIZE = 1
+DEFAULT_GPU_MEMORY_UTILIZATION = 0.9
+
+
+@dataclass(frozen=True)
+class BackendOption:
+    """An option only some backends read: its flag, the value meaning "not given", readers."""
+
+    flag: str
+    default: Any
+    backends: tuple[str, ...]
+
+    def given(self, value: Any) -> bool:
+        return value is not None and value != self.default
+
+
+# open_policy keyword -> the option. One line per backend-specific option.
+BACKEND_ONLY: dict[str, BackendOption] = {
+    "dtype": BackendOption("--dtype", DEFAULT_DTYPE, ("hf", "vllm")),
+    "device": BackendOption("--device", DEFAULT_DEVICE, ("hf",)),
+    "base_url": BackendOption("--base-url", None, ("openai",)),
+    "model_name": BackendOption("--model", None, ("openai",)),
+    "max_concurrency": BackendOption("--max-concurrency", DEFAULT_MAX_CONCURRENCY, ("openai",)),
+    "tensor_parallel_size": BackendOption(
+        "--tensor-parallel-size", DEFAULT_TENSOR_PARALLEL_SIZE, ("vllm",)
+    ),
+    "gpu_memory_utilization": BackendOption(
+        "--gpu-memory-utilization", DEFAULT_GPU_MEMORY_UTILIZATION, ("vllm",)
+    ),
+    "logprobs": BackendOption("--no-logprobs", True, ("vllm", "openai")),
+}
+
 BackendOpt = Annotated[
     str, typer.Option("--backend", help=f"Generation backend: {', '.join(sorted(BACKENDS))}.")
 ]
 DtypeOpt = Annotated[
     str,
     typer.Option(
-        "--dtype", help="Model weights dtype: auto (as saved), float32, bfloat16 or float16."
+        "--dtype",
+        help="hf and vllm backends: model weights dtype: auto (as saved), float32, bfloat16 "
+        "or float16.",
+    ),
+]
+DeviceOpt = Annotated[
+    str,
+    typer.Option(
+        "--device",
+        help="hf backend: torch device: auto (cuda when available, else cpu), cpu, cuda, "
+        "cuda:1 ...",
     ),
 ]
 BaseUrlOpt = Annotated[
@@ -117,33 +172,63 @@ MaxCodeRunsOpt = Annotated[
 ]
 
 
+def check_backend_options(backend: str, **values: Any) -> None:
+    """Refuse a backend-specific option (a :data:`BACKEND_ONLY` keyword) ``backend`` ignores.
+
+    Other keywords are not backend-specific and pass. Runs before anything loads.
+    """
+    if backend not in BACKENDS:
+        raise MathverifyError(
+            f"unknown backend {backend!r}; choose from {', '.join(sorted(BACKENDS))}"
+        )
+    for name, value in values.items():
+        option = BACKEND_ONLY.get(name)
+        if option is not None and backend not in option.backends and option.given(value):
+            readers = " and ".join(option.backends)
+            raise MathverifyError(
+                f"{option.flag} applies to the {readers} backend"
+                f"{'s' if len(option.backends) > 1 else ''}, not --backend {backend}"
+            )
+
+
 def backend_options(
     backend: str,
     *,
-    dtype: str = "auto",
-    device: str = "auto",
+    dtype: str | None = DEFAULT_DTYPE,
+    device: str | None = DEFAULT_DEVICE,
     batch_size: int = 256,
     seed: int = 0,
     base_url: str | None = None,
-    max_concurrency: int = 8,
-    tensor_parallel_size: int = 1,
-    gpu_memory_utilization: float = 0.9,
-    logprobs: bool = True,
+    max_concurrency: int | None = DEFAULT_MAX_CONCURRENCY,
+    tensor_parallel_size: int | None = DEFAULT_TENSOR_PARALLEL_SIZE,
+    gpu_memory_utilization: float | None = DEFAULT_GPU_MEMORY_UTILIZATION,
+    logprobs: bool | None = True,
 ) -> dict[str, Any]:
-    """The loader options of ``backend`` from the command's options (others do not apply)."""
+    """The loader options of ``backend`` from the command's options (``None``: the default).
+
+    Options of other backends must have been refused first (:func:`check_backend_options`).
+    """
+    dtype = dtype or DEFAULT_DTYPE
+    logprobs = True if logprobs is None else logprobs
     if backend == "vllm":
         return {
             "dtype": dtype,
             "seed": seed,
-            "tensor_parallel_size": tensor_parallel_size,
-            "gpu_memory_utilization": gpu_memory_utilization,
+            "tensor_parallel_size": tensor_parallel_size or DEFAULT_TENSOR_PARALLEL_SIZE,
+            "gpu_memory_utilization": gpu_memory_utilization or DEFAULT_GPU_MEMORY_UTILIZATION,
             "logprobs": logprobs,
         }
     if backend == "openai":
         if not base_url:
             raise MathverifyError("--backend openai needs --base-url (the server's API root)")
-        return {"base_url": base_url, "max_concurrency": max_concurrency, "logprobs": logprobs}
-    return {"dtype": dtype, "device": device, "batch_size": batch_size}
+        return {
+            "base_url": base_url,
+            "max_concurrency": DEFAULT_MAX_CONCURRENCY
+            if max_concurrency is None
+            else max_concurrency,
+            "logprobs": logprobs,
+        }
+    return {"dtype": dtype, "device": device or DEFAULT_DEVICE, "batch_size": batch_size}
 
 
 def open_policy(
@@ -157,10 +242,13 @@ def open_policy(
 ) -> tuple[Policy, PromptFormat]:
     """Load ``policy`` with ``backend`` and return it with its prompt format.
 
-    The card (if any) is checked before the model loads; a chat format is bound to the
-    tokenizer the backend loaded (hf), else to the one read from the directory or the local
-    hub cache (vllm after it loaded the model; openai from ``--policy``).
+    An option of another backend (``options`` named in :data:`BACKEND_ONLY`, or
+    ``model_name`` outside openai) is refused first. The card (if any) is checked before
+    the model loads; a chat format is bound to the tokenizer the backend loaded (hf), else
+    to the one read from the directory or the local hub cache (vllm after it loaded the
+    model; openai from ``--policy``).
     """
+    check_backend_options(backend, model_name=model_name, **options)
     if prompt_format not in PROMPT_FORMAT_CHOICES:
         raise MathverifyError(
             f"--prompt-format {prompt_format!r}: choose one of {', '.join(PROMPT_FORMAT_CHOICES)}"
@@ -177,6 +265,42 @@ def open_policy(
         policy, requested=prompt_format, system=system, tokenizer=tokenizer
     )
     return model, formatted
+
+
+def policy_provenance(
+    backend: str,
+    policy: str,
+    *,
+    model_name: str | None = None,
+    prompt_format: str = "auto",
+    system: str | None = None,
+    dtype: str | None = DEFAULT_DTYPE,
+    logprobs: bool | None = True,
+    react: ReactConfig | None = None,
+) -> dict[str, Any]:
+    """The policy settings that shape generated text, for a stage's provenance.
+
+    Known before the model loads, so a resume with other settings fails fast. Machine
+    details (device, GPUs, memory share, server URL, concurrency) are left out: they do not
+    choose which text a seed gives, and a resumed run may move to another machine. Each
+    backend records only what it reads.
+    """
+    settings: dict[str, Any] = {"policy": policy, "backend": backend}
+    if backend == "openai":
+        settings["model"] = model_name or policy
+    else:
+        settings["dtype"] = dtype or DEFAULT_DTYPE
+    if backend in BACKEND_ONLY["logprobs"].backends:
+        settings["logprobs"] = True if logprobs is None else logprobs
+    settings.update(prompt_format=prompt_format, system=system)
+    settings["step_format"] = "plain" if react is None else "react"
+    if react is not None:
+        settings.update(
+            sandbox_timeout=react.sandbox.timeout,
+            sandbox_memory_mb=react.sandbox.memory_mb,
+            max_code_runs=react.max_runs,
+        )
+    return settings
 
 
 def step_format_config(

@@ -26,7 +26,15 @@ from typing import Any
 from mathverify.errors import MathverifyError
 from mathverify.records import Problem, StepPair, Tree
 
-__all__ = ["node_q", "step_pairs", "tree_pairs"]
+__all__ = ["check_pair_options", "node_q", "step_pairs", "tree_pairs"]
+
+
+def check_pair_options(min_q_gap: float, max_pairs_per_node: int | None) -> None:
+    """Refuse a negative gap or a cap below one pair (before any tree is read)."""
+    if min_q_gap < 0:
+        raise MathverifyError(f"--min-q-gap must be >= 0, got {min_q_gap}")
+    if max_pairs_per_node is not None and max_pairs_per_node < 1:
+        raise MathverifyError(f"--max-pairs-per-node must be >= 1, got {max_pairs_per_node}")
 
 
 def node_q(node: dict[str, Any]) -> float | None:
@@ -42,10 +50,7 @@ def tree_pairs(
     tree: Tree, *, min_q_gap: float = 0.0, max_pairs_per_node: int | None = None
 ) -> Iterator[StepPair]:
     """The step pairs of one tree, node by node in creation order."""
-    if min_q_gap < 0:
-        raise MathverifyError(f"--min-q-gap must be >= 0, got {min_q_gap}")
-    if max_pairs_per_node is not None and max_pairs_per_node < 1:
-        raise MathverifyError(f"--max-pairs-per-node must be >= 1, got {max_pairs_per_node}")
+    check_pair_options(min_q_gap, max_pairs_per_node)
     by_id = {node["id"]: node for node in tree.nodes}
     if len(by_id) != len(tree.nodes):
         raise MathverifyError(f"tree of problem {tree.problem_id!r}: duplicate node ids")

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from mathverify.backends.base import Policy
+from mathverify.errors import MathverifyError
 from mathverify.grading import GradingPool
 from mathverify.iterutils import batched
 from mathverify.labeling.outcome import gold_answer
@@ -38,6 +39,19 @@ class RolloutConfig:
     seed: int = 0
     hard: bool = True
     cut_after_first_wrong: bool = False
+
+    def check(self) -> None:
+        """Refuse settings that cannot give a label (errors name the ``label`` options)."""
+        if self.k < 1:
+            raise MathverifyError(f"--k must be at least 1 (completions per prefix), got {self.k}")
+        if self.temperature < 0:
+            raise MathverifyError(
+                f"--temperature must be >= 0 (0 means greedy), got {self.temperature}"
+            )
+        if not 0 < self.top_p <= 1:
+            raise MathverifyError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.max_tokens < 1:
+            raise MathverifyError(f"--max-tokens must be at least 1, got {self.max_tokens}")
 
 
 @dataclass

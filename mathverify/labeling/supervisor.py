@@ -14,6 +14,14 @@ from mathverify.records import Problem, Solution
 from mathverify.step_scores import Scorer
 
 
+def check_threshold(threshold: float) -> None:
+    """A step score is a probability, so a threshold outside [0, 1] labels every step alike."""
+    if not 0.0 <= threshold <= 1.0:
+        raise MathverifyError(
+            f"--threshold must be in [0, 1] (step scores are probabilities), got {threshold}"
+        )
+
+
 def label_supervisor(
     solutions: Sequence[Solution],
     problems: Mapping[str, Problem],
@@ -22,6 +30,7 @@ def label_supervisor(
     hard: bool = True,
     threshold: float = 0.5,
 ) -> list[Solution]:
+    check_threshold(threshold)
     missing = [s.problem_id for s in solutions if s.problem_id not in problems]
     if missing:
         raise MathverifyError(f"problem id {missing[0]!r} is not in the problems file")

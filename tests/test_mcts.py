@@ -1,5 +1,9 @@
-"""MCTS on scripted policies: exact PUCT bookkeeping worked out by hand, batching (one backend
-call per simulation step across problems), terminal Q == reward, offline == online."""
+"""MCTS on scripted policies: exact PUCT bookkeeping worked out by hand for both budgets (the
+released tree budget and our per-step moves), batching (one backend call per iteration across
+problems), terminal rewards backed up once, the answer from the pruned tree, offline == online.
+
+The released reference is github MARIO-Math-Reasoning/Super_MARIO (mcts_math/agents/mcts.py,
+mcts_math/nodes/mcts_node.py, mcts_math/solver.py, offline_inference.py)."""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from mathverify.prompting import PromptFormat
 from mathverify.records import Problem, RecordWriter, Tree, read_all
 from mathverify.search import SEARCHES, SearchConfig
 from mathverify.search.mcts import MCTSNode, puct_score, select_child
+from mathverify.search.tree_answer import pruned, tree_answer
 
 FORMAT = PromptFormat()
 
@@ -28,12 +33,15 @@ TABLE: dict[tuple[str, ...], list[tuple[str, str, float]]] = {
 
 
 class TablePolicy:
-    """Proposes the steps of :data:`TABLE` (one token each, logprob = log p), in order."""
+    """Proposes the steps of ``table`` (:data:`TABLE` by default; one token each, logprob =
+    log p), in order."""
 
     name = "table"
 
-    def __init__(self) -> None:
+    def __init__(self, table: dict | None = None, tokens: int = 1) -> None:
         self.calls: list[tuple[int, int]] = []
+        self.table = TABLE if table is None else table
+        self.tokens = tokens
 
     def complete(
         self, prompts, *, n=1, temperature=0.0, top_p=1.0, max_tokens=256, stop=None, seed=0
@@ -43,9 +51,12 @@ class TablePolicy:
         for prompt in prompts:
             rest = prompt.split("\nSolution:\n", 1)[1]
             steps = tuple(s for s in rest.split(FORMAT.separator) if s)
-            options = TABLE[steps]
+            options = self.table[steps]
             out.append(
-                [Completion(text, 1, reason, math.log(p)) for text, reason, p in options[:n]]
+                [
+                    Completion(text, self.tokens, reason, self.tokens * math.log(p))
+                    for text, reason, p in options[:n]
+                ]
             )
         return out
 
@@ -56,6 +67,7 @@ def table_problem(pid: str = "t0") -> Problem:
 
 def mcts_config(**overrides) -> SearchConfig:
     base = {
+        "mcts_budget": "tree",
         "b2": 2,
         "simulations": 5,
         "c_puct": 1.0,
@@ -88,9 +100,112 @@ def test_puct_prefers_prior_when_unvisited_and_value_when_visited():
     assert puct_score(b, 4, 1.0) == pytest.approx(0.8)
     assert select_child([parent, a, b], parent, 1.0) is a
     assert select_child([parent, a, b], parent, 2.0) is b  # more exploration: the unvisited one
+    # The released selection (mcts.py:85-96) skips terminal children; none open: None.
+    a.terminal = True
+    assert select_child([parent, a, b], parent, 1.0, open_only=True) is b
+    b.terminal = True
+    assert select_child([parent, a, b], parent, 1.0, open_only=True) is None
+    assert select_child([parent, a, b], parent, 1.0) is a  # per-step: terminals compete
 
 
-def test_mcts_bookkeeping_on_a_hand_worked_tree(pool):
+def test_tree_budget_on_a_hand_worked_tree(pool):
+    # Released MCTS (mcts.py:67-96, 225-255): one tree, terminal children never selected,
+    # each terminal's reward backed up once, when it is created (mcts.py:186-195).
+    # It 1: select the root, expand it: "= 3" (prior .6), "= 4" (.4); the root's value 0
+    #   backed up: root N=1, W=0.
+    # It 2: PUCT "= 3" = .6 * sqrt1 / 1 = .6 > "= 4" = .4: expand "= 3". Its children
+    #   boxed{3} (+1) and boxed{9} (-1) back up once each, then its own value 0:
+    #   boxed{3} N=1 q=1, boxed{9} N=1 q=-1, "= 3" N=3 W=0, root N=4 W=0.
+    # It 3: root N=4: "= 3" = 0 + .6 * 2 / 4 = .3 < "= 4" = 0 + .4 * 2 / 1 = .8: expand "= 4":
+    #   boxed{4} (-1), boxed{7} (-1), value 0: "= 4" N=3 W=-2, root N=7 W=-2.
+    # It 4: root N=7: "= 3" = 0 + .6 * sqrt7 / 4 = .40 > "= 4" = -2/3 + .4 * sqrt7 / 4 = -.40;
+    #   every child of "= 3" is terminal: it is exhausted and the tree stops (mcts.py:71-77,
+    #   solver.py:119-126), the last simulation unused.
+    # Answer: nothing pruned (all leaves are answers); by Q "= 3" (0) > "= 4" (-2/3), then
+    #   boxed{3} (1) > boxed{9} (-1).
+    policy = TablePolicy()
+    sink: list[Tree] = []
+    [result] = SEARCHES["mcts"](
+        [table_problem()], policy, None, mcts_config(), pool=pool, tree_sink=sink
+    )
+    assert policy.calls == [(1, 2)] * 3
+    assert result.answer == "3"
+    assert result.steps == ["= 3", "\\boxed{3}"]
+    assert result.meta["n_simulations"] == 3
+    nodes = by_text(sink[0])
+    assert (result.meta["stopped_at"], result.meta["dead_end"]) == (4, nodes["= 3"]["id"])
+    assert nodes["= 3"]["exhausted"] and not nodes["= 3"]["terminal"]
+    root = sink[0].nodes[0]
+    assert (root["visits"], root["q"]) == (7, pytest.approx(-2 / 7))
+    assert (nodes["= 3"]["visits"], nodes["= 3"]["q"]) == (3, pytest.approx(0.0))
+    assert (nodes["= 4"]["visits"], nodes["= 4"]["q"]) == (3, pytest.approx(-2 / 3))
+    assert (nodes["\\boxed{3}"]["visits"], nodes["\\boxed{3}"]["q"]) == (1, 1.0)
+    for text in ("\\boxed{9}", "\\boxed{4}", "\\boxed{7}"):
+        assert nodes[text]["reward"] == -1.0
+        assert (nodes[text]["visits"], nodes[text]["q"]) == (1, -1.0)
+    assert result.meta["chosen_node"] == nodes["\\boxed{3}"]["id"]
+    assert result.meta["score"] == 1.0
+    assert result.meta["path"] == [nodes["= 3"]["id"], nodes["\\boxed{3}"]["id"]]
+
+
+class TableScorer:
+    """Scores a step by its text (the last step's score is what MCTS reads)."""
+
+    name = "table-scorer"
+    SCORES = {
+        "= 3": 0.8,
+        "= 4": 0.3,
+        "\\boxed{3}": 0.9,
+        "\\boxed{9}": 0.2,
+        "\\boxed{4}": 0.6,
+        "\\boxed{7}": 0.1,
+    }
+
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+
+    def score(self, problems: list[str], steps: list[list[str]]) -> list[list[float | None]]:
+        self.calls.append(len(steps))
+        return [[self.SCORES[s] for s in solution] for solution in steps]
+
+
+def test_tree_budget_values_terminals_by_the_scorer_once_on_test_problems(pool):
+    # No gold answer used (the released test-set mode, mcts.py:196-198, 209-220): a finished
+    # solution's value is the scorer's 2s - 1 of it, backed up once. Values: "= 3" .6,
+    # "= 4" -.4, boxed{3} .8, boxed{9} -.6, boxed{4} .2, boxed{7} -.8; the root 0.
+    # It 1: expand the root; root N=1 W=0.
+    # It 2: "= 3" (.6) > "= 4" (.4): expand; boxed{3} .8, boxed{9} -.6, "= 3" .6 backed up:
+    #   "= 3" N=3 W=.8, root N=4 W=.8.
+    # It 3: "= 3" = .8/3 + .6 * 2/4 = .57 < "= 4" = .4 * 2 = .8: expand; boxed{4} .2,
+    #   boxed{7} -.8, "= 4" -.4: "= 4" N=3 W=-1, root N=7 W=-.2.
+    # It 4: "= 3" = .27 + .40 = .66 > "= 4" = -.33 + .26: "= 3" is exhausted; stop.
+    policy, scorer = TablePolicy(), TableScorer()
+    sink: list[Tree] = []
+    [result] = SEARCHES["mcts"](
+        [table_problem()],
+        policy,
+        scorer,
+        mcts_config(gold_reward=False, simulations=10),
+        pool=pool,
+        tree_sink=sink,
+    )
+    nodes = by_text(sink[0])
+    assert policy.calls == [(1, 2)] * 3
+    # One scorer call per iteration for the leaf and its new finished children together
+    # (the root, iteration 1, has no step to score).
+    assert scorer.calls == [3, 3]
+    assert sink[0].nodes[0]["visits"] == 7
+    assert sink[0].nodes[0]["q"] == pytest.approx(-0.2 / 7)
+    assert (nodes["= 3"]["visits"], nodes["= 3"]["q"]) == (3, pytest.approx(0.8 / 3))
+    assert (nodes["= 4"]["visits"], nodes["= 4"]["q"]) == (3, pytest.approx(-1 / 3))
+    for text, value in [("\\boxed{3}", 0.8), ("\\boxed{9}", -0.6), ("\\boxed{7}", -0.8)]:
+        assert nodes[text]["reward"] == pytest.approx(value)
+        assert (nodes[text]["visits"], nodes[text]["q"]) == (1, pytest.approx(value))
+    assert result.answer == "3" and result.meta["stopped_at"] == 4
+
+
+def test_per_step_budget_reproduces_the_search_before_the_tree_budget(pool):
+    # Our per-step moves, unchanged (with --distinct, which it always applied):
     # Sim 1 expands the root (value 0). Sim 2: PUCT A = .6, B = .4 -> expand A (value 0).
     # Sim 3: root N=2: A = .6*sqrt2/2 = .42, B = .4*sqrt2 = .57 -> expand B (value 0).
     # Sim 4: root N=3: A = .6*sqrt3/2 = .52 > B = .4*sqrt3/2 = .35; under A, boxed{3}
@@ -99,7 +214,12 @@ def test_mcts_bookkeeping_on_a_hand_worked_tree(pool):
     policy = TablePolicy()
     sink: list[Tree] = []
     [result] = SEARCHES["mcts"](
-        [table_problem()], policy, None, mcts_config(), pool=pool, tree_sink=sink
+        [table_problem()],
+        policy,
+        None,
+        mcts_config(mcts_budget="per-step", distinct=True),
+        pool=pool,
+        tree_sink=sink,
     )
     assert policy.calls == [(1, 2)] * 3  # three expansions, then no backend call
     assert result.answer == "3"
@@ -116,6 +236,20 @@ def test_mcts_bookkeeping_on_a_hand_worked_tree(pool):
         assert nodes[text]["reward"] == -1.0
         assert nodes[text]["visits"] == 0 and nodes[text]["q"] is None
     assert nodes["= 3"]["prior"] == pytest.approx(0.6)
+
+
+def test_tree_budget_runs_exactly_simulations_iterations_per_tree(pool):
+    # Six numbers: the first box comes at depth 6, so five iterations meet no dead end.
+    policy = ScriptedPolicy(error_rate=0.3)
+    problems = make_problems(3, n_numbers=6)
+    results = SEARCHES["mcts"](
+        problems, policy, ScriptedScorer(), mcts_config(b2=3, simulations=5, gold_reward=False)
+    )
+    assert [(c[0], c[1]) for c in policy.calls] == [(3, 3)] * 5
+    for result in results:
+        assert result.meta["n_simulations"] == 5 and result.meta["stopped_at"] is None
+        assert result.meta["n_nodes"] <= 5 * 3
+        assert result.answer is None  # no finished solution yet: the pruned tree is empty
 
 
 def test_expansions_of_all_problems_share_one_backend_call_per_simulation(pool):
@@ -191,20 +325,22 @@ def test_rollout_mix_values_a_leaf_by_value_and_graded_rollout(pool, weight):
 )
 def test_rollout_mix_bad_settings(overrides, has_scorer, message):
     with pytest.raises(MathverifyError, match=re.escape(message)):
-        mcts_config(**overrides).check("mcts", has_scorer=has_scorer)
+        # rollout at its default: with a scorer it is not read (and so may not be set).
+        mcts_config(**{"rollout": True, **overrides}).check("mcts", has_scorer=has_scorer)
     with pytest.raises(MathverifyError, match="applies to mcts"):
         SearchConfig(rollout_mix=0.5).check("sbs", has_scorer=True)
 
 
+@pytest.mark.parametrize("budget", ["tree", "per-step"])
 @pytest.mark.parametrize("rollout", [True, False])
-def test_terminal_q_equals_reward_and_rewards_grade_the_answer(pool, rollout):
+def test_terminal_q_equals_reward_and_rewards_grade_the_answer(pool, rollout, budget):
     problems = make_problems(6)
     sink: list[Tree] = []
     SEARCHES["mcts"](
         problems,
         ScriptedPolicy(error_rate=0.3, early_box=True),
         None,
-        mcts_config(b2=3, simulations=6, rollout=rollout),
+        mcts_config(b2=3, simulations=6, rollout=rollout, mcts_budget=budget),
         pool=pool,
         tree_sink=sink,
     )
@@ -220,19 +356,24 @@ def test_terminal_q_equals_reward_and_rewards_grade_the_answer(pool, rollout):
             if node["visits"]:
                 n_visited_terminals += 1
                 assert node["q"] == node["reward"]
+            if budget == "tree":
+                # Backed up once, when created, and never selected again.
+                assert node["visits"] == 1
     assert n_visited_terminals > 0
 
 
-def test_visits_add_up_and_q_is_the_mean_backed_up(pool):
+@pytest.mark.parametrize("budget", ["tree", "per-step"])
+def test_visits_add_up_and_q_is_the_mean_backed_up(pool, budget):
     sink: list[Tree] = []
     SEARCHES["mcts"](
         make_problems(3),
-        ScriptedPolicy(error_rate=0.4),
+        ScriptedPolicy(error_rate=0.4, early_box=True),
         ScriptedScorer(),
-        mcts_config(b2=3, simulations=5, gold_reward=False),
+        mcts_config(b2=3, simulations=8, gold_reward=False, mcts_budget=budget),
         pool=pool,
         tree_sink=sink,
     )
+    n_terminal = 0
     for tree in sink:
         children: dict[int, list[dict]] = {}
         for node in tree.nodes:
@@ -240,12 +381,15 @@ def test_visits_add_up_and_q_is_the_mean_backed_up(pool):
                 children.setdefault(node["parent"], []).append(node)
         for node in tree.nodes:
             kids = children.get(node["id"], [])
+            n_terminal += node["terminal"] and node["visits"] > 0
             if node["terminal"] or not node["visits"]:
                 continue
-            # A node is evaluated once (its expansion) and every later visit passes to a child.
+            # A node is evaluated once (its expansion); every other visit is a child's:
+            # a simulation through it (per-step) or a terminal child's reward (tree).
             assert node["visits"] == 1 + sum(k["visits"] for k in kids)
             total = node["value"] + sum(k["q"] * k["visits"] for k in kids if k["visits"])
             assert node["q"] == pytest.approx(total / node["visits"])
+    assert n_terminal > 0
 
 
 @pytest.mark.parametrize(
@@ -256,9 +400,9 @@ def test_visits_add_up_and_q_is_the_mean_backed_up(pool):
         ({"gold_reward": True, "b2": 4, "simulations": 3, "max_depth": 3}, True),
     ],
 )
-def test_offline_reselection_gives_the_online_answer(tmp_path, pool, settings, scored):
+def test_offline_reselection_gives_the_per_step_answer(tmp_path, pool, settings, scored):
     problems = make_problems(6)
-    config = mcts_config(**{"b2": 3, "simulations": 4, **settings})
+    config = mcts_config(**{"b2": 3, "simulations": 4, "mcts_budget": "per-step", **settings})
     sink: list[Tree] = []
     online = SEARCHES["mcts"](
         problems,
@@ -279,6 +423,33 @@ def test_offline_reselection_gives_the_online_answer(tmp_path, pool, settings, s
     assert [r.answer for r in offline] == [r.answer for r in online]
     assert [r.steps for r in offline] == [r.steps for r in online]
     assert [r.meta["chosen_node"] for r in offline] == [r.meta["chosen_node"] for r in online]
+
+
+@pytest.mark.parametrize("scored", [False, True])
+def test_the_saved_tree_gives_the_tree_budget_answer(tmp_path, pool, scored):
+    # What offline re-selection needs (offline_inference.py:94-189): the saved nodes alone
+    # (visits, q, terminal, answer) give the online answer through tree_answer.
+    problems = make_problems(8)
+    sink: list[Tree] = []
+    online = SEARCHES["mcts"](
+        problems,
+        ScriptedPolicy(error_rate=0.35, early_box=True),
+        ScriptedScorer() if scored else None,
+        mcts_config(b2=3, simulations=12, gold_reward=not scored, rollout=True),
+        pool=pool,
+        tree_sink=sink,
+    )
+    path = tmp_path / "trees.jsonl"
+    with RecordWriter(str(path), Tree) as writer:
+        writer.write_all(sink)
+    saved = read_all(str(path), Tree)
+    for tree in saved:
+        for node in tree.nodes:
+            assert {"visits", "q", "value", "prior", "terminal", "reward", "answer"} <= set(node)
+    chosen = [tree_answer(tree.nodes) for tree in saved]
+    assert [c["id"] if c else None for c in chosen] == [r.meta["chosen_node"] for r in online]
+    assert [c["answer"] if c else None for c in chosen] == [r.answer for r in online]
+    assert any(r.answer is not None for r in online)
 
 
 def test_the_same_seed_gives_the_same_trees(pool):
@@ -305,11 +476,138 @@ def test_the_same_seed_gives_the_same_trees(pool):
         ({"simulations": 0, "gold_reward": True}, False, "--simulations"),
         ({"c_puct": -1.0}, True, "--c-puct"),
         ({"runs": 2}, True, "--runs"),
+        ({"mcts_budget": "moves"}, True, "--mcts-budget"),
     ],
 )
 def test_bad_mcts_settings_are_refused(settings, has_scorer, message):
     with pytest.raises(MathverifyError, match=message):
         SearchConfig(**settings).check("mcts", has_scorer=has_scorer)
+
+
+# --------------------------------------------------------------------------------------
+# Duplicates: kept by default (released remove_duplicate off, config.py:165-167), merged
+# with distinct (mcts.py:115-123, the first of a group kept); tokens count every sample.
+
+DUP_TABLE: dict[tuple[str, ...], list[tuple[str, str, float]]] = {
+    (): [("= 3", "stop", 0.6), (" = 3  ", "stop", 0.6), ("= 4", "stop", 0.4)],
+    ("= 3",): [("\\boxed{3}", "eos", 0.9)] * 3,
+    ("= 4",): [("\\boxed{4}", "eos", 0.5)] * 3,
+}
+
+
+@pytest.mark.parametrize("distinct", [False, True])
+def test_duplicates_follow_the_option_and_tokens_count_every_sample(pool, distinct):
+    # It 1 expands the root (3 samples, two of them "= 3" after stripping); it 2 expands the
+    # first "= 3" (prior .6 beats .4; the copy ties and comes later): 3 x boxed{3}.
+    policy = TablePolicy(DUP_TABLE, tokens=2)
+    sink: list[Tree] = []
+    [result] = SEARCHES["mcts"](
+        [table_problem()],
+        policy,
+        None,
+        mcts_config(b2=3, simulations=2, distinct=distinct),
+        pool=pool,
+        tree_sink=sink,
+    )
+    texts = [node["text"] for node in sink[0].nodes[1:]]
+    if distinct:
+        assert texts == ["= 3", "= 4", "\\boxed{3}"]
+        assert (result.meta["n_merged"], result.meta["merged_tokens"]) == (3, 6)
+        assert [node["merged"] for node in sink[0].nodes[1:]] == [1, 0, 2]
+    else:
+        assert texts == ["= 3", "= 3", "= 4"] + ["\\boxed{3}"] * 3
+        assert result.meta["n_merged"] == 0
+    assert result.n_generated_tokens == 6 * 2  # 2 expansions x 3 samples x 2 tokens
+    assert result.answer == "3"
+
+
+def test_mcts_keeps_duplicates_by_default_and_sbs_merges_them():
+    assert SearchConfig.for_method("mcts").distinct is False
+    assert SearchConfig.for_method("sbs").distinct is True
+
+
+# --------------------------------------------------------------------------------------
+# The answer from the pruned tree (offline_inference.py:87-189), on hand-built trees
+
+
+def N(id, parent, q=None, terminal=False, answer=None):  # noqa: N802 - a table row
+    return {"id": id, "parent": parent, "q": q, "terminal": terminal, "answer": answer}
+
+
+TREES = {
+    # A has the best Q but no answer below it: pruned, so B's answer wins.
+    "prune-a-leaf": [N(0, None), N(1, 0, q=0.9), N(2, 0, q=0.1), N(3, 2, 0.1, True, "5")],
+    # A's children are a depth cut and a finished solution without an answer: A is pruned;
+    # B's answer wins even with Q -1.
+    "prune-a-subtree": [
+        N(0, None),
+        N(1, 0, q=0.9),
+        N(2, 0, q=-0.5),
+        N(3, 1, -1.0, True, None),
+        N(4, 1, -1.0, True, None),
+        N(5, 2, -1.0, True, "7"),
+    ],
+    "root-pruned": [N(0, None), N(1, 0, q=0.5), N(2, 1, -1.0, True, None)],
+    # Equal Q: the earlier child (a stable sort, as the released sorted()).
+    "tie": [
+        N(0, None),
+        N(1, 0, q=0.5),
+        N(2, 0, q=0.5),
+        N(3, 1, 0.5, True, "1"),
+        N(4, 2, 0.5, True, "2"),
+    ],
+    # An unvisited node's Q counts as 0 (mcts_node.py:23-26): above -0.2.
+    "unvisited-q": [
+        N(0, None),
+        N(1, 0),
+        N(2, 0, q=-0.2),
+        N(3, 1, 1.0, True, "1"),
+        N(4, 2, 1.0, True, "2"),
+    ],
+    # A step to an answer: a finished node with an answer at depth 1.
+    "answer-at-depth-1": [
+        N(0, None),
+        N(1, 0, 0.3, True, "4"),
+        N(2, 0, q=0.2),
+        N(3, 2, 1.0, True, "6"),
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("tree", "expected", "gone"),
+    [
+        ("prune-a-leaf", 3, {1}),
+        ("prune-a-subtree", 5, {1, 3, 4}),
+        ("root-pruned", None, {0, 1, 2}),
+        ("tie", 3, set()),
+        ("unvisited-q", 3, set()),
+        ("answer-at-depth-1", 1, set()),
+    ],
+)
+def test_tree_answer_follows_the_pruned_tree_by_q(tree, expected, gone):
+    nodes = TREES[tree]
+    assert pruned(nodes) == gone
+    best = tree_answer(nodes)
+    assert (best["id"] if best else None) == expected
+
+
+def test_tree_answer_width_and_child_cap():
+    nodes = [
+        N(0, None),
+        N(1, 0, 0.8, True, "1"),
+        N(2, 0, q=0.5),
+        N(3, 0, q=0.4),
+        N(4, 2, 0.9, True, "2"),
+        N(5, 3, 1.0, True, "3"),
+    ]
+    # Width 2: A (answer, .8) finishes and narrows the beam to 1; B goes on and finishes
+    # with .9; C is never reached. The best finished by Q: B's child.
+    assert tree_answer(nodes, width=2)["id"] == 4
+    assert tree_answer(nodes)["id"] == 1  # width 1: the best first step is an answer
+    # rebuild_tree keeps the first b1 * b2 children of a node: with 2, C is not there.
+    assert pruned(nodes, max_children=2) == set()
+    assert tree_answer(nodes, width=3, max_children=2)["id"] == 4
 
 
 def test_gold_reward_refuses_a_problem_without_an_answer(pool):
@@ -338,12 +636,14 @@ def test_label_mcts_writes_every_trajectory_with_q_labels(pool):
     assert sorted(by_answer) == ["3", "4", "7", "9"]
     assert [s.sample_id for s in solutions] == [0, 1, 2, 3]
     right = by_answer["3"]
+    # The tree of test_tree_budget_on_a_hand_worked_tree: "= 3" has Q 0 (label 0.5),
+    # "= 4" Q -2/3 (label 1/6), every terminal Q = its reward.
     assert right.steps == ["= 3", "\\boxed{3}"] and right.outcome is True
-    assert right.step_labels == [pytest.approx((7 / 8 + 1) / 2), 1.0]
-    assert by_answer["9"].step_labels == [pytest.approx((7 / 8 + 1) / 2), 0.0]
+    assert right.step_labels == [pytest.approx(0.5), 1.0]
+    assert by_answer["9"].step_labels == [pytest.approx(0.5), 0.0]
     assert by_answer["9"].outcome is False
-    # "= 4" was visited once with value 0: label 0.5; its unvisited terminals: their rewards.
-    assert by_answer["4"].step_labels == [0.5, 0.0]
+    assert by_answer["4"].step_labels == [pytest.approx(1 / 6), 0.0]
+    assert by_answer["7"].step_labels == [pytest.approx(1 / 6), 0.0]
     assert {s.label_source for s in solutions} == {"mcts"}
 
 
@@ -415,11 +715,12 @@ def test_mcts_offline_and_label_through_the_cli(tmp_path, monkeypatch):
     with RecordWriter(str(problems), Problem) as writer:
         writer.write_all(make_problems(5))
     trees, online, offline = (tmp_path / n for n in ("t.jsonl", "on.jsonl", "off.jsonl"))
-    common = ["--problems", str(problems), "--grade-workers", "1", "--group-by", "string"]
+    common = ["--problems", str(problems), "--grade-workers", "1"]
     runner = CliRunner()
     result = runner.invoke(
         app,
         ["search", "--method", "mcts", "--policy", "x", "--scorer", "none", "--gold-reward",
+         "--mcts-budget", "per-step",
          "--simulations", "4", "--b2", "3", "-t", "1.0", "--save-tree", str(trees),
          "-o", str(online), *common],
     )  # fmt: skip
@@ -427,7 +728,7 @@ def test_mcts_offline_and_label_through_the_cli(tmp_path, monkeypatch):
     result = runner.invoke(
         app,
         ["search", "--method", "offline", "--trees", str(trees), "--rule", "visits",
-         "--b1", "1", "--b2", "3", "-o", str(offline), *common],
+         "--b1", "1", "--b2", "3", "--group-by", "string", "-o", str(offline), *common],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     rows_on = [json.loads(x) for x in online.read_text().splitlines()]

@@ -1,37 +1,84 @@
 """Monte-Carlo tree search over solution steps (AlphaMath), batched across problems.
 
-Each problem has a tree whose root is the empty solution and whose nodes are steps. One
-*simulation* walks from the current root down by the PUCT rule
+Each problem has a tree whose root is the empty solution and whose nodes are steps. The
+references below are to the released code, github MARIO-Math-Reasoning/Super_MARIO
+(``mcts_math/agents/mcts.py``, ``mcts_math/nodes/mcts_node.py``, ``mcts_math/solver.py``,
+``mcts_math/config.py``, ``offline_inference.py``, ``configs/*.yaml``).
 
-    Q(c) + c_puct * P(c) * sqrt(N(parent)) / (1 + N(c))
+**The released search** (``mcts_budget="tree"``, the default). One tree per problem gets
+``simulations`` iterations (the released ``iterations``: 40 in ``configs/mcts_sft.yaml:15``;
+``solver.py:76-80`` runs that many steps with the beam width forced to 1). An iteration:
 
-(Q of an unvisited child is 0; ties go to the earlier child), where the prior P is the
-policy's length-normalised probability of the step (:func:`~mathverify.search.sbs.step_prior`),
-to a leaf. A terminal leaf (the step ended the solution, or the depth limit was reached)
-gives its reward. Any other leaf is *expanded*: the policy proposes B2 next steps
-(identical texts merged), and the leaf gets a value: the scorer's score ``s`` of the leaf's
-partial solution mapped to ``2s - 1`` (a value model, or any PRM/ORM), or without a scorer
-the reward of one sampled rollout to the end (``rollout``), or 0; with a scorer and
-``rollout_mix`` w > 0 (training problems, graded rollouts), ``(1 - w) * (2s - 1) + w * r``
-for the reward ``r`` of one rollout, AlphaGo's mixed leaf evaluation. The value is backed up
-along the path to the tree root: each node's visit count grows by one and its Q is the
-mean of the values backed up through it.
+- *Select* (``mcts.py:67-96``): from the root, while the node has children, go to the
+  child with the highest PUCT score among its **non-terminal** children,
 
-Terminal rewards: with ``gold_reward`` a finished solution gets +1 when its answer grades
-equal to the gold answer and -1 otherwise (training problems, AlphaMath's round data);
-without it the scorer's value of the finished solution (test problems). A solution cut by
-``max_depth`` gets -1. So the Q of a terminal node is exactly its reward.
+      Q(c) + c_puct * P(c) * sqrt(N(parent)) / (1 + N(c))      (mcts_node.py:47-50)
 
-Moves (AlphaMath's step-level inference): after ``simulations`` simulations the search
-commits to the most visited child of the current root (ties: the earlier child) and goes
-on from there, keeping the subtree; it ends when the committed node is terminal. The
-answer is the committed path's. Because later simulations only add visits under the
-committed node, offline re-selection (:mod:`mathverify.search.offline`) with ``rule
-visits``, ``b1 1`` and this ``b2`` walks the same path and gives the same answer.
+  where Q is the mean backed-up value (0 when unvisited, ``mcts_node.py:23-26``) and the
+  prior P is the policy's length-normalised probability of the step,
+  ``exp(logprob / n_tokens)`` (``mcts.py:125``; :func:`~mathverify.search.sbs.step_prior`).
+  Ties go to the earlier child, so a seed fixes the tree (the released code draws at
+  random among ties, ``mcts.py:96``). If every child of a node is terminal the node is
+  marked exhausted and selection finds nothing (``mcts.py:71-77``); in the released batch
+  solver this leaves the tree with no node to expand (``mcts.py:221-223``,
+  ``step_beam.py:66-72``), the solver stops generating for it (``solver.py:119-126``) and
+  never selects in it again (only generating trees are re-selected, ``solver.py:231-240``),
+  so **the tree stops growing** for the rest of its budget. This is followed as released
+  and recorded in the result (``meta.stopped_at``, ``meta.dead_end``).
+- *Expand and evaluate* (``mcts.py:225-255``, ``update_leaf_value`` off by default,
+  ``config.py:156-158``): the policy proposes B2 next steps of the selected leaf (identical
+  ones kept as separate children unless ``distinct``: ``remove_duplicate`` defaults to off,
+  ``config.py:165-167``, and ``mcts.py:115-123`` keeps the first of a group when on). The
+  leaf's value is the scorer's score ``s`` of its partial solution mapped to ``2s - 1`` (the
+  released value head's estimate of the same prompt); it is backed up from the leaf to the
+  root (``mcts_node.py:41-45``: one more visit, the value added, on every node of the path).
+  New children start unvisited. The root has no partial solution for a step scorer to rate,
+  so its value is 0 (backed up, so its visit counts); the released code backs up the value
+  head's estimate of the bare question there.
+- *Terminal children* are valued once, when created, and their reward backed up once from
+  the child to the root (``mcts.py:147-156, 179-198, 209-220``): a solution cut by the depth
+  limit or finished without an answer gets -1 (``negative_reward``, ``config.py:147-149``);
+  with ``gold_reward`` (training problems, the released ``is_sampling`` mode with a ground
+  truth) a finished solution gets +1 or -1 by grading its answer against the gold one;
+  without it (test problems) the scorer's ``2s - 1`` of the finished solution. Terminal
+  children are never selected, so the reward never enters a backup again, and a terminal
+  node's Q is its reward.
 
-Batching: at each simulation step every problem's pending expansion goes to the backend in
-one ``next_steps`` call, all values to the scorer in one call, all terminal answers to the
-grading pool in one call (rollouts, when used, are one more backend call).
+After the budget the answer is read off the tree as the released offline inference does
+(:func:`mathverify.search.tree_answer.tree_answer`: prune non-answer leaves, walk down by Q
+with beam width 1, take the best finished answer; ``offline_inference.py:94-189`` with
+``configs/offline_inference.yaml``).
+
+Depth: ``max_depth`` counts steps, as in every method here (a node at depth ``max_depth``
+is terminal). The released code cuts only nodes deeper than its ``max_depth``
+(``mcts.py:179-182``), so its ``max_depth: 8`` (``configs/mcts_sft.yaml:12``) lets a
+solution have 9 steps; MCTS's default here is therefore 9 (:meth:`SearchConfig.for_method`,
+with the released temperature 0.6 of ``mcts_sft.yaml:4``, B2 5 of line 13 and ``c_puct``
+1.25 of line 16).
+
+**Per-step budget** (``mcts_budget="per-step"``, ours, AlphaGo-style moves): from the current
+root, ``simulations`` simulations, then commit to the most visited child (ties: the earlier
+child) and go on from there, keeping the subtree, until the committed node is terminal; the
+answer is the committed path's. Here a terminal leaf stays selectable and gives its reward
+at every visit (it is evaluated when created but backed up only when a simulation reaches
+it), selection considers every child, and a finished solution without an answer is valued
+like any other. This is the search as mathverify ran it before issue #35 (with
+``distinct``, which it always applied), except that a committed path cut by the depth
+limit now gives no steps with its missing answer. Offline re-selection (:mod:`mathverify.search.offline`)
+with ``rule visits``, ``b1 1`` and this ``b2`` walks the committed path and gives its answer.
+
+Leaf values in both budgets: with a scorer ``2s - 1``; with a scorer and ``rollout_mix`` w > 0
+(training problems, graded rollouts) ``(1 - w) * (2s - 1) + w * r`` for the reward ``r`` of
+one sampled rollout to the end, AlphaGo's mixed leaf evaluation; without a scorer the graded
+reward of one rollout (``rollout``) or 0.
+
+Duplicates merged with ``distinct`` are not nodes; their tokens still count in
+``n_generated_tokens`` and ``meta`` says how many there were (``n_merged``, ``merged_tokens``).
+
+Batching: at each iteration every problem of the batch selects its leaf, all expansions go
+to the backend in one ``next_steps`` call, all values (leaves and new finished solutions) to
+the scorer in one call, all terminal answers to the grading pool in one call (rollouts, when
+used, are one more backend call and one more grading call).
 """
 
 from __future__ import annotations
@@ -48,6 +95,7 @@ from mathverify.records import Problem, SearchResult, Tree
 from mathverify.search.common import Stats, batches, call_seed, make_result
 from mathverify.search.config import SearchConfig
 from mathverify.search.sbs import step_prior
+from mathverify.search.tree_answer import tree_answer
 from mathverify.step_scores import Scorer
 from mathverify.steps import extract_answer
 
@@ -73,6 +121,8 @@ class MCTSNode:
     value_sum: float = 0.0
     children: list[int] = field(default_factory=list)
     expanded: bool = False
+    exhausted: bool = False  # every child terminal: the released selection stops here
+    merged: int = 0  # identical sibling samples folded into this node (``distinct``)
     n_tokens: int = 0
     logprob: float | None = None
     finish_reason: str = ""
@@ -99,6 +149,8 @@ class MCTSNode:
             "reward": self.reward,
             "depth": self.depth,
             "answer": self.answer,
+            "exhausted": self.exhausted,
+            "merged": self.merged,
             "n_tokens": self.n_tokens,
             "logprob": self.logprob,
             "finish_reason": self.finish_reason,
@@ -106,23 +158,27 @@ class MCTSNode:
 
 
 def puct_score(child: MCTSNode, parent_visits: int, c_puct: float) -> float:
-    """The PUCT score of ``child``; an unvisited child's Q counts as 0, a missing prior as 1."""
+    """The PUCT score of ``child``; an unvisited child's Q counts as 0, a missing prior as 1
+    (the released node's default prior, mcts_node.py:17)."""
     q = child.q if child.q is not None else 0.0
     prior = child.prior if child.prior is not None else 1.0
     return q + c_puct * prior * math.sqrt(parent_visits) / (1 + child.visits)
 
 
-def select_child(nodes: list[MCTSNode], parent: MCTSNode, c_puct: float) -> MCTSNode:
-    """The child with the highest PUCT score; ties go to the earlier child."""
+def select_child(
+    nodes: list[MCTSNode], parent: MCTSNode, c_puct: float, *, open_only: bool = False
+) -> MCTSNode | None:
+    """The child with the highest PUCT score (ties: the earlier child), or None if there is
+    none; with ``open_only`` only non-terminal children compete (mcts.py:79-96)."""
     best: MCTSNode | None = None
     best_score = -math.inf
     for child_id in parent.children:
         child = nodes[child_id]
+        if open_only and child.terminal:
+            continue
         score = puct_score(child, parent.visits, c_puct)
         if score > best_score:
             best, best_score = child, score
-    if best is None:
-        raise MathverifyError(f"node {parent.id} has no children to select from")
     return best
 
 
@@ -144,20 +200,28 @@ class _Instance:
     separator: str
     max_depth: int
     nodes: list[MCTSNode] = field(default_factory=list)
-    root: int = 0  # the committed node searches start from
+    root: int = 0  # per-step budget: the committed node simulations start from
     done: bool = False
     n_simulations: int = 0
     rollout_tokens: int = 0
+    n_merged: int = 0
+    merged_tokens: int = 0
+    stopped_at: int | None = None  # tree budget: the iteration that found a dead end
+    dead_end: int | None = None  # ... and the exhausted node
 
     def __post_init__(self) -> None:
         self.nodes.append(MCTSNode(id=0, parent=None, step="", depth=0, path=[]))
 
-    def add(self, parent: MCTSNode, completion: StepCompletion) -> MCTSNode | None:
-        """A new child of ``parent``, or None when a sibling already has the same step."""
-        for sibling in parent.children:
-            other = self.nodes[sibling]
-            if other.step == completion.step and other.finished == completion.finished:
-                return None
+    def add(self, parent: MCTSNode, completion: StepCompletion, merge: bool) -> MCTSNode | None:
+        """A new child of ``parent``, or None when ``merge`` and a sibling has the same step."""
+        if merge:
+            for sibling in parent.children:
+                other = self.nodes[sibling]
+                if other.step == completion.step and other.finished == completion.finished:
+                    other.merged += 1
+                    self.n_merged += 1
+                    self.merged_tokens += completion.n_tokens
+                    return None
         depth = parent.depth + 1
         node = MCTSNode(
             id=len(self.nodes),
@@ -191,11 +255,31 @@ class _Instance:
             node.visits += 1
             node.value_sum += value
 
+    def generated_tokens(self) -> int:
+        return sum(n.n_tokens for n in self.nodes) + self.merged_tokens + self.rollout_tokens
 
-def _select_leaf(inst: _Instance, c_puct: float) -> MCTSNode:
+
+def select_leaf(inst: _Instance, c_puct: float) -> MCTSNode | None:
+    """The released selection (mcts.py:67-77): down by PUCT among non-terminal children to a
+    node without children; None (and the node marked exhausted) where every child is terminal."""
+    node = inst.nodes[0]
+    while node.children:
+        child = select_child(inst.nodes, node, c_puct, open_only=True)
+        if child is None:
+            node.exhausted = True
+            return None
+        node = child
+    return node
+
+
+def _select_leaf_per_step(inst: _Instance, c_puct: float) -> MCTSNode:
+    """The per-step selection: from the committed node, every child competing, down to an
+    unexpanded or terminal node."""
     node = inst.nodes[inst.root]
     while node.expanded and node.children and not node.terminal:
-        node = select_child(inst.nodes, node, c_puct)
+        child = select_child(inst.nodes, node, c_puct)
+        assert child is not None
+        node = child
     return node
 
 
@@ -230,11 +314,11 @@ class _Evaluator:
         return [1.0 if v.equal else -1.0 for v in verdicts]
 
     def score(self, items: list[tuple[_Instance, MCTSNode]]) -> list[float]:
-        """``2s - 1`` for the scorer's last-step score ``s`` of each partial solution."""
-        assert self.scorer is not None
+        """``2s - 1`` for the scorer's last-step score ``s`` of each partial solution (0 for
+        the root, which has no step to score), all in one scorer call."""
         owners = [(i, inst, node) for i, (inst, node) in enumerate(items) if node.steps]
         values = [0.0] * len(items)
-        if not owners:
+        if not owners or self.scorer is None:
             return values
         scores = self.stats.score(
             self.scorer,
@@ -269,69 +353,113 @@ class _Evaluator:
             answers.append((inst, extract_answer(text)))
         return self.grade(answers)
 
-    def terminal_rewards(self, items: list[tuple[_Instance, MCTSNode]]) -> None:
-        """Set ``reward`` (and ``value``) of new terminal nodes."""
-        for _, node in items:
-            if not node.finished:
-                node.reward = -1.0  # cut by the depth limit: no answer
-        todo = [(inst, n) for inst, n in items if n.finished]
-        if self.config.gold_reward:
-            rewards = self.grade([(inst, n.answer) for inst, n in todo])
-        else:
-            rewards = self.score(todo)
-        for (_, node), reward in zip(todo, rewards, strict=True):
-            node.reward = reward
-        for _, node in items:
-            node.value = node.reward
+    def evaluate(
+        self,
+        leaves: list[tuple[_Instance, MCTSNode]],
+        terminals: list[tuple[_Instance, MCTSNode]],
+        *,
+        answerless_fails: bool,
+    ) -> list[float]:
+        """Set the reward (and value) of each new terminal node; return each leaf's value.
 
-    def leaf_values(self, items: list[tuple[_Instance, MCTSNode]]) -> list[float]:
-        if self.scorer is not None:
-            values = self.score(items)
+        A depth-cut node gets -1; with ``answerless_fails`` so does a finished solution
+        without an answer (the released NO_VALID_CHILD, mcts.py:147-151, 187-189). Other
+        finished solutions are graded (``gold_reward``) or scored; their scores and the
+        leaves' share one scorer call.
+        """
+        valued: list[tuple[_Instance, MCTSNode]] = []
+        for inst, node in terminals:
+            if not node.finished or (answerless_fails and node.answer is None):
+                node.reward = -1.0
+            else:
+                valued.append((inst, node))
+        use_scorer = self.scorer is not None
+        if self.config.gold_reward:
+            rewards = self.grade([(inst, n.answer) for inst, n in valued])
+            scored = self.score(leaves) if use_scorer else [0.0] * len(leaves)
+        else:
+            both = self.score(valued + leaves)
+            rewards, scored = both[: len(valued)], both[len(valued) :]
+        for (_, node), reward in zip(valued, rewards, strict=True):
+            node.reward = reward
+        for _, node in terminals:
+            node.value = node.reward
+        if use_scorer:
             weight = self.config.rollout_mix
             if weight > 0:
-                rewards = self.rollouts(items)
-                values = [
-                    (1 - weight) * v + weight * r for v, r in zip(values, rewards, strict=True)
-                ]
-            return values
+                graded = self.rollouts(leaves)
+                return [(1 - weight) * v + weight * r for v, r in zip(scored, graded, strict=True)]
+            return scored
         if self.config.rollout:
-            return self.rollouts(items)
-        return [0.0] * len(items)
+            return self.rollouts(leaves)
+        return [0.0] * len(leaves)
 
 
-def _simulate(
-    instances: list[_Instance],
-    evaluator: _Evaluator,
-    config: SearchConfig,
+def _expand(
+    leaves: list[tuple[_Instance, MCTSNode]], evaluator: _Evaluator, config: SearchConfig
+) -> list[tuple[_Instance, MCTSNode]]:
+    """B2 next steps for every leaf, in one backend call; returns the new terminal children."""
+    outputs = evaluator.stats.next_steps(
+        evaluator.policy,
+        [config.prompt.prefix(inst.problem.problem, leaf.steps) for inst, leaf in leaves],
+        separator=config.prompt.separator,
+        n=config.b2,
+        temperature=config.temperature,
+        top_p=config.top_p,
+        max_tokens=config.max_step_tokens,
+        seed=evaluator.seed(),
+    )
+    new_terminals: list[tuple[_Instance, MCTSNode]] = []
+    for (inst, leaf), completions in zip(leaves, outputs, strict=True):
+        if len(completions) != config.b2:
+            raise MathverifyError(
+                f"policy {evaluator.policy.name}: returned {len(completions)} steps, "
+                f"expected {config.b2}"
+            )
+        for completion in completions:
+            child = inst.add(leaf, completion, config.distinct)
+            if child is not None and child.terminal:
+                new_terminals.append((inst, child))
+        leaf.expanded = True
+    return new_terminals
+
+
+def _iterate(
+    instances: list[_Instance], evaluator: _Evaluator, config: SearchConfig, iteration: int
 ) -> None:
-    """One simulation on every live instance: select, expand (one backend call), evaluate, back up."""
-    leaves = [(inst, _select_leaf(inst, config.c_puct)) for inst in instances]
+    """One released iteration on every growing tree: select, expand, evaluate, back up."""
+    leaves: list[tuple[_Instance, MCTSNode]] = []
+    for inst in instances:
+        leaf = select_leaf(inst, config.c_puct)
+        if leaf is None:
+            inst.done = True
+            inst.stopped_at = iteration
+            inst.dead_end = next(n.id for n in inst.nodes if n.exhausted)
+        else:
+            leaves.append((inst, leaf))
+    if not leaves:
+        return
+    terminals = _expand(leaves, evaluator, config)
+    values = evaluator.evaluate(leaves, terminals, answerless_fails=True)
+    for inst, node in terminals:
+        assert node.reward is not None
+        inst.backup(node, node.reward)
+    for (inst, leaf), value in zip(leaves, values, strict=True):
+        leaf.value = value
+        inst.backup(leaf, value)
+        inst.n_simulations += 1
+
+
+def _simulate_per_step(
+    instances: list[_Instance], evaluator: _Evaluator, config: SearchConfig
+) -> None:
+    """One per-step simulation on every live instance: select, expand, evaluate, back up; a
+    terminal leaf backs up its reward again at every visit."""
+    leaves = [(inst, _select_leaf_per_step(inst, config.c_puct)) for inst in instances]
     to_expand = [(inst, leaf) for inst, leaf in leaves if not leaf.terminal]
     if to_expand:
-        outputs = evaluator.stats.next_steps(
-            evaluator.policy,
-            [config.prompt.prefix(inst.problem.problem, leaf.steps) for inst, leaf in to_expand],
-            separator=config.prompt.separator,
-            n=config.b2,
-            temperature=config.temperature,
-            top_p=config.top_p,
-            max_tokens=config.max_step_tokens,
-            seed=evaluator.seed(),
-        )
-        new_terminals: list[tuple[_Instance, MCTSNode]] = []
-        for (inst, leaf), completions in zip(to_expand, outputs, strict=True):
-            if len(completions) != config.b2:
-                raise MathverifyError(
-                    f"policy {evaluator.policy.name}: returned {len(completions)} steps, "
-                    f"expected {config.b2}"
-                )
-            for completion in completions:
-                child = inst.add(leaf, completion)
-                if child is not None and child.terminal:
-                    new_terminals.append((inst, child))
-            leaf.expanded = True
-        evaluator.terminal_rewards(new_terminals)
-        values = evaluator.leaf_values(to_expand)
+        terminals = _expand(to_expand, evaluator, config)
+        values = evaluator.evaluate(to_expand, terminals, answerless_fails=False)
         for (_, leaf), value in zip(to_expand, values, strict=True):
             leaf.value = value
     for inst, leaf in leaves:
@@ -348,7 +476,7 @@ def run_mcts(
     stats: Stats,
     pool: GradingPool | None,
 ) -> list[_Instance]:
-    """The search for one batch of problems, in lockstep: moves of ``simulations`` simulations."""
+    """The search for one batch of problems, in lockstep."""
     if scorer is None and not config.gold_reward:
         raise MathverifyError("mcts needs a scorer or gold_reward (see SearchConfig)")
     evaluator = _Evaluator(policy, scorer, config, stats, pool, problems[0].id)
@@ -356,12 +484,19 @@ def run_mcts(
         _Instance(problem=p, separator=config.prompt.separator, max_depth=config.max_depth)
         for p in problems
     ]
+    if config.mcts_budget == "tree":
+        for iteration in range(1, config.simulations + 1):
+            live = [inst for inst in instances if not inst.done]
+            if not live:
+                break
+            _iterate(live, evaluator, config, iteration)
+        return instances
     for _move in range(config.max_depth):
         live = [inst for inst in instances if not inst.done]
         if not live:
             break
         for _ in range(config.simulations):
-            _simulate(live, evaluator, config)
+            _simulate_per_step(live, evaluator, config)
         for inst in live:
             chosen = most_visited(inst.nodes, inst.nodes[inst.root])
             if chosen is None:
@@ -381,7 +516,9 @@ def mcts(
     pool: GradingPool | None = None,
     tree_sink: list[Tree] | None = None,
 ) -> list[SearchResult]:
-    """MCTS on each problem; the answer is the committed path's; trees go to ``tree_sink``."""
+    """MCTS on each problem (see the module docstring); trees go to ``tree_sink``."""
+    if config.mcts_budget not in ("tree", "per-step"):
+        raise MathverifyError(f"mcts budget {config.mcts_budget!r}: choose tree or per-step")
     results: list[SearchResult] = []
     own_pool = pool is None and config.gold_reward
     with GradingPool() if own_pool else nullcontext(pool) as grading_pool:
@@ -404,28 +541,46 @@ def mcts(
     return results
 
 
+def chosen_node(inst: _Instance, config: SearchConfig) -> MCTSNode | None:
+    """The node whose answer the search gives: the pruned tree's best by Q (tree budget), or
+    the committed node when it is terminal with an answer (per-step; a committed path cut by
+    the depth limit gives no answer and no steps, as SBS's answerless finished solutions
+    do, :func:`~mathverify.search.sbs.pick`)."""
+    if config.mcts_budget == "tree":
+        best = tree_answer([n.to_tree_node() for n in inst.nodes], rule="q", width=1)
+        return inst.nodes[best["id"]] if best is not None else None
+    final = inst.nodes[inst.root]
+    return final if final.terminal and final.answer is not None else None
+
+
 def _result(
     inst: _Instance, config: SearchConfig, timing: dict[str, Any], saved_tree: bool
 ) -> SearchResult:
-    final = inst.nodes[inst.root]
-    chosen = final if final.terminal else None
+    chosen = chosen_node(inst, config)
     terminals = [n for n in inst.nodes if n.terminal]
+    path_end = chosen if config.mcts_budget == "tree" else inst.nodes[inst.root]
     meta: dict[str, Any] = {
         "timing": timing,
+        "budget": config.mcts_budget,
         "n_nodes": len(inst.nodes) - 1,
         "n_simulations": inst.n_simulations,
         "n_terminal": len(terminals),
+        "n_merged": inst.n_merged,
+        "merged_tokens": inst.merged_tokens,
         "rollout_tokens": inst.rollout_tokens,
         "chosen_node": chosen.id if chosen else None,
-        "score": chosen.reward if chosen else None,
-        "path": [n.id for n in inst.path_to(final)][1:],
+        "score": (chosen.q if config.mcts_budget == "tree" else chosen.reward) if chosen else None,
+        "path": [n.id for n in inst.path_to(path_end)][1:] if path_end is not None else [],
     }
+    if config.mcts_budget == "tree":
+        meta["stopped_at"] = inst.stopped_at
+        meta["dead_end"] = inst.dead_end
     return make_result(
         inst.problem,
         METHOD,
         config,
         answer=chosen.answer if chosen else None,
-        steps=final.steps if chosen else [],
+        steps=chosen.steps if chosen else [],
         candidates=[
             {
                 "node": n.id,
@@ -437,7 +592,7 @@ def _result(
             }
             for n in terminals
         ],
-        n_generated_tokens=sum(n.n_tokens for n in inst.nodes) + inst.rollout_tokens,
+        n_generated_tokens=inst.generated_tokens(),
         seconds=timing["batch_seconds"] / timing["batch_problems"],
         tree_id=inst.problem.id if saved_tree else None,
         meta=meta,

@@ -1,17 +1,35 @@
-"""Step-level beam search SBS(B1, B2), batched across problems, as in AlphaMath.
+"""Step-level beam search SBS(B1, B2), batched across problems, as AlphaMath released it.
 
-Per problem the beam starts at the empty solution (B1 beams at the root, which therefore
-proposes B1 x B2 first steps, as in AlphaMath). At each depth every live beam proposes
-B2 candidate next steps (:func:`~mathverify.backends.base.next_steps`); the scorer rates
-each candidate partial solution (by default the PRM or value score of its last step); the
-B1 best candidates of the problem, across all its beams, survive. A surviving candidate
-whose step ended the solution leaves the beam for the finished set and the beam narrows
-by one, so a problem yields at most B1 finished solutions. The search stops at
-``max_depth`` or when no beam is left. The answer is the best finished solution, or with
-``vote`` the majority answer among the finished ones ("1 run + maj@B1"); with ``runs`` K
-the whole search runs K times and their answers are voted on ("K runs + maj@K"). The K
-runs of a problem are independent instances of one batch, so they draw different samples
-from the same backend calls.
+Per problem the beam starts at the empty solution, which proposes B1 x B2 first steps
+(Super_MARIO ``mcts_math/solver.py:216-219``: at step 0 the one root samples
+``n_generate_sample * step_beam_width``, later each beam node ``n_generate_sample``). At each
+depth every live beam proposes B2 candidate next steps
+(:func:`~mathverify.backends.base.next_steps`); the scorer rates each candidate partial
+solution (by default the PRM or value score of its last step); the B1 best candidates of
+the problem, across all its beams, survive (``mcts_math/agents/step_beam.py:117-118``). A
+surviving candidate that ended the solution with an answer leaves the beam for the
+finished set and the beam narrows by one; a surviving candidate that ended the solution
+without an answer is dropped and narrows the beam too (``step_beam.py:120-127``), so a
+problem yields at most B1 finished solutions, each with an answer. The search stops at
+``max_depth`` or when no beam is left. The answer is the best-valued finished solution
+(``step_beam.py:151-165``), or with ``vote`` the majority answer among the finished ones
+("1 run + maj@B1"); with ``runs`` K the whole search runs K times and their answers are
+voted on ("K runs + maj@K"). The K runs of a problem are independent instances of one
+batch, so they draw different samples from the same backend calls.
+
+Duplicates (``distinct``, on for SBS by default as released: ``configs/sbs_sft.yaml:15``
+``remove_duplicate: True``; ``step_beam.py:143-145``): the steps one parent sampled are
+compared after stripping whitespace and identical ones become a single child, so they are
+scored once and never fill the beam twice. Because a step here is its text *and* whether
+it ended the solution (the released parser reads both from the text), two samples merge
+when both agree. The first sample of a group is kept (the released ``set`` keeps an
+arbitrary one). With ``distinct`` off every sample is its own node (copies kept, each
+scored), as our SBS did before issue #35. Either way ``n_generated_tokens`` counts every
+sampled step, merged or not, and the result's ``meta`` says how many samples were merged
+(``n_merged``, ``merged_tokens``); each tree node records its own ``merged`` count.
+
+The released defaults (``configs/sbs_sft.yaml``: ``temperature: 0.6`` line 4,
+``max_depth: 10`` line 5) are SBS's defaults in :meth:`SearchConfig.for_method`.
 
 Batching: the live beams of every problem (and run) of a batch go to the backend in one
 ``next_steps`` call per depth, and all their candidates to the scorer in one call per
@@ -100,19 +118,20 @@ class Finished:
 def pick(items: Sequence[Finished], clusters: Sequence[int | None] | None) -> int | None:
     """Index of the chosen item: the best-valued answered one, or the best of the majority answer.
 
-    Without ``clusters`` items that have an answer come first (an answerless finished
-    solution is chosen only when no item has an answer). With ``clusters`` (one per item,
-    None for no answer) the largest cluster wins, ties going to the cluster with the best
-    value, then to the one seen first.
+    An item without an answer is never chosen: AlphaMath's SBS keeps only valid final
+    answers among its finished nodes (Super_MARIO ``step_beam.py:120-127``), and so does
+    the online search here; offline re-selection over trees may still hand such items in.
+    With ``clusters`` (one per item, None for no answer) the largest cluster wins, ties
+    going to the cluster with the best value, then to the one seen first.
     """
-    if not items:
-        return None
     if clusters is not None:
         winner = vote(list(clusters), [1.0] * len(items), [-rank_key(f.value) for f in items])
         if winner is not None:
             members = [i for i, c in enumerate(clusters) if c == winner]
             return min(members, key=lambda i: (rank_key(items[i].value), i))
-    answered = [i for i, f in enumerate(items) if f.answer is not None] or list(range(len(items)))
+    answered = [i for i, f in enumerate(items) if f.answer is not None]
+    if not answered:
+        return None
     return min(answered, key=lambda i: (rank_key(items[i].value), i))
 
 
@@ -199,6 +218,7 @@ class Node:
     value: float | None = None
     selected: bool = False
     answer: str | None = None
+    merged: int = 0  # identical sibling samples folded into this node (``distinct``)
 
     @property
     def steps(self) -> list[str]:
@@ -222,6 +242,7 @@ class Node:
             "logprob": self.logprob,
             "finish_reason": self.finish_reason,
             "step_scores": self.step_scores,
+            "merged": self.merged,
         }
 
     def to_candidate(self, run: int) -> dict[str, Any]:
@@ -260,13 +281,26 @@ class _Instance:
     finished: list[Node] = field(default_factory=list)
     children: list[Node] = field(default_factory=list)  # candidates of the current depth
     n_scored: int = 0
+    n_merged: int = 0  # sampled steps folded into an identical sibling
+    merged_tokens: int = 0  # their tokens, still generated and counted
 
     def __post_init__(self) -> None:
         root = Node(id=0, parent=None, step="", depth=0, path=[], selected=True)
         self.nodes.append(root)
         self.beam.append(root)
 
-    def add(self, parent: Node, completion: StepCompletion) -> Node:
+    def add(
+        self, parent: Node, completion: StepCompletion, siblings: dict[Any, Node] | None
+    ) -> Node | None:
+        """A new child of ``parent``; with ``siblings`` (the children ``parent`` got from this
+        expansion, by step) a sample identical to one of them is merged into it: None."""
+        if siblings is not None:
+            same = siblings.get((completion.step, completion.finished))
+            if same is not None:
+                same.merged += 1
+                self.n_merged += 1
+                self.merged_tokens += completion.n_tokens
+                return None
         path = [*parent.path, completion.step]
         node = Node(
             id=len(self.nodes),
@@ -284,6 +318,8 @@ class _Instance:
             node.answer = extract_answer(self.separator.join(node.steps))
         self.nodes.append(node)
         self.children.append(node)
+        if siblings is not None:
+            siblings[(node.step, node.finished)] = node
         return node
 
 
@@ -297,7 +333,9 @@ def _expand(
 ) -> None:
     """One backend call: B2 next steps for every live beam of every instance.
 
-    At depth 1 the B1 beams all sit at the root, so the root proposes B1 x B2 steps.
+    At depth 1 the B1 beams all sit at the root, so the root proposes B1 x B2 steps
+    (Super_MARIO solver.py:216-217). With ``config.distinct`` identical samples of one
+    parent (same stripped text, same ending) become one child (step_beam.py:143-145).
     """
     live = [(inst, node) for inst in instances for node in inst.beam]
     n = config.b1 * config.b2 if depth == 1 else config.b2
@@ -316,8 +354,9 @@ def _expand(
             raise MathverifyError(
                 f"policy {policy.name}: returned {len(completions)} steps, expected {n}"
             )
+        siblings: dict[Any, Node] | None = {} if config.distinct else None
         for completion in completions:
-            inst.add(node, completion)
+            inst.add(node, completion, siblings)
 
 
 def _score(instances: list[_Instance], scorer: Scorer, stats: Stats, how: str) -> None:
@@ -347,7 +386,6 @@ def run_beams(
     def key(node: Node) -> float | None:
         return node.value if scorer is not None else node.prior
 
-    identity = (lambda node: tuple(node.steps)) if config.distinct else None
     instances = [
         _Instance(problem=p, run=r, width=config.b1, separator=config.prompt.separator)
         for p in problems
@@ -361,13 +399,18 @@ def run_beams(
         if scorer is not None:
             _score(active, scorer, stats, how)
         for inst in active:
-            chosen = select_beam(inst.children, inst.width, key, identity)
+            # With distinct, siblings are merged at expansion, so every candidate is a
+            # different partial solution and the beam needs no second dedup here.
+            chosen = select_beam(inst.children, inst.width, key)
             inst.children = []
             inst.beam = []
             for node in chosen:
                 node.selected = True
                 if node.finished:
-                    inst.finished.append(node)
+                    # A finished solution without an answer is dropped, narrowing the
+                    # beam all the same (step_beam.py:125-127).
+                    if node.answer is not None:
+                        inst.finished.append(node)
                     inst.width -= 1
                 elif depth < config.max_depth:
                     inst.beam.append(node)
@@ -444,6 +487,8 @@ def _result(
         "n_scored": sum(inst.n_scored for inst in runs),
         "n_nodes": sum(len(inst.nodes) - 1 for inst in runs),
         "n_finished": [len(inst.finished) for inst in runs],
+        "n_merged": sum(inst.n_merged for inst in runs),
+        "merged_tokens": sum(inst.merged_tokens for inst in runs),
         "chosen_run": decision.run,
         "chosen_node": chosen.node.id if chosen else None,
         "score": chosen.value if chosen else None,
@@ -457,7 +502,9 @@ def _result(
         answer=chosen.answer if chosen else None,
         steps=chosen.steps if chosen else [],
         candidates=[n.to_candidate(inst.run) for inst in runs for n in inst.nodes[1:]],
-        n_generated_tokens=sum(n.n_tokens for inst in runs for n in inst.nodes),
+        n_generated_tokens=sum(
+            sum(n.n_tokens for n in inst.nodes) + inst.merged_tokens for inst in runs
+        ),
         seconds=timing["batch_seconds"] / timing["batch_problems"],
         tree_id=problem.id if saved_tree else None,
         meta=meta,

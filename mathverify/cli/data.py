@@ -3,6 +3,11 @@
 Thin commands over :mod:`mathverify.data.loaders` (problems) and
 :mod:`mathverify.data.converters` (labeled solutions). Other modules may add commands to
 :data:`data_app`.
+
+A converter stamps its settings (the converter, the split, what it keeps) into each record's
+``meta.provenance.data``, and ``--resume`` refuses a partial file converted with other ones.
+The input path is not among them: the same file read from stdin or by another path gives
+the same rows.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from mathverify.cli.app import (
 )
 from mathverify.data import converters, loaders
 from mathverify.errors import MathverifyError
+from mathverify.provenance import Provenance
 from mathverify.records import (
     STDIO,
     Problem,
@@ -147,6 +153,7 @@ def hub(
 
 def _write_converted(
     command: str,
+    settings: dict[str, Any],
     path: str,
     converted: Iterable[converters.Converted],
     stats: converters.ConvertStats,
@@ -161,9 +168,14 @@ def _write_converted(
         existing_path(path)  # before the writers open (and truncate) the outputs
     shard_spec = parse_shard(shard)
     other_shard = already = 0
-    problem_writer = RecordWriter(problems_out, Problem, resume=resume) if problems_out else None
+    provenance = Provenance("data", {"converter": command, **settings})
+    problem_writer = (
+        RecordWriter(problems_out, Problem, resume=resume, provenance=provenance)
+        if problems_out
+        else None
+    )
     try:
-        with RecordWriter(output, Solution, resume=resume) as writer:
+        with RecordWriter(output, Solution, resume=resume, provenance=provenance) as writer:
             for item in converted:
                 if not in_shard(item.problem.id, shard_spec):
                     other_shard += 1
@@ -222,7 +234,8 @@ def prm800k(
     rows = converters.convert_prm800k(
         path, keep_quality_control=keep_quality_control, skip_bad=skip_bad, stats=stats
     )
-    _write_converted("prm800k", path, rows, stats, output, problems_out, shard, resume)
+    settings = {"keep_quality_control": keep_quality_control}
+    _write_converted("prm800k", settings, path, rows, stats, output, problems_out, shard, resume)
 
 
 @_register(
@@ -239,7 +252,7 @@ def math_shepherd(
 ) -> None:
     stats = converters.ConvertStats()
     rows = converters.convert_math_shepherd(path, skip_bad=skip_bad, stats=stats)
-    _write_converted("math-shepherd", path, rows, stats, output, problems_out, shard, resume)
+    _write_converted("math-shepherd", {}, path, rows, stats, output, problems_out, shard, resume)
 
 
 @_register(
@@ -265,4 +278,7 @@ def processbench(
     source = path or str(converters.default_processbench_path(split))
     stats = converters.ConvertStats()
     rows = converters.convert_processbench(source, split=split, skip_bad=skip_bad, stats=stats)
-    _write_converted("processbench", source, rows, stats, output, problems_out, shard, resume)
+    settings = {"split": split}
+    _write_converted(
+        "processbench", settings, source, rows, stats, output, problems_out, shard, resume
+    )

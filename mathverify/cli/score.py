@@ -2,7 +2,9 @@
 
 Reads solutions, scores them in batches with the PRM or ORM in ``--scorer``, and writes
 each solution with ``step_scores`` and ``scorer`` set, plus ``meta.score`` (the solution
-score from ``--aggregate``) and ``meta.aggregate``. ``--resume`` keeps rows already written.
+score from ``--aggregate``) and ``meta.aggregate``. ``meta.provenance.score`` names the scorer,
+the format it was read in and the aggregation; ``--resume`` keeps rows already written when
+those equal the partial file's, and refuses otherwise (scores of two scorers never mix).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from mathverify.cli.app import (
     console,
 )
 from mathverify.errors import MathverifyError
+from mathverify.provenance import Provenance
 from mathverify.records import (
     Problem,
     RecordWriter,
@@ -31,7 +34,7 @@ from mathverify.records import (
     read_problems_by_id,
     read_records,
 )
-from mathverify.scoring import AGGREGATIONS, Scorer, aggregate, load_scorer
+from mathverify.scoring import AGGREGATIONS, Scorer, aggregate, load_scorer, scorer_provenance
 
 ScorerOpt = Annotated[
     str,
@@ -123,10 +126,14 @@ def score(
         raise MathverifyError(
             f"--aggregate {aggregate_how!r}: choose one of {', '.join(AGGREGATIONS)}"
         )
+    if batch_size < 1:
+        raise MathverifyError(f"--batch-size must be at least 1, got {batch_size}")
     shard_spec = parse_shard(shard)
     by_id = read_problems_by_id(problems)
     model = load_scorer(scorer, scorer_format, batch_size=batch_size, device=device)
-    with RecordWriter(output, Solution, resume=resume) as writer:
+    # Batch size and device are left out: they change float rounding, not which scores.
+    provenance = Provenance("score", {**scorer_provenance(model), "aggregate": aggregate_how})
+    with RecordWriter(output, Solution, resume=resume, provenance=provenance) as writer:
         todo = (
             s
             for s in read_records(input, Solution)

@@ -49,6 +49,7 @@ from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
 from mathverify.backends.base import Completion, check_sampling, stop_strings
 from mathverify.errors import MathverifyError
+from mathverify.models.compat import cache_keyword
 from mathverify.models.kv_slab import SlabLayer
 from mathverify.prefix_cache import PrefixCache
 
@@ -226,6 +227,8 @@ class HFPolicy:
             or bool(model.config.is_encoder_decoder)
             or "logits_to_keep" not in inspect.signature(model.forward).parameters
         )
+        # The cached loop passes its KV cache by the keyword this release's forward reads.
+        self._cache_keyword = cache_keyword(model)
         # Prompts are left-padded here, by hand, so the tokenizer's padding side does not matter.
         self.tokenizer = tokenizer
         self.name = name
@@ -457,9 +460,9 @@ class HFPolicy:
             input_ids=prompts[:, prompt_len - fed :],
             attention_mask=attention_mask,
             position_ids=positions[:, prompt_len - fed :],
-            past_key_values=cache,
             use_cache=True,
             logits_to_keep=1,
+            **{self._cache_keyword: cache},
         )
         self._keep_prompts([ids for ids, _ in units], cache, prompt_len)
         logits = out.logits[:, -1].to(dtype=torch.float32, copy=True)
@@ -529,8 +532,8 @@ class HFPolicy:
                 input_ids=tokens[:, None],
                 attention_mask=attention_mask,
                 position_ids=next_position[:, None],
-                past_key_values=cache,
                 use_cache=True,
+                **{self._cache_keyword: cache},
             )
             next_position = next_position + 1
             logits = out.logits[:, -1].to(dtype=torch.float32, copy=True)

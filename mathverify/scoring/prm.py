@@ -29,6 +29,7 @@ import torch
 from transformers import DynamicCache, DynamicLayer
 
 from mathverify.errors import MathverifyError
+from mathverify.models.compat import cache_keyword
 from mathverify.models.kv_slab import SlabLayer
 from mathverify.models.verifier import (
     IGNORE,
@@ -189,16 +190,21 @@ class TokenScorer:
                 read[index] = probabilities[row][wanted[row]].tolist()
 
     def _encode(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor, **kwargs: Any
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        position_ids: torch.Tensor,
+        cache: DynamicCache,
     ) -> torch.Tensor:
-        """The decoder's last hidden states; ``kwargs`` may carry a KV cache."""
+        """The decoder's last hidden states, reading and extending the KV cache ``cache``."""
         body = self._body()
         assert body is not None
         out = body(
             input_ids=input_ids.to(self.device),
             attention_mask=attention_mask.to(self.device),
+            position_ids=position_ids,
             use_cache=True,
-            **kwargs,
+            **{cache_keyword(body): cache},
         )
         return out.last_hidden_state
 
@@ -280,7 +286,7 @@ class TokenScorer:
                 prefix[:, width - fed :],
                 prefix_mask,
                 position_ids=positions[:, width - fed :].to(self.device),
-                past_key_values=prefix_cache,
+                cache=prefix_cache,
             )
             prefix_hidden = (
                 hidden if prefix_hidden is None else torch.cat([prefix_hidden, hidden], 1)
@@ -325,7 +331,7 @@ class TokenScorer:
                 tail,
                 torch.cat([prefix_mask[owners], tail_mask], dim=1),
                 position_ids=positions.to(self.device),
-                past_key_values=cache,
+                cache=cache,
             )
             if likelihood is not None:
                 tail_logprobs = self._next_logprobs(tail_hidden)

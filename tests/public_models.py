@@ -5,7 +5,9 @@ anyone who needs a stand-in for a public checkpoint: a byte-level BPE tokenizer 
 few sentences, with the special tokens and chat template of the format, saved with a tiny
 random model of the format's architecture class.
 
-- ``math-shepherd``: MistralForCausalLM; ``<s>`` added in front; the step tag ``ки``.
+- ``math-shepherd``: MistralForCausalLM; a SentencePiece-style tokenizer as Mistral's
+  (``▁`` marks a word start, ``<unk>`` for characters it lacks, ``<s>`` added in front), so
+  ``encode("+ -")[1:]`` is ``▁+ ▁-`` as on the card; the step tag ``ки``.
 - ``qwen-prm``: Qwen2ForTokenClassification (2 labels), or the layout of the real
   checkpoint (``Qwen2ForProcessRewardModel``: a Qwen2 decoder and an MLP head ``score.0``,
   ``score.2``); ChatML template; ``<extra_0>``.
@@ -94,6 +96,42 @@ def bpe_tokenizer(
     return tokenizer
 
 
+# Sentences with " + " and " - " between words, so the SentencePiece-style tokenizer learns
+# the word-start tokens "▁+" and "▁-" that Mistral's vocabulary has.
+SIGN_CORPUS = ["Steps are marked + or - after each step: + means right, - means wrong."]
+
+
+def sentencepiece_tokenizer(
+    special: list[str],
+    *,
+    bos: str,
+    eos: str,
+    unk: str,
+    added: tuple[str, ...] = (),
+    corpus: list[str] | None = None,
+    vocab_size: int = 420,
+) -> PreTrainedTokenizerFast:
+    """A BPE over ``▁``-marked words, as Llama 2's and Mistral's SentencePiece tokenizers: no
+    byte fallback, so a character the corpus lacks encodes to ``unk``."""
+    core = Tokenizer(models.BPE(unk_token=unk))
+    core.pre_tokenizer = pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="first")
+    core.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="first")
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=special, show_progress=False
+    )
+    core.train_from_iterator(corpus if corpus is not None else CORPUS + SIGN_CORPUS, trainer)
+    if added:
+        core.add_tokens([AddedToken(t, normalized=False) for t in added])
+    core.post_processor = processors.TemplateProcessing(
+        single=f"{bos} $A",
+        pair=f"{bos} $A {bos} $B",
+        special_tokens=[(bos, core.token_to_id(bos))],
+    )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=core, bos_token=bos, eos_token=eos, unk_token=unk, pad_token=eos
+    )
+
+
 def _shake(model: torch.nn.Module, seed: int, std: float = 0.3) -> None:
     """Redraw every weight matrix from N(0, std) so scores differ visibly between positions."""
     generator = torch.Generator().manual_seed(seed)
@@ -118,8 +156,11 @@ def _sizes(tokenizer: PreTrainedTokenizerFast, hidden: int, layers: int) -> dict
     )
 
 
-def math_shepherd_tokenizer() -> PreTrainedTokenizerFast:
-    return bpe_tokenizer(["<unk>", "<s>", "</s>"], bos="<s>", eos="</s>", added=("ки",))
+def math_shepherd_tokenizer(*, tag: bool = True) -> PreTrainedTokenizerFast:
+    """Mistral-style; ``tag=False`` leaves out ``ки``, whose characters are then unknown."""
+    return sentencepiece_tokenizer(
+        ["<unk>", "<s>", "</s>"], bos="<s>", eos="</s>", unk="<unk>", added=("ки",) if tag else ()
+    )
 
 
 def qwen_prm_tokenizer() -> PreTrainedTokenizerFast:
@@ -149,10 +190,16 @@ def llama3_tokenizer() -> PreTrainedTokenizerFast:
 
 
 def save_math_shepherd(
-    directory: Path, *, seed: int = 0, hidden: int = 64, layers: int = 2, sliding_window: int = 16
+    directory: Path,
+    *,
+    seed: int = 0,
+    hidden: int = 64,
+    layers: int = 2,
+    sliding_window: int = 16,
+    tokenizer: PreTrainedTokenizerFast | None = None,
 ) -> Path:
     """Mistral's sliding window, shorter here than the test texts, so it matters."""
-    tokenizer = math_shepherd_tokenizer()
+    tokenizer = tokenizer or math_shepherd_tokenizer()
     torch.manual_seed(seed)
     config = MistralConfig(
         **_sizes(tokenizer, hidden, layers),
@@ -166,8 +213,15 @@ def save_math_shepherd(
     return Path(directory)
 
 
-def save_rlhflow(directory: Path, *, seed: int = 0, hidden: int = 64, layers: int = 2) -> Path:
-    tokenizer = llama3_tokenizer()
+def save_rlhflow(
+    directory: Path,
+    *,
+    seed: int = 0,
+    hidden: int = 64,
+    layers: int = 2,
+    tokenizer: PreTrainedTokenizerFast | None = None,
+) -> Path:
+    tokenizer = tokenizer or llama3_tokenizer()
     torch.manual_seed(seed)
     model = LlamaForCausalLM(LlamaConfig(**_sizes(tokenizer, hidden, layers)))
     _shake(model, seed)
@@ -177,9 +231,15 @@ def save_rlhflow(directory: Path, *, seed: int = 0, hidden: int = 64, layers: in
 
 
 def save_orm_seqcls(
-    directory: Path, *, num_labels: int = 1, seed: int = 0, hidden: int = 64, layers: int = 2
+    directory: Path,
+    *,
+    num_labels: int = 1,
+    seed: int = 0,
+    hidden: int = 64,
+    layers: int = 2,
+    tokenizer: PreTrainedTokenizerFast | None = None,
 ) -> Path:
-    tokenizer = llama3_tokenizer()
+    tokenizer = tokenizer or llama3_tokenizer()
     torch.manual_seed(seed)
     model = LlamaForSequenceClassification(
         LlamaConfig(**_sizes(tokenizer, hidden, layers), num_labels=num_labels)
@@ -191,11 +251,17 @@ def save_orm_seqcls(
 
 
 def save_qwen_prm(
-    directory: Path, *, seed: int = 0, hidden: int = 64, layers: int = 2, mlp_head: bool = False
+    directory: Path,
+    *,
+    seed: int = 0,
+    hidden: int = 64,
+    layers: int = 2,
+    mlp_head: bool = False,
+    tokenizer: PreTrainedTokenizerFast | None = None,
 ) -> Path:
     """A Qwen2 token-classification PRM; ``mlp_head`` saves the real checkpoint's layout
     (architecture ``Qwen2ForProcessRewardModel``, head ``score.0`` -> ReLU -> ``score.2``)."""
-    tokenizer = qwen_prm_tokenizer()
+    tokenizer = tokenizer or qwen_prm_tokenizer()
     torch.manual_seed(seed)
     config = Qwen2Config(**_sizes(tokenizer, hidden, layers), num_labels=2)
     model = Qwen2ForTokenClassification(config)

@@ -118,14 +118,15 @@ def qwen_prm_reference(path: Path, mlp_head: bool) -> list[list[float]]:
 
 def rlhflow_reference(path: Path) -> list[list[float]]:
     """RLHFlow/RLHF-Reward-Modeling math-rm/prm_evaluate.py, as search-and-learn's
-    RLHFFlow._score_single quotes it: one chat per step prefix, logits at position -3."""
+    RLHFFlow._score_single quotes it: steps stripped (line 50), one chat per step prefix,
+    logits at position -3 (line 61)."""
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModelForCausalLM.from_pretrained(path).eval()
     candidate_tokens = [tokenizer.encode("+")[-1], tokenizer.encode("-")[-1]]
     out = []
     for question, steps in zip(PROBLEMS, STEPS, strict=True):
         conversation, scores = [], []
-        for k, step in enumerate(steps):
+        for k, step in enumerate(j.strip() for j in steps):
             text = question + " " + step if k == 0 else step
             conversation.append({"content": text, "role": "user"})
             conversation.append({"content": "+", "role": "assistant"})

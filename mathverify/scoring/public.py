@@ -13,7 +13,8 @@ state there into a probability.
   https://huggingface.co/datasets/peiyi9979/Math-Shepherd): a causal LM. The input is
   ``f"{question} {output}"`` with ``output = "Step 1: s1 ки\\nStep 2: s2 ки..."``, encoded
   with the tokenizer's BOS; the candidate tokens are ``encode("+ -")`` without the BOS
-  (the card's ``[648, 387]``), the step tag id is ``encode("ки")[-1]``; a step's score is
+  (the card's ``[648, 387]``, Mistral's ``▁+`` and ``▁-``: two tokens of one kind), the
+  step tag id is ``encode("ки")[-1]``; a step's score is
   ``softmax(logits[tag, [+, -]])[0]``, P(+), at its tag. (search-and-learn's
   ``src/sal/models/reward_models.py`` drops the "Step k:" prefixes and adds a system
   prompt; we follow the card.)
@@ -30,22 +31,41 @@ state there into a probability.
   head) loads as it is.
 - ``rlhflow`` (RLHFlow/Llama3.1-8B-PRM-Deepseek-Data and -Mistral-Data; code
   https://github.com/RLHFlow/RLHF-Reward-Modeling math-rm/prm_evaluate.py, as quoted in
-  search-and-learn's ``reward_models.py``): a causal LM fed a chat, first user turn
-  ``question + " " + step 1``, each later step a user turn, every assistant turn ``+``;
-  encoded as ``apply_chat_template`` encodes (no tokenizer-added special tokens); the
-  candidates are ``encode("+")[-1]`` and ``encode("-")[-1]``; step k's score is P(+) over
-  {+, -} at the position that predicts step k's assistant ``+`` (the authors read position
-  -3 of the chat cut after that turn; causal attention makes it the same logit in the
-  whole chat).
+  search-and-learn's ``reward_models.py``): a causal LM fed a chat, each step stripped of
+  surrounding whitespace (``prm_evaluate.py`` line 50), first user turn
+  ``question + " " + step 1`` (line 53), each later step a user turn, every assistant turn
+  ``+``; encoded as ``apply_chat_template`` encodes (no tokenizer-added special tokens); the
+  candidates are ``encode("+")[-1]`` and ``encode("-")[-1]`` (lines 77-78); step k's score
+  is P(+) over {+, -} at the position that predicts step k's assistant ``+`` (the authors
+  read position -3 of the chat cut after that turn, line 61; causal attention makes it the
+  same logit in the whole chat).
 - ``orm-seqcls``: ``AutoModelForSequenceClassification`` reward models (e.g.
   Skywork-Reward-Llama-3.1-8B, card https://huggingface.co/Skywork/Skywork-Reward-Llama-3.1-8B):
   the chat (user = problem, assistant = the steps joined by a blank line) rendered by the
-  template, a leading BOS text dropped and the rest encoded with the tokenizer's special
-  tokens (the card's recipe against a doubled BOS); without a template, problem and
-  solution joined by a blank line. The logit is read where transformers pools it (the last
-  token that is not the config's pad id). One logit: ``sigmoid(logit)`` (a monotone map of
-  the raw reward into (0, 1), so rankings are the raw reward's); two: ``softmax[1]``. Only
-  the last step gets the score; the others are None.
+  template, a leading BOS text dropped when the tokenizer adds its own and the rest encoded
+  with the tokenizer's special tokens (the card's recipe against a doubled BOS); without a
+  template, problem and solution joined by a blank line. The logit is read where
+  transformers pools it (the last token that is not the config's pad id). Only the last
+  step gets the score; the others are None.
+
+  The score is ``sigmoid(reward)`` (two logits: ``softmax[1] = sigmoid(l1 - l0)``), taken
+  in float64 from a float32 head, not the raw reward: weighted vote sums scores, MCTS reads
+  ``2s - 1`` and eval's calibration bins scores in [0, 1], so a score stays a probability
+  for every consumer. In float32 it was exactly 1.0 above a reward of 16.7, so Skywork-size
+  rewards tied; in float64 distinct rewards keep distinct, ordered scores up to 36.7, so
+  best-of-n, weighted vote and SBS rank as the raw reward does, and the record keeps the
+  reward: :func:`orm_reward` gives it back (``log(s / (1 - s))``, to 1e-6 at a reward of
+  23).
+  A reward of 36.7 or more (its sigmoid is 1.0 even in float64) is refused: such rewards
+  would tie.
+
+Every format refuses, in one line, what would make a silent wrong number: a step tag or
+label token the tokenizer encodes to its unknown token or to more than one token, a
+candidate pair of two kinds (one with a leading space, one without), a checkpoint whose
+loading report has weights transformers would initialise at random (missing from it, or of
+another shape), a checkpoint whose config names another kind of head, and scores that are
+not finite (a float16 overflow). Heads run in float32 and probabilities are taken in
+float64, whatever the decoder's dtype.
 
 Not here: our own PRM/ORM/value directories (``prm.py``, ``orm.py``, ``value.py``).
 """
@@ -54,6 +74,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import math
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -65,6 +86,7 @@ from transformers import (
     AutoModelForCausalLM,
     AutoModelForSequenceClassification,
     AutoModelForTokenClassification,
+    AutoTokenizer,
     DynamicCache,
     DynamicLayer,
     PreTrainedModel,
@@ -73,7 +95,7 @@ from transformers import (
 
 from mathverify.errors import MathverifyError
 from mathverify.models.card import CARD_NAME
-from mathverify.models.verifier import default_max_length, load_tokenizer
+from mathverify.models.verifier import default_max_length
 from mathverify.scoring.prm import TokenScorer
 from mathverify.step_scores import StepScores
 
@@ -83,6 +105,9 @@ __all__ = [
     "PublicScorer",
     "detect_format",
     "encode_solution",
+    "format_token_ids",
+    "load_public_tokenizer",
+    "orm_reward",
 ]
 
 PUBLIC_FORMATS = ("math-shepherd", "qwen-prm", "rlhflow", "orm-seqcls")
@@ -102,6 +127,13 @@ def _unknown(path: str | Path, why: str) -> MathverifyError:
     )
 
 
+def _first_line(exc: BaseException) -> str:
+    """The first line of an exception's text: transformers' load errors run to several
+    lines, and the CLI reports a domain error as one (the cause stays chained)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0].rstrip(":") if lines else type(exc).__name__
+
+
 def _read_config(path: str | Path) -> dict[str, Any]:
     local = Path(path)
     if local.is_dir():
@@ -115,12 +147,76 @@ def _read_config(path: str | Path) -> dict[str, Any]:
         try:
             text = Path(cached_file(str(path), "config.json")).read_text(encoding="utf-8")
         except (OSError, ValueError) as exc:
-            raise MathverifyError(f"{path}: cannot read its config.json ({exc})") from exc
+            raise MathverifyError(
+                f"{path}: cannot read its config.json ({_first_line(exc)})"
+            ) from exc
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise MathverifyError(f"{path}/config.json: invalid JSON ({exc.msg})") from exc
     return data if isinstance(data, dict) else {}
+
+
+def load_public_tokenizer(path: str | Path) -> PreTrainedTokenizerBase:
+    """The fast tokenizer of ``path``; any failure is one line (transformers' own message
+    for a directory without tokenizer files runs to five)."""
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(path))
+    except Exception as exc:  # transformers raises OSError, ValueError, KeyError, TypeError...
+        raise MathverifyError(f"{path}: cannot load its tokenizer ({_first_line(exc)})") from exc
+    if not tokenizer.is_fast:
+        raise MathverifyError(
+            f"{path}: a fast tokenizer is needed (offsets locate the score positions)"
+        )
+    # transformers 5 builds an empty tokenizer from a config alone (a Qwen2 config without
+    # tokenizer files gives one that encodes every text to no tokens).
+    if not tokenizer.encode("1 + 1 = 2", add_special_tokens=False):
+        raise MathverifyError(
+            f"{path}: cannot load its tokenizer (it has no vocabulary: no tokenizer files?)"
+        )
+    return tokenizer
+
+
+# The kind of model an architecture name says it is, and the kind each format reads.
+_ARCHITECTURE_KINDS = {
+    "ForCausalLM": "causal LM",
+    "ForConditionalGeneration": "causal LM",
+    "ForSequenceClassification": "sequence classifier",
+    "ForTokenClassification": "token classifier",
+    "ForProcessRewardModel": "token classifier",
+}
+_FORMAT_KINDS = {
+    "math-shepherd": "causal LM",
+    "rlhflow": "causal LM",
+    "qwen-prm": "token classifier",
+    "orm-seqcls": "sequence classifier",
+}
+
+
+def _check_checkpoint(path: str | Path, fmt: str) -> None:
+    """Refuse a path that is not a model directory, or whose config names another kind of
+    model than ``fmt`` reads: a sequence classifier with tied embeddings loads as a causal
+    LM without a missing weight, and would score with its input embeddings."""
+    if Path(path).is_dir() and not (Path(path) / "config.json").exists():
+        raise MathverifyError(
+            f"{path}: no config.json: not a model directory (--scorer-format {fmt} reads a "
+            "Hugging Face model directory or hub name)"
+        )
+    config = _read_config(path)
+    architectures = [str(a) for a in config.get("architectures") or []]
+    kinds = {
+        arch: kind
+        for arch in architectures
+        for suffix, kind in _ARCHITECTURE_KINDS.items()
+        if arch.endswith(suffix)
+    }
+    wanted = _FORMAT_KINDS[fmt]
+    if kinds and wanted not in kinds.values():
+        arch, kind = next(iter(kinds.items()))
+        raise MathverifyError(
+            f"{path}: its config.json names {arch}, a {kind}; --scorer-format {fmt} reads a "
+            f"{wanted}"
+        )
 
 
 def detect_format(path: str | Path) -> str:
@@ -140,7 +236,7 @@ def detect_format(path: str | Path) -> str:
         if arch.endswith("ForProcessRewardModel"):
             return "qwen-prm"
         if arch.endswith("ForTokenClassification"):
-            if QWEN_SEPARATOR in load_tokenizer(path).get_vocab():
+            if QWEN_SEPARATOR in load_public_tokenizer(path).get_vocab():
                 return "qwen-prm"
             raise _unknown(path, f"a {arch} whose tokenizer has no {QWEN_SEPARATOR}")
         if arch.endswith("ForSequenceClassification"):
@@ -236,7 +332,8 @@ def encode_solution(
             positions.append(_require(token, ids, token_ids["separator"], QWEN_SEPARATOR))
     elif fmt == "rlhflow":
         messages: list[dict[str, str]] = []
-        for k, step in enumerate(steps):
+        # prm_evaluate.py line 50: `ans_list = [j.strip() for j in ans_list]`.
+        for k, step in enumerate(step.strip() for step in steps):
             text_k = f"{problem} {step}" if k == 0 else step
             messages += [{"role": "user", "content": text_k}, {"role": "assistant", "content": "+"}]
         text = _chat(tokenizer, messages)
@@ -257,13 +354,13 @@ def encode_solution(
                 {"role": "user", "content": problem},
                 {"role": "assistant", "content": solution},
             ]
-            text = _chat(tokenizer, messages)
-            bos = tokenizer.bos_token
-            if bos and text.startswith(bos):
-                text = text[len(bos) :]
+            text = _without_template_bos(tokenizer, _chat(tokenizer, messages))
         else:
             text = problem + SOLUTION_JOIN + solution
         ids = list(tokenizer(text, add_special_tokens=True)["input_ids"])
+        bos_id = tokenizer.bos_token_id
+        if bos_id is not None and ids[:2] == [bos_id, bos_id]:
+            raise MathverifyError("orm-seqcls: the encoded chat starts with two BOS tokens")
         kept = [t for t, i in enumerate(ids) if pad_token_id is None or i != pad_token_id]
         positions = [kept[-1] if kept else 0] if steps and ids else []
     else:
@@ -271,19 +368,87 @@ def encode_solution(
     return {"input_ids": ids, "score_positions": positions, "step_start": 0}
 
 
+def _adds_bos(tokenizer: PreTrainedTokenizerBase) -> bool:
+    bos_id = tokenizer.bos_token_id
+    return bos_id is not None and tokenizer("x", add_special_tokens=True)["input_ids"][:1] == [
+        bos_id
+    ]
+
+
+def _without_template_bos(tokenizer: PreTrainedTokenizerBase, text: str) -> str:
+    """The chat text without the BOS its template wrote when the tokenizer adds one itself
+    (Skywork's card: against a doubled BOS); kept when the tokenizer adds none, so the
+    model still sees the one BOS it was trained with."""
+    bos = tokenizer.bos_token
+    if bos and text.startswith(bos) and _adds_bos(tokenizer):
+        return text[len(bos) :]
+    return text
+
+
+def _pieces(tokenizer: PreTrainedTokenizerBase, text: str) -> list[int]:
+    """The ids of ``text`` without special tokens or a bare word-start token (a
+    SentencePiece tokenizer writes ``ки`` as ``▁`` then ``ки``)."""
+    ids = tokenizer.encode(text, add_special_tokens=False)
+    return [i for i in ids if tokenizer.decode([i]).strip()]
+
+
+def _check_token(
+    fmt: str, tokenizer: PreTrainedTokenizerBase, ids: list[int], text: str, what: str
+) -> int:
+    """The one token of ``ids``, ``text``'s encoding. A format reads that token's logit or
+    finds its positions by id, so an unknown token (every unknown character shares it) or
+    a text split over several tokens (its last piece also ends other words) would give
+    numbers from the wrong tokens."""
+    unk = tokenizer.unk_token_id
+    if unk is not None and unk in ids:
+        raise MathverifyError(
+            f"{fmt}: the tokenizer encodes the {what} {text!r} to its unknown token "
+            f"{tokenizer.unk_token!r}: it lacks the token the format reads"
+        )
+    if len(ids) != 1 or tokenizer.decode(ids).strip() != text:
+        raise MathverifyError(
+            f"{fmt}: the tokenizer encodes the {what} {text!r} to {len(ids)} tokens "
+            f"{tokenizer.convert_ids_to_tokens(ids)}, not one: it lacks the token the format reads"
+        )
+    return ids[0]
+
+
+def _one_token(fmt: str, tokenizer: PreTrainedTokenizerBase, text: str, what: str) -> int:
+    return _check_token(fmt, tokenizer, _pieces(tokenizer, text), text, what)
+
+
+def _same_kind(fmt: str, tokenizer: PreTrainedTokenizerBase, plus: int, minus: int) -> None:
+    """Refuse candidates of two kinds (``+`` and ``Ġ-``: one with a leading space, one
+    without): P(+) over such a pair compares tokens the model never saw as alternatives."""
+    pair = tokenizer.convert_ids_to_tokens([plus, minus])
+    if pair[0].replace("+", "-") != pair[1]:
+        raise MathverifyError(
+            f"{fmt}: the candidates '+' and '-' encode to {pair[0]!r} and {pair[1]!r}, "
+            "tokens of two kinds (with and without a leading space)"
+        )
+
+
 def format_token_ids(fmt: str, tokenizer: PreTrainedTokenizerBase) -> dict[str, int]:
-    """The token ids a format reads, found as its authors find them."""
+    """The token ids a format reads, found as its authors find them, each checked to be
+    one known token (see :func:`_one_token`, :func:`_same_kind`)."""
     if fmt == "math-shepherd":
-        pair = tokenizer.encode("+ -")
-        if pair and pair[0] == tokenizer.bos_token_id:
-            pair = pair[1:]
+        tag = _one_token(fmt, tokenizer, STEP_TAG, "step tag")
+        # The card's `encode("+ -")[1:]`: the pair after the BOS, with any other special
+        # token (an EOS some tokenizers append) left out too.
+        pair = _pieces(tokenizer, "+ -")
         if len(pair) != 2:
             raise MathverifyError(f"math-shepherd: '+ -' is {len(pair)} tokens, expected 2")
-        return {"+": pair[0], "-": pair[1], "tag": tokenizer.encode(STEP_TAG)[-1]}
+        for token, text in zip(pair, "+-", strict=True):
+            _check_token(fmt, tokenizer, [token], text, "label")
+        _same_kind(fmt, tokenizer, pair[0], pair[1])
+        return {"+": pair[0], "-": pair[1], "tag": tag}
     if fmt == "rlhflow":
-        return {"+": tokenizer.encode("+")[-1], "-": tokenizer.encode("-")[-1]}
+        plus = _one_token(fmt, tokenizer, "+", "label")
+        minus = _one_token(fmt, tokenizer, "-", "label")
+        _same_kind(fmt, tokenizer, plus, minus)
+        return {"+": plus, "-": minus}
     if fmt == "qwen-prm":
-        return {"separator": tokenizer.encode(QWEN_SEPARATOR)[0]}
+        return {"separator": _one_token(fmt, tokenizer, QWEN_SEPARATOR, "step separator")}
     return {}
 
 
@@ -316,7 +481,9 @@ class _DecoderWithHead(nn.Module):
     def __init__(self, backbone: PreTrainedModel, head: nn.Module) -> None:
         super().__init__()
         self.backbone = backbone
-        self.head = head
+        # float32 whatever the decoder's dtype: a bfloat16 head rounds a reward of 20 to a
+        # multiple of 0.125, so close rewards tie (the head is one or two small matrices).
+        self.head = head.float()
 
     @property
     def head_dtype(self) -> torch.dtype:
@@ -332,11 +499,43 @@ class _DecoderWithHead(nn.Module):
 
 
 def _load(auto: Any, path: str | Path, dtype: torch.dtype, **kw: Any) -> tuple[Any, dict]:
+    """The model and transformers' loading report; every failure is one line. Weights of
+    another shape load (re-initialised) so that :func:`_check_report` names them."""
     try:
-        return auto.from_pretrained(str(path), dtype=dtype, output_loading_info=True, **kw)
-    except (OSError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise MathverifyError(f"{path}: cannot load the model ({first})") from exc
+        with _quiet_transformers():
+            return auto.from_pretrained(
+                str(path),
+                dtype=dtype,
+                output_loading_info=True,
+                ignore_mismatched_sizes=True,
+                **kw,
+            )
+    except Exception as exc:  # OSError, ValueError, RuntimeError, KeyError... often multi-line
+        raise MathverifyError(f"{path}: cannot load the model ({_first_line(exc)})") from exc
+
+
+def _check_report(
+    path: str | Path, fmt: str, info: dict[str, Any], replaced: tuple[str, ...] = ()
+) -> None:
+    """Refuse a checkpoint whose loading report says some weights were initialised at
+    random (missing from it, or of another shape): the scores would be noise, and another
+    run another noise. ``replaced``: prefixes of weights this module loads itself."""
+    made_up = sorted(k for k in info.get("missing_keys") or () if not k.startswith(replaced))
+    made_up += sorted(
+        f"{key} ({'x'.join(map(str, saved))} in the checkpoint, "
+        f"{'x'.join(map(str, wanted))} in the model)"
+        for key, saved, wanted in info.get("mismatched_keys") or ()
+    )
+    if made_up:
+        more = f" and {len(made_up) - 3} more" if len(made_up) > 3 else ""
+        raise MathverifyError(
+            f"{path}: {len(made_up)} weight{'s' if len(made_up) > 1 else ''} the {fmt} model "
+            "needs are not in the checkpoint and would be initialised at random: "
+            f"{', '.join(made_up[:3])}{more}"
+        )
+    errors = list(info.get("error_msgs") or ())
+    if errors:
+        raise MathverifyError(f"{path}: cannot load the model ({_first_line(errors[0])})")
 
 
 @contextmanager
@@ -375,64 +574,68 @@ def _checkpoint_tensors(path: str | Path, prefix: str) -> dict[str, torch.Tensor
         file = find(name)
         if file is None:
             raise MathverifyError(f"{path}: no {name}")
-        with safe_open(file, framework="pt") as handle:
-            for key in handle.keys():
-                if key.startswith(prefix):
-                    out[key[len(prefix) :]] = handle.get_tensor(key)
+        try:
+            with safe_open(file, framework="pt") as handle:
+                for key in handle.keys():
+                    if key.startswith(prefix):
+                        out[key[len(prefix) :]] = handle.get_tensor(key)
+        except Exception as exc:  # safetensors' own error type (a truncated file, a bad header)
+            raise MathverifyError(f"{path}: cannot read {name} ({_first_line(exc)})") from exc
     return out
 
 
 def load_public_model(
     fmt: str, path: str | Path, dtype: torch.dtype, token_ids: dict[str, int]
 ) -> _DecoderWithHead:
-    """The decoder and the head of format ``fmt`` (eval mode, on the CPU, in ``dtype``)."""
+    """The decoder and the head of format ``fmt`` (eval mode, on the CPU, the decoder in
+    ``dtype``, the head in float32)."""
     if fmt in ("math-shepherd", "rlhflow"):
-        model, _ = _load(AutoModelForCausalLM, path, dtype)
+        model, info = _load(AutoModelForCausalLM, path, dtype)
+        _check_report(path, fmt, info)
         config = model.config.get_text_config()
         if getattr(config, "final_logit_softcapping", None) or getattr(config, "logit_scale", None):
             raise MathverifyError(f"{path}: a scaled or soft-capped LM head is not supported")
-        head: nn.Module = _CandidateHead(
-            model.get_output_embeddings(), [token_ids["+"], token_ids["-"]]
-        )
+        lm_head = model.get_output_embeddings()
+        if lm_head is None:
+            raise MathverifyError(f"{path}: the model has no LM head for {fmt} to read")
+        head: nn.Module = _CandidateHead(lm_head, [token_ids["+"], token_ids["-"]])
     elif fmt == "qwen-prm":
-        # The real checkpoint's head does not fit the class's: we check the keys ourselves,
-        # so transformers' load report (a warning table) stays quiet.
-        with _quiet_transformers():
-            model, info = _load(AutoModelForTokenClassification, path, dtype, num_labels=2)
-        missing = [k for k in info.get("missing_keys", []) if not k.startswith("score.")]
-        if missing:
-            raise MathverifyError(f"{path}: weights missing from the checkpoint: {missing[:3]}")
-        if any(k.startswith("score.") for k in info.get("unexpected_keys", [])):
-            # The real checkpoint's MLP head (Qwen2ForProcessRewardModel).
-            state = _checkpoint_tensors(path, "score.")
-            hidden = model.config.hidden_size
-            mlp = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 2))
-            try:
-                mlp.load_state_dict(state)
-            except RuntimeError as exc:
-                raise MathverifyError(
-                    f"{path}: its score head is not Linear-ReLU-Linear(2)"
-                ) from exc
-            model.score = mlp.to(dtype)
-        elif info.get("missing_keys"):
-            raise MathverifyError(f"{path}: no trained score head in the checkpoint")
+        model, info = _load(AutoModelForTokenClassification, path, dtype, num_labels=2)
+        mlp_head = any(k.startswith("score.") for k in info.get("unexpected_keys") or ())
+        _check_report(path, fmt, info, replaced=("score.",) if mlp_head else ())
+        if mlp_head:
+            model.score = _qwen_mlp_head(path, model.config.hidden_size)
         head = model.score
     elif fmt == "orm-seqcls":
         model, info = _load(AutoModelForSequenceClassification, path, dtype)
-        if info.get("missing_keys"):
-            raise MathverifyError(
-                f"{path}: weights missing from the checkpoint: {info['missing_keys'][:3]}"
-            )
+        _check_report(path, fmt, info)
         if model.config.num_labels not in (1, 2):
             raise MathverifyError(
                 f"{path}: orm-seqcls reads 1 or 2 labels, not {model.config.num_labels}"
             )
-        head = model.score
+        head = getattr(model, "score", None)
+        if not isinstance(head, nn.Module):
+            raise MathverifyError(
+                f"{path}: a {type(model).__name__} has no `score` head on its last token; "
+                "orm-seqcls reads decoder reward models"
+            )
     else:
         raise MathverifyError(f"unknown scorer format {fmt!r}: one of {', '.join(PUBLIC_FORMATS)}")
     if model.base_model is model:
         raise MathverifyError(f"{path}: no decoder under the head")
     return _DecoderWithHead(model, head).eval()
+
+
+def _qwen_mlp_head(path: str | Path, hidden: int) -> nn.Module:
+    """The real Qwen2.5-Math-PRM head, ``score.0`` -> ReLU -> ``score.2`` (its remote
+    ``Qwen2ForProcessRewardModel``, as vLLM's ``qwen2_rm.py`` rebuilds it)."""
+    state = _checkpoint_tensors(path, "score.")
+    mlp = nn.Sequential(nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 2))
+    try:
+        mlp.load_state_dict(state)
+    except RuntimeError as exc:
+        raise MathverifyError(f"{path}: its score head is not Linear-ReLU-Linear(2)") from exc
+    return mlp
 
 
 class PublicScorer(TokenScorer):
@@ -449,7 +652,9 @@ class PublicScorer(TokenScorer):
         super().__init__(path, **options)
 
     def _load(self, path: str | Path, dtype: torch.dtype) -> None:
-        self.tokenizer = load_tokenizer(path)
+        _check_checkpoint(path, self.format)
+        self._dtype = dtype
+        self.tokenizer = load_public_tokenizer(path)
         self.token_ids = format_token_ids(self.format, self.tokenizer)
         self.model = load_public_model(self.format, path, dtype, self.token_ids).to(self.device)
         self.card = None
@@ -477,7 +682,9 @@ class PublicScorer(TokenScorer):
         return cache
 
     def _probabilities(self, logits: torch.Tensor) -> torch.Tensor:
-        logits = logits.float()
+        """In float64 on the CPU: sigmoid and softmax in float32 are exactly 1.0 from a logit
+        (gap) of 16.7, where float64 still orders them up to 36.7 (see the module docstring)."""
+        logits = logits.detach().to("cpu", torch.float64)
         if logits.shape[-1] == 1:
             return torch.sigmoid(logits[..., 0])
         probs = torch.softmax(logits, dim=-1)
@@ -485,9 +692,37 @@ class PublicScorer(TokenScorer):
         return probs[..., 0] if self.format in ("math-shepherd", "rlhflow") else probs[..., 1]
 
     def place(self, n_steps: int, probabilities: list[float]) -> StepScores:
+        if not all(math.isfinite(p) for p in probabilities):
+            dtype = str(self._dtype).removeprefix("torch.")
+            raise MathverifyError(
+                f"{self.name}: the model's scores are not finite (its {dtype} activations "
+                "overflowed?)"
+            )
         if self.format == "orm-seqcls":
             scores: StepScores = [None] * n_steps
             if n_steps and probabilities:
-                scores[-1] = probabilities[-1]
+                scores[-1] = _orm_score(self.name, probabilities[-1])
             return scores
         return list(probabilities) + [None] * (n_steps - len(probabilities))
+
+
+# float64's sigmoid is 1.0 from here up: rewards there would all score 1.0 and tie.
+ORM_REWARD_LIMIT = 36.7
+
+
+def _orm_score(name: str, score: float) -> float:
+    if score >= 1.0:
+        raise MathverifyError(
+            f"{name}: a reward of {ORM_REWARD_LIMIT} or more: its sigmoid is 1.0 even in "
+            "float64, so such rewards would tie; orm-seqcls ranks rewards below that"
+        )
+    return score
+
+
+def orm_reward(score: float) -> float:
+    """The raw reward of an ``orm-seqcls`` step score ``sigmoid(reward)``:
+    ``log(score / (1 - score))``, as exact as float64 keeps ``1 - score`` (to about 1e-6
+    at a reward of 23, 1e-3 at 30)."""
+    if not 0.0 < score < 1.0:
+        raise MathverifyError(f"an orm-seqcls score is in (0, 1), not {score!r}")
+    return math.log(score) - math.log1p(-score)

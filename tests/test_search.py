@@ -354,7 +354,11 @@ def F(answer, value):  # noqa: N802 - a short constructor for the tables below
     [
         ([F("1", 0.2), F("2", 0.9), F("3", 0.5)], None, 1),  # best value
         ([F("1", 0.2), F(None, 0.9)], None, 0),  # an answer beats none
-        ([F(None, 0.2), F(None, 0.9)], None, 1),  # else the best answerless one
+        (
+            [F(None, 0.2), F(None, 0.9)],
+            None,
+            None,
+        ),  # never an answerless one (step_beam.py:120-127)
         ([F("1", 0.5), F("1", 0.5)], None, 0),  # ties: first
         ([F("1", None), F("2", 0.1)], None, 1),  # no score ranks last
         ([F("1", 0.9), F("2", 0.5), F("2", 0.4)], [0, 1, 1], 1),  # majority, its best member

@@ -1,10 +1,18 @@
-"""``mathverify search``: greedy, majority, best-of-N, weighted vote, SBS(B1, B2) and offline
-re-selection over saved trees, batched across problems, with an accuracy table at the end.
+"""``mathverify search``: greedy, majority, best-of-N, weighted vote, SBS(B1, B2), MCTS and
+offline re-selection over saved trees, batched across problems, with an accuracy table at
+the end.
+
+Every option a method does not read is refused (the table is in
+:mod:`mathverify.search.config`), every result and tree names what made it
+(``meta.provenance.search``), and no default points at a file the user did not name except
+in the bare demo command (none of --policy, --scorer, --problems), which says so.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -41,6 +49,7 @@ from mathverify.cli.policy_options import (
     SystemOpt,
     TensorParallelOpt,
     open_policy,
+    policy_provenance,
     step_format_config,
     step_format_summary,
     with_step_format,
@@ -48,6 +57,7 @@ from mathverify.cli.policy_options import (
 from mathverify.cli.score import ScorerFormatOpt
 from mathverify.errors import MathverifyError
 from mathverify.eval.metrics import Sample, evaluate
+from mathverify.provenance import Provenance, collect
 from mathverify.records import (
     STDIO,
     Problem,
@@ -59,7 +69,17 @@ from mathverify.records import (
     read_all,
     read_records,
 )
-from mathverify.search import SEARCHES, SearchConfig, field_help, grade_results
+from mathverify.scoring import scorer_provenance
+from mathverify.search import (
+    SCORER_METHODS,
+    SEARCHES,
+    SearchConfig,
+    check_options,
+    config_from_options,
+    field_help,
+    grade_results,
+    run_search,
+)
 from mathverify.search.offline import load_trees
 
 DEMO_POLICY = "runs/demo/policy"
@@ -68,18 +88,123 @@ DEMO_PROBLEMS = "runs/demo/data/test.jsonl"
 DEMO_OUTPUT = "runs/demo/search-{method}.jsonl"
 NO_SCORER = "none"
 METHODS = tuple(SEARCHES)
+SANDBOX_OPTIONS = ("sandbox_timeout", "sandbox_memory_mb", "max_code_runs")
+# Where a value the user chose comes from (anything else is the option's default). By name:
+# typer vendors its own copy of click, whose ParameterSource is not click's.
+GIVEN = ("COMMANDLINE", "ENVIRONMENT")
 
 
-def _demo_default(value: str | None, default: str, option: str) -> str:
-    """``value``, or the demo default, which must exist (else: run ``make demo`` first)."""
-    if value is not None:
-        return value
-    if not Path(default).exists():
+@dataclass(frozen=True)
+class Inputs:
+    """The files one search reads and writes, the bare demo command's defaults applied."""
+
+    policy: str | None  # None: offline, which loads no model
+    scorer: str | None  # None: no scorer
+    problems: str
+    output: str
+    note: str | None = None  # what the demo command tells on stderr
+
+
+def _given(ctx: typer.Context) -> list[str]:
+    """The options set on the command line (even to their default value), in command order."""
+    return [
+        param.name
+        for param in ctx.command.params
+        if param.name and getattr(ctx.get_parameter_source(param.name), "name", None) in GIVEN
+    ]
+
+
+def _is_demo(method: str, policy: str | None, scorer: str | None, problems: str | None) -> bool:
+    """The bare demo command: none of --policy, --scorer, --problems (offline has no demo:
+    its trees come from a search the user ran)."""
+    return method != "offline" and policy is None and scorer is None and problems is None
+
+
+def _scorer_name(method: str, scorer: str | None, demo: bool) -> str | None:
+    """The scorer ``method`` will load: the one named, the demo's, or None (none, not read)."""
+    if method not in SCORER_METHODS:
+        return None
+    if demo:
+        return DEMO_SCORER
+    return None if scorer in (None, NO_SCORER) else scorer
+
+
+def _check_sandbox_options(step_format: str, given: list[str]) -> None:
+    """The sandbox's options shape only code steps: refused with --step-format plain."""
+    for name in given:
+        if name in SANDBOX_OPTIONS and step_format == "plain":
+            raise MathverifyError(
+                f"--{name.replace('_', '-')} applies to --step-format react, not plain"
+            )
+
+
+def _resolve_inputs(
+    method: str,
+    *,
+    demo: bool,
+    policy: str | None,
+    scorer: str | None,
+    problems: str | None,
+    output: str | None,
+    resume: bool,
+) -> Inputs:
+    """The files named, or the demo's for the bare demo command; a missing one is an error.
+
+    Outside the demo no default points at a file the user did not name: a user's policy
+    scored by the demo's PRM, or a run overwriting the demo's results, would be a wrong
+    number nobody asked for.
+    """
+    if demo:
+        return _demo_inputs(method, output, resume)
+    if problems is None:
         raise MathverifyError(
-            f"{option} defaults to {default}, which does not exist: run `make demo` first "
-            f"(or pass {option})"
+            "give --problems (problem records, JSONL); only the bare demo command "
+            "(no --policy, --scorer or --problems) runs on the demo's files"
         )
-    return default
+    if method != "offline" and policy is None:
+        raise MathverifyError(
+            f"{method} needs --policy (a policy model directory or hub name); only the bare "
+            "demo command (no --policy, --scorer or --problems) runs on the demo's models"
+        )
+    if method in SCORER_METHODS and scorer is None:
+        raise MathverifyError(
+            f"{method} needs --scorer (a PRM, ORM or value model directory or hub name, or "
+            "'none': see --help); only the bare demo command uses the demo's PRM"
+        )
+    if output is None:
+        raise MathverifyError("give -o/--output: the search results JSONL, or - for stdout")
+    return Inputs(policy, _scorer_name(method, scorer, demo=False), problems, output)
+
+
+def _demo_inputs(method: str, output: str | None, resume: bool) -> Inputs:
+    """The demo's models and problems, and an output that overwrites nothing."""
+    scorer = _scorer_name(method, None, demo=True)
+    for path in (DEMO_PROBLEMS, DEMO_POLICY, scorer):
+        if path is not None and not Path(path).exists():
+            raise MathverifyError(
+                f"no --policy, --scorer or --problems: the demo's {path} does not exist; run "
+                "`make demo` first, or name your own --policy, --scorer and --problems"
+            )
+    if output is None and resume:
+        raise MathverifyError("--resume needs -o/--output: the partial file to continue")
+    output = output or _fresh_demo_output(method)
+    models = f"policy {DEMO_POLICY}" + (f", scorer {scorer}" if scorer else "")
+    note = (
+        f"search: no --policy, --scorer or --problems given: running {method} on the demo's "
+        f"models ({models}) and problems {DEMO_PROBLEMS}; writing {output}"
+    )
+    return Inputs(DEMO_POLICY, scorer, DEMO_PROBLEMS, output, note)
+
+
+def _fresh_demo_output(method: str) -> str:
+    """``runs/demo/search-METHOD.jsonl``, or ``-2``, ``-3`` ... when it exists: the demo
+    command never overwrites an earlier result."""
+    base = Path(DEMO_OUTPUT.format(method=method))
+    candidate, number = base, 2
+    while candidate.exists():
+        candidate = base.with_name(f"{base.stem}-{number}{base.suffix}")
+        number += 1
+    return str(candidate)
 
 
 def _load_scorer(path: str, device: str, batch_size: int, scorer_format: str = "auto") -> Any:
@@ -89,6 +214,90 @@ def _load_scorer(path: str, device: str, batch_size: int, scorer_format: str = "
     return load_scorer(
         path, scorer_format, device=None if device == "auto" else device, batch_size=batch_size
     )
+
+
+def _load_policy(
+    path: str, options: dict[str, Any], config: SearchConfig, has_scorer: bool, react: Any
+) -> tuple[Any, SearchConfig]:
+    """The policy (wrapped to run code steps with --step-format react), and ``config`` with
+    its prompt format."""
+    backend = options["backend"]
+    # --device moves the scorer too; only the hf backend places the policy by it.
+    device = options["device"] if backend == "hf" or not has_scorer else "auto"
+    model, prompt = open_policy(
+        backend,
+        path,
+        model_name=options["model_name"],
+        prompt_format=options["prompt_format"],
+        system=options["system"],
+        dtype=options["dtype"],
+        device=device,
+        seed=config.seed,
+        base_url=options["base_url"],
+        max_concurrency=options["max_concurrency"],
+        tensor_parallel_size=options["tensor_parallel_size"],
+        gpu_memory_utilization=options["gpu_memory_utilization"],
+    )
+    return with_step_format(model, prompt, react), dataclasses.replace(config, prompt=prompt)
+
+
+def _react_config(options: dict[str, Any]) -> Any:
+    """The code-step settings of --step-format (None for plain), checked before loading."""
+    return step_format_config(
+        options["step_format"],
+        sandbox_timeout=options["sandbox_timeout"],
+        sandbox_memory_mb=options["sandbox_memory_mb"],
+        max_code_runs=options["max_code_runs"],
+    )
+
+
+def _policy_settings(path: str | None, options: dict[str, Any], react: Any) -> dict[str, Any]:
+    """The policy side of a provenance (:func:`policy_provenance`); offline has none."""
+    if path is None:
+        return {"policy": None, "backend": None}
+    return policy_provenance(
+        options["backend"],
+        path,
+        model_name=options["model_name"],
+        prompt_format=options["prompt_format"],
+        system=options["system"],
+        dtype=options["dtype"],
+        react=react,
+    )
+
+
+def _grading_settings(pool: Any) -> dict[str, Any]:
+    """The grading mode, graders, lenient rules and timeout: they decide every outcome."""
+    return {
+        "grading": pool.mode,
+        "graders": list(pool.graders),
+        "rules": list(pool.rules),
+        "grade_timeout": pool.timeout,
+    }
+
+
+def _provenance(
+    inputs: Inputs,
+    options: dict[str, Any],
+    react: Any,
+    scorer_model: Any,
+    recorded: dict[str, Any],
+    pool: Any,
+    trees: dict[str, list[Tree]] | None,
+) -> Provenance:
+    """What made a search's results and trees: policy, scorer and its format, the method's
+    config (the fields it read, each under its own name so a resume names the one that
+    differs), grading, and for offline the trees and the searches that saved them."""
+    settings = {
+        **_policy_settings(inputs.policy, options, react),
+        **scorer_provenance(scorer_model),
+        **recorded,
+        **_grading_settings(pool),
+    }
+    if trees is not None:
+        metas = [tree.meta for runs in trees.values() for tree in runs]
+        settings["trees_provenance"] = collect(metas).get("search", [])
+    return Provenance("search", settings)
 
 
 def _select_problems(
@@ -140,20 +349,25 @@ def _opt(name: str, *flags: str) -> Any:
     help=(
         "Search for answers with a policy (and a scorer): greedy, majority (maj@n), best-of-n, "
         "weighted-vote, sbs (step-level beam search SBS(B1,B2), batched across problems), "
-        "mcts (AlphaMath's MCTS: PUCT, B2 steps per expansion, --simulations per step), or "
+        "mcts (AlphaMath's MCTS: PUCT, B2 steps per expansion, --simulations per tree, or "
+        "per step with --mcts-budget per-step), or "
         "offline (re-select from trees saved with --save-tree, no model). Writes one search "
         "result per problem, graded against the gold answer when there is one, and prints an "
-        "accuracy table. Without options it runs on the demo models of `make demo`."
+        "accuracy table. An option the method does not read is an error. With none of "
+        "--policy, --scorer, --problems it runs on the demo models of `make demo`, and "
+        "says so."
     ),
 )
 def search(
+    ctx: typer.Context,
     method: Annotated[
         str, typer.Option("--method", "-m", help=f"One of: {', '.join(METHODS)}.")
     ] = "sbs",
     policy: Annotated[
         str | None,
         typer.Option(
-            "--policy", help=f"Policy model directory or hub name [default: {DEMO_POLICY}]."
+            "--policy",
+            help=f"Policy model directory or hub name (the bare demo command: {DEMO_POLICY}).",
         ),
     ] = None,
     backend: BackendOpt = "hf",
@@ -171,9 +385,11 @@ def search(
         typer.Option(
             "--scorer",
             help=(
-                f"PRM, ORM or value model directory, or a public PRM (directory or hub name; "
-                f"see --scorer-format) [default: {DEMO_SCORER}]; 'none' for no scorer (sbs "
-                "with --b1 1 then ranks steps by the policy's probability)."
+                "PRM, ORM or value model directory, or a public PRM (directory or hub name; "
+                "see --scorer-format); 'none' for no scorer (sbs with --b1 1 then ranks steps "
+                "by the policy's probability, mcts with --gold-reward values leaves by "
+                f"rollouts). Needed by best-of-n, weighted-vote, sbs and mcts (the bare demo "
+                f"command: {DEMO_SCORER})."
             ),
         ),
     ] = None,
@@ -184,7 +400,9 @@ def search(
     problems: Annotated[
         str | None,
         typer.Option(
-            "--problems", "-p", help=f"Problem records (JSONL) [default: {DEMO_PROBLEMS}]."
+            "--problems",
+            "-p",
+            help=f"Problem records (JSONL) (the bare demo command: {DEMO_PROBLEMS}).",
         ),
     ] = None,
     output: Annotated[
@@ -192,7 +410,11 @@ def search(
         typer.Option(
             "--output",
             "-o",
-            help=f"Search results JSONL, or - for stdout [default: {DEMO_OUTPUT}].",
+            help=(
+                "Search results JSONL, or - for stdout. Required, except in the bare demo "
+                f"command, which writes {DEMO_OUTPUT} (or a new name beside it: it never "
+                "overwrites)."
+            ),
         ),
     ] = None,
     save_tree: Annotated[
@@ -207,24 +429,23 @@ def search(
     n: Annotated[int, _opt("n", "--n", "-n")] = SearchConfig.n,
     b1: Annotated[int, _opt("b1", "--b1")] = SearchConfig.b1,
     b2: Annotated[int, _opt("b2", "--b2")] = SearchConfig.b2,
-    temperature: Annotated[
-        float, _opt("temperature", "--temperature", "-t")
-    ] = SearchConfig.temperature,
+    temperature: Annotated[float | None, _opt("temperature", "--temperature", "-t")] = None,
     top_p: Annotated[float, _opt("top_p", "--top-p")] = SearchConfig.top_p,
     seed: Annotated[int, _opt("seed", "--seed")] = SearchConfig.seed,
-    max_depth: Annotated[int, _opt("max_depth", "--max-depth")] = SearchConfig.max_depth,
+    max_depth: Annotated[int | None, _opt("max_depth", "--max-depth")] = None,
     max_step_tokens: Annotated[
         int, _opt("max_step_tokens", "--max-step-tokens")
     ] = SearchConfig.max_step_tokens,
     aggregate: Annotated[str | None, _opt("aggregate", "--aggregate")] = None,
     vote: Annotated[bool, _opt("vote", "--vote")] = False,
     runs: Annotated[int, _opt("runs", "--runs")] = SearchConfig.runs,
-    distinct: Annotated[bool, _opt("distinct", "--distinct/--no-distinct")] = SearchConfig.distinct,
+    distinct: Annotated[bool | None, _opt("distinct", "--distinct/--no-distinct")] = None,
     group_by: Annotated[str, _opt("group_by", "--group-by")] = SearchConfig.group_by,
     batch_problems: Annotated[
         int, _opt("batch_problems", "--batch-problems")
     ] = SearchConfig.batch_problems,
     simulations: Annotated[int, _opt("simulations", "--simulations")] = SearchConfig.simulations,
+    mcts_budget: Annotated[str, _opt("mcts_budget", "--mcts-budget")] = SearchConfig.mcts_budget,
     c_puct: Annotated[float, _opt("c_puct", "--c-puct")] = SearchConfig.c_puct,
     gold_reward: Annotated[bool, _opt("gold_reward", "--gold-reward")] = False,
     rollout: Annotated[bool, _opt("rollout", "--rollout/--no-rollout")] = True,
@@ -250,123 +471,118 @@ def search(
 ) -> None:
     if method not in SEARCHES:
         raise MathverifyError(f"--method {method!r}: choose one of {', '.join(METHODS)}")
-    config = SearchConfig(
-        n=n,
-        b1=b1,
-        b2=b2,
-        temperature=temperature,
-        top_p=top_p,
-        seed=seed,
-        max_depth=max_depth,
-        max_step_tokens=max_step_tokens,
-        aggregate=aggregate,
-        vote=vote,
-        runs=runs,
-        distinct=distinct,
-        group_by=group_by,
-        batch_problems=batch_problems,
-        rule=rule,
-        trees=trees,
-        simulations=simulations,
-        c_puct=c_puct,
-        gold_reward=gold_reward,
-        rollout=rollout,
-        rollout_mix=rollout_mix,
-    )
-    wants_scorer = method in ("best-of-n", "weighted-vote", "sbs", "mcts")
+    options = ctx.params
+    demo = _is_demo(method, policy, scorer, problems)
+    has_scorer = _scorer_name(method, scorer, demo) is not None
     # Settings that fail whatever the models are: before loading anything.
-    config.check(method, has_scorer=wants_scorer and scorer != NO_SCORER)
-    react = step_format_config(
-        step_format,
-        sandbox_timeout=sandbox_timeout,
-        sandbox_memory_mb=sandbox_memory_mb,
-        max_code_runs=max_code_runs,
+    given = _given(ctx)
+    check_options(method, given, has_scorer=has_scorer)
+    _check_sandbox_options(step_format, given)
+    config = config_from_options(options, method)
+    config.check(method, has_scorer=has_scorer)
+    react = _react_config(options)
+    inputs = _resolve_inputs(
+        method,
+        demo=demo,
+        policy=policy,
+        scorer=scorer,
+        problems=problems,
+        output=output,
+        resume=resume,
     )
-    if step_format != "plain" and method == "offline":
-        raise MathverifyError("--step-format applies to methods that generate, not offline")
-    if save_tree is not None and method not in ("sbs", "mcts"):
-        raise MathverifyError(f"--save-tree applies to sbs and mcts, not {method}")
-    problems_path = _demo_default(problems, DEMO_PROBLEMS, "--problems")
-    output_path = output or DEMO_OUTPUT.format(method=method)
+    if inputs.note:
+        console.print(inputs.note)
+    loaded_trees = load_trees(trees) if method == "offline" and trees else None
+    selected = _select_problems(
+        inputs.problems, shard, limit, set(loaded_trees) if loaded_trees is not None else None
+    )
 
-    tree_ids = set(load_trees(trees)) if method == "offline" and trees else None
-    selected = _select_problems(problems_path, shard, limit, tree_ids)
+    policy_model = scorer_model = None
+    if inputs.scorer is not None:
+        scorer_model = _load_scorer(inputs.scorer, device, scorer_batch_size, scorer_format)
+    if inputs.policy is not None:
+        policy_model, config = _load_policy(inputs.policy, options, config, has_scorer, react)
 
-    policy_model = None
-    scorer_model = None
-    if method != "offline":
-        policy_path = _demo_default(policy, DEMO_POLICY, "--policy")
-        if wants_scorer and scorer != NO_SCORER:
-            scorer_model = _load_scorer(
-                _demo_default(scorer, DEMO_SCORER, "--scorer"),
-                device,
-                scorer_batch_size,
-                scorer_format,
+    # What each record's config says beyond the method's fields: code steps, if any.
+    extra = {"step_format": step_format} if react is not None else {}
+    recorded = {**config.to_dict(method, has_scorer=has_scorer), **extra}
+    with open_pool(graders, audit, grade_timeout, grade_workers, grading, no_rule) as pool:
+        provenance = _provenance(inputs, options, react, scorer_model, recorded, pool, loaded_trees)
+        with (
+            RecordWriter(inputs.output, SearchResult, resume=resume, provenance=provenance) as out,
+            _tree_writer(save_tree, resume, provenance) as tree_writer,
+        ):
+            written = _search_chunks(
+                method,
+                selected,
+                (policy_model, scorer_model),
+                config,
+                pool,
+                (out, tree_writer),
+                extra,
             )
-        policy_model, policy_prompt = open_policy(
-            backend,
-            policy_path,
-            model_name=model_name,
-            prompt_format=prompt_format,
-            system=system,
-            dtype=dtype,
-            device=device,
-            seed=config.seed,
-            base_url=base_url,
-            max_concurrency=max_concurrency,
-            tensor_parallel_size=tensor_parallel_size,
-            gpu_memory_utilization=gpu_memory_utilization,
-        )
-        policy_model = with_step_format(policy_model, policy_prompt, react)
-        config = dataclasses.replace(config, prompt=policy_prompt)
-
-    fn = SEARCHES[method]
-    by_id = {p.id: p for p in selected}
-    written: list[SearchResult] = []
-    with (
-        RecordWriter(output_path, SearchResult, resume=resume) as writer,
-        open_pool(graders, audit, grade_timeout, grade_workers, grading, no_rule) as pool,
-    ):
-        tree_writer = RecordWriter(save_tree, Tree, resume=resume) if save_tree else None
-        try:
-            # Offline loads no model, so one chunk (one read of the trees file) does.
-            size = max(1, len(selected)) if method == "offline" else config.batch_problems
-            chunks = [selected[i : i + size] for i in range(0, len(selected), size)]
-            for index, chunk in enumerate(chunks, start=1):
-                # A chunk partly written before a crash is searched whole, so its backend
-                # calls (and samples) are the ones of the first run; written rows are skipped.
-                if all(writer.done(f"{p.id}#0") for p in chunk):
-                    continue
-                sink: list[Tree] = []
-                results = fn(
-                    chunk,
-                    policy_model,
-                    scorer_model,
-                    config,
-                    pool=pool,
-                    tree_sink=sink if tree_writer is not None else None,
-                )
-                grade_results(results, by_id, pool)
-                if step_format != "plain":
-                    for result in results:
-                        result.config["step_format"] = step_format
-                writer.write_all(results)
-                if tree_writer is not None:
-                    tree_writer.write_all(sink)
-                written.extend(results)
-                console.print(
-                    f"search: batch {index}/{len(chunks)}, {len(chunk)} problems, "
-                    f"{sum(r.seconds for r in results):.1f} s"
-                )
-        finally:
-            if tree_writer is not None:
-                tree_writer.close()
-        kept = f", {writer.resumed} kept from before" if resume else ""
-        console.print(f"search: {writer.written} results written to {output_path}{kept}")
+            kept = f", {out.resumed} kept from before" if resume else ""
+            console.print(f"search: {out.written} results written to {inputs.output}{kept}")
     code_runs = step_format_summary(policy_model) if policy_model is not None else None
     if code_runs:
         console.print(code_runs)
     everything = written
-    if resume and output_path != STDIO:
-        everything = list(read_records(output_path, SearchResult))
+    if resume and inputs.output != STDIO:
+        everything = list(read_records(inputs.output, SearchResult))
     console.print(summary_table(everything, method))
+
+
+def _tree_writer(
+    path: str | None, resume: bool, provenance: Provenance
+) -> AbstractContextManager[RecordWriter | None]:
+    """A writer for --save-tree's trees, or nothing to write to."""
+    if path is None:
+        return nullcontext()
+    return RecordWriter(path, Tree, resume=resume, provenance=provenance)
+
+
+def _search_chunks(
+    method: str,
+    selected: list[Problem],
+    models: tuple[Any, Any],
+    config: SearchConfig,
+    pool: Any,
+    writers: tuple[RecordWriter, RecordWriter | None],
+    extra: dict[str, Any],
+) -> list[SearchResult]:
+    """Search ``selected`` chunk by chunk (policy and scorer in ``models``), then grade each
+    chunk's results and write them and their trees (``writers``); ``extra`` joins each
+    record's config."""
+    (policy_model, scorer_model), (writer, tree_writer) = models, writers
+    by_id = {p.id: p for p in selected}
+    written: list[SearchResult] = []
+    # Offline loads no model, so one chunk (one read of the trees file) does.
+    size = max(1, len(selected)) if method == "offline" else config.batch_problems
+    chunks = [selected[i : i + size] for i in range(0, len(selected), size)]
+    for index, chunk in enumerate(chunks, start=1):
+        # A chunk partly written before a crash is searched whole, so its backend calls
+        # (and samples) are the ones of the first run; written rows are skipped.
+        if all(writer.done(f"{p.id}#0") for p in chunk):
+            continue
+        sink: list[Tree] = []
+        results = run_search(
+            method,
+            chunk,
+            policy_model,
+            scorer_model,
+            config,
+            pool=pool,
+            tree_sink=sink if tree_writer is not None else None,
+        )
+        grade_results(results, by_id, pool)
+        for record in [*results, *sink]:
+            record.config.update(extra)
+        writer.write_all(results)
+        if tree_writer is not None:
+            tree_writer.write_all(sink)
+        written.extend(results)
+        console.print(
+            f"search: batch {index}/{len(chunks)}, {len(chunk)} problems, "
+            f"{sum(r.seconds for r in results):.1f} s"
+        )
+    return written

@@ -149,16 +149,21 @@ def sample_solutions(
     n: int,
     temperature: float,
 ) -> list[list[Sampled]]:
-    """``n`` whole solutions per problem, all problems in one backend call."""
+    """``n`` whole solutions per problem, all problems in one backend call.
+
+    At temperature 0 the backend decodes greedily and draws nothing, so neither
+    ``config.top_p`` nor ``config.seed`` is read (greedy's config records neither).
+    """
+    sampling = temperature > 0
     outputs = stats.complete(
         policy,
         [config.prompt.prompt(problem.problem) for problem in problems],
         n=n,
         temperature=temperature,
-        top_p=config.top_p if temperature > 0 else 1.0,
+        top_p=config.top_p if sampling else 1.0,
         max_tokens=config.max_solution_tokens,
         stop=None,
-        seed=call_seed(config.seed, problems[0].id, 0),
+        seed=call_seed(config.seed, problems[0].id, 0) if sampling else 0,
     )
     sampled: list[list[Sampled]] = []
     for completions in outputs:

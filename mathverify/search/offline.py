@@ -100,6 +100,17 @@ def _hashable(value: Any) -> Any:
     return value if isinstance(value, (int, str, float)) else repr(value)
 
 
+def _separator(tree: Tree, config: SearchConfig) -> str:
+    """The step separator of the search that saved ``tree`` (its config's prompt), which
+    joins a terminal node's steps to find an answer the node does not store.
+
+    Offline loads no policy, so its own ``config.prompt`` is only a fallback for trees
+    saved without a config.
+    """
+    prompt = tree.config.get("prompt") or {}
+    return str(prompt.get("separator", config.prompt.separator))
+
+
 def load_trees(path: str) -> dict[str, list[Tree]]:
     """Trees by problem id, each problem's runs in run order."""
     trees: dict[str, list[Tree]] = defaultdict(list)
@@ -129,9 +140,10 @@ def offline(
             f"{config.trees}: no tree for problem {missing[0]!r}"
             + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
         )
-    separator = config.prompt.separator
     stats = Stats()
-    runs_per_problem = [[reselect(t, config, separator) for t in trees[p.id]] for p in problems]
+    runs_per_problem = [
+        [reselect(t, config, _separator(t, config)) for t in trees[p.id]] for p in problems
+    ]
     results: list[SearchResult] = []
     needed = config.vote or any(len(trees[p.id]) > 1 for p in problems)
     with grading_context(config, pool, needed=needed) as grading_pool:

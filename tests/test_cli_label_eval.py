@@ -58,7 +58,9 @@ def test_label_outcome_then_eval(tmp_path):
     assert report["accuracy"] == pytest.approx(2 / 3)
     assert report["pass_at"]["3"] == 1.0
     assert report["maj"]["3"] == 1.0
-    assert report["maj"]["1"] == 0.0
+    # maj@1 is the expected vote of one sample drawn from the three: the accuracy, not the
+    # verdict of the first sample (sample 0 of every problem is wrong).
+    assert report["maj"]["1"] == pytest.approx(2 / 3)
 
 
 def test_eval_grades_unlabeled_solutions_and_reads_stdin(tmp_path):
@@ -241,9 +243,11 @@ def test_empty_input_gives_an_empty_result(tmp_path):
     )
     assert result.exit_code == 0, result.output
     assert out.read_text() == ""
+    # No solution gives no accuracy: eval refuses rather than print 0.0.
     result = runner.invoke(app, ["eval", str(empty), "-p", str(problems), "--json", "-"])
-    assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["reports"][0]["n_problems"] == 0
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "no solutions or search results" in result.stderr
 
 
 def test_eval_against_the_mario_qaf_file(tmp_path):

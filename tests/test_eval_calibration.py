@@ -1,5 +1,5 @@
-"""Calibration (reliability bins, ECE), best-of-N curves and accuracy-vs-tokens points,
-against hand-computed fixtures."""
+"""Calibration (reliability bins, ECE), the best-of-N pick and accuracy-vs-tokens points,
+against hand-computed fixtures (the best-of-N curves: test_eval_curves.py)."""
 
 from __future__ import annotations
 
@@ -13,15 +13,7 @@ from mathverify.eval.calibration import (
     solution_score,
     step_pairs,
 )
-from mathverify.eval.curves import (
-    Candidate,
-    ProblemPoint,
-    best_of_n_curve,
-    compute_points,
-    mean_over_problems,
-    pick_best,
-    problem_points,
-)
+from mathverify.eval.curves import Candidate, compute_points, pick_best
 from mathverify.records import Solution
 
 # Dyadic scores keep every sum exact. Four bins of width 1/4; 1.0 falls in the last.
@@ -138,108 +130,6 @@ def test_pick_best_ties_to_the_earlier_and_unscored_last():
     assert pick_best([E, F], [0, 1]) == 1
     assert pick_best([E, E], [0, 1]) == 0
     assert pick_best(PROBLEMS["p"], [0, 2, 3]) == 3
-
-
-def test_best_of_n_curve_hand_computed():
-    # p, N=2 (6 pairs): best right for AD, CD (2/6); majority right for AB, AC, AD (3/6,
-    # ties go to the first seen). q, N=2: best right for EG (1/6); majority for EF, EG, EH,
-    # GH (4/6; H has no answer and does not vote). N=4: best picks B and H (both wrong);
-    # majority ties 2-2 in p to "1" (first seen), q has 2 right against 1. pass@2 = 1 - 1/6.
-    points = best_of_n_curve(PROBLEMS)
-    got = [(p.n, p.best_of_n, p.majority, p.pass_at_n, p.exhaustive) for p in points]
-    expected = [
-        (1, 0.5, 0.5, 0.5, True),
-        (2, (2 / 6 + 1 / 6) / 2, (3 / 6 + 4 / 6) / 2, 5 / 6, True),
-        (4, 0.0, 1.0, 1.0, True),
-    ]
-    assert len(got) == len(expected)
-    for row, want in zip(got, expected, strict=True):
-        assert row == pytest.approx(want, rel=1e-12)
-    assert all(p.n_problems == 2 for p in points)
-
-
-def test_best_of_n_curve_chosen_ns():
-    # N=3: p best right only for ACD (1/4), majority for ABD, ACD (2/4); q best never, majority
-    # for EFG, EFH, EGH (3/4).
-    (point,) = best_of_n_curve(PROBLEMS, ns=[3, 7])
-    assert (point.n, point.best_of_n, point.majority, point.pass_at_n) == pytest.approx(
-        (3, 1 / 8, 5 / 8, 1.0)
-    )
-
-
-def test_best_of_n_random_subsets_are_seeded_and_unbiased():
-    exhaustive = best_of_n_curve(PROBLEMS, ns=[2])[0]
-    sampled = best_of_n_curve(PROBLEMS, ns=[2], subsets=3, seed=1)[0]
-    assert not sampled.exhaustive  # 6 pairs > 3 subsets: drawn at random
-    assert sampled == best_of_n_curve(PROBLEMS, ns=[2], subsets=3, seed=1)[0]
-    # Drawn per problem and N, not by position: reordering problems changes nothing.
-    reordered = {"q": PROBLEMS["q"], "p": PROBLEMS["p"]}
-    assert best_of_n_curve(reordered, ns=[2], subsets=3, seed=1)[0].best_of_n == pytest.approx(
-        sampled.best_of_n
-    )
-    # Different seeds draw different subsets, and on average match all subsets.
-    by_seed = [best_of_n_curve(PROBLEMS, ns=[2], subsets=3, seed=s)[0] for s in range(400)]
-    assert len({p.best_of_n for p in by_seed}) > 1
-    mean = sum(p.best_of_n for p in by_seed) / len(by_seed)
-    assert mean == pytest.approx(exhaustive.best_of_n, abs=0.02)
-
-
-def test_best_of_n_curve_edges():
-    assert best_of_n_curve({}) == []
-    assert best_of_n_curve({"p": []}) == []
-    # The curve stops at the fewest samples any problem has.
-    points = best_of_n_curve({"p": [A, B, C, D], "q": [E, F, G]})
-    assert [p.n for p in points] == [1, 2, 3]
-    with pytest.raises(ValueError):
-        best_of_n_curve(PROBLEMS, subsets=0)
-
-
-# Three samples each. r: "1" right (score 0.2), "2" wrong (0.9), "1" right (0.5).
-# s: "7" wrong (0.8), "5" right (0.1), "7" wrong (unscored: ranks last).
-SMALL = {
-    "r": [Candidate("1", True, 0.2), Candidate("2", False, 0.9), Candidate("1", True, 0.5)],
-    "s": [Candidate("7", False, 0.8), Candidate("5", True, 0.1), Candidate("7", False, None)],
-}
-
-
-def test_problem_points_hand_computed():
-    # N=2, r: ab picks b (wrong), ac picks c, bc picks b -> best 1/3; majority ties in ab and
-    # bc go to the first seen (a right, b wrong), ac agrees on "1" -> 2/3. s: de and df pick d,
-    # ef picks e (scored beats unscored) -> 1/3; majority: de tie to d, df "7", ef tie to e
-    # -> 1/3. N=3: best picks b and d (both wrong); majority "1" in r (right), "7" in s.
-    points = problem_points(SMALL)
-    assert list(points) == [1, 2, 3]
-    assert all(list(by_problem) == ["r", "s"] for by_problem in points.values())
-    got = {
-        (n, pid): (p.best_of_n, p.majority, p.pass_at_n)
-        for n, by_problem in points.items()
-        for pid, p in by_problem.items()
-    }
-    expected = {
-        (1, "r"): (2 / 3, 2 / 3, 2 / 3),
-        (1, "s"): (1 / 3, 1 / 3, 1 / 3),
-        (2, "r"): (1 / 3, 2 / 3, 1.0),
-        (2, "s"): (1 / 3, 1 / 3, 2 / 3),
-        (3, "r"): (0.0, 1.0, 1.0),
-        (3, "s"): (0.0, 0.0, 1.0),
-    }
-    assert got.keys() == expected.keys()
-    for key, want in expected.items():
-        assert got[key] == pytest.approx(want, rel=1e-12), key
-    assert all(p.exhaustive for by_problem in points.values() for p in by_problem.values())
-    assert problem_points(SMALL, ns=[2, 9])[2]["r"] == ProblemPoint(1 / 3, 2 / 3, 1.0, True)
-    assert problem_points({}) == {} and mean_over_problems({}) == []
-
-
-def test_problem_points_are_the_curve_per_problem():
-    # The curve is their mean, drawn subsets included: the same subsets per problem and N.
-    drawn = problem_points(PROBLEMS, subsets=2, seed=3)
-    assert mean_over_problems(drawn) == best_of_n_curve(PROBLEMS, subsets=2, seed=3)
-    assert not drawn[2]["p"].exhaustive  # 6 pairs > 2 subsets
-    reordered = problem_points({"q": PROBLEMS["q"], "p": PROBLEMS["p"]}, subsets=2, seed=3)
-    assert reordered[2]["p"] == drawn[2]["p"] and reordered[2]["q"] == drawn[2]["q"]
-    with pytest.raises(ValueError):
-        problem_points(PROBLEMS, subsets=0)
 
 
 def test_compute_points_hand_computed():

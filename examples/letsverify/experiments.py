@@ -176,14 +176,14 @@ def count_lines(path: Path) -> int:
         return sum(1 for line in f if line.strip())
 
 
-def measure(path: Path, kind: str, seed: int) -> dict[str, float | None]:
+def measure(path: Path, kind: str) -> dict[str, float | None]:
     """Quality of one scored, exact-labeled file (report.py's measures)."""
     import report
 
     solutions = report.load(path)
     q = report.quality(solutions, kind)
     how = "min" if kind == "prm" else "last"
-    point = report.curve(solutions, how, [N], 100, seed)[0]
+    point = report.curve(solutions, how, [N])[0]
     return {
         "solutions": len(solutions),
         "problems": len({s.problem_id for s in solutions}),
@@ -226,8 +226,8 @@ def active_section(args: argparse.Namespace, xout: Path, out: dict) -> list[str]
     n_seed = count_lines(seed_file)
     seed_problems = set(problem_order(seed_file))
     n_all = count_lines(xout / "all.jsonl")
-    seed_q = measure(xout / "test.seed.jsonl", "prm", args.seed)
-    all_q = measure(xout / "test.all.jsonl", "prm", args.seed)
+    seed_q = measure(xout / "test.seed.jsonl", "prm")
+    all_q = measure(xout / "test.all.jsonl", "prm")
     curves: dict[str, list[tuple[int, dict]]] = {}
     picks: dict[str, dict[str, float]] = {}
     for strategy in ("convincing-wrong", "uniform"):
@@ -244,7 +244,7 @@ def active_section(args: argparse.Namespace, xout: Path, out: dict) -> list[str]
             points.append(
                 (
                     count_lines(train),
-                    measure(xout / f"test.{strategy}-k{k}.jsonl", "prm", args.seed),
+                    measure(xout / f"test.{strategy}-k{k}.jsonl", "prm"),
                 )
             )
         points.append((n_all, all_q))
@@ -390,7 +390,7 @@ def supervisor_section(args: argparse.Namespace, out: dict) -> list[str]:
         "PRM, supervisor labels": (xout / "test.prm.jsonl", "prm"),
         "ORM, outcomes": (args.out / "budget" / "test.orm.jsonl", "orm"),
     }
-    qualities = {name: measure(path, kind, args.seed) for name, (path, kind) in rows.items()}
+    qualities = {name: measure(path, kind) for name, (path, kind) in rows.items()}
     n_large = count_lines(args.xout / "active" / "pool.jsonl")
     n_budget = len(given)
     out["supervisor"] = {
@@ -494,7 +494,7 @@ def ood_section(args: argparse.Namespace, out: dict) -> list[str]:
         },
     }
     qualities = {
-        name: {v: measure(path, kind, args.seed) for v, (path, kind) in files.items()}
+        name: {v: measure(path, kind) for v, (path, kind) in files.items()}
         for name, files in sets.items()
     }
     out["ood"] = qualities

@@ -9,7 +9,8 @@ numbers out:
 - solution AUROC of the aggregated score (min, product for a PRM; the last step's for an
   ORM) against the final answer's correctness;
 - best-of-N for N = 1, 2, 4, ... (:func:`mathverify.eval.curves.best_of_n_curve`, the same
-  code as ``mathverify eval --plot``), majority vote and pass@N over the same subsets;
+  code as ``mathverify eval --plot``), majority vote and pass@N: each the exact expectation
+  over all N-subsets of a problem's samples (maj@N as ``mathverify eval``'s table);
 - with ``--versus-majority NAME[:OTHER]``: NAME's best-of-N minus majority vote at each N,
   paired over problems (per problem, over the same N-subsets), per seed with its standard
   error, and NAME's lead over OTHER; claim lines say whether the margins hold;
@@ -212,10 +213,8 @@ def candidates(solutions: list[Solution], how: str) -> dict[str, list[Candidate]
     }
 
 
-def curve(
-    solutions: list[Solution], how: str, ns: list[int] | None, subsets: int, seed: int
-) -> list[BestOfNPoint]:
-    return best_of_n_curve(candidates(solutions, how), ns=ns, subsets=subsets, seed=seed)
+def curve(solutions: list[Solution], how: str, ns: list[int] | None) -> list[BestOfNPoint]:
+    return best_of_n_curve(candidates(solutions, how), ns=ns)
 
 
 def curve_label(name: str, kind: str, how: str) -> str:
@@ -619,8 +618,13 @@ def main() -> None:
     parser.add_argument(
         "--budget-n", type=int, default=16, help="N of the supervision table's best-of-N"
     )
-    parser.add_argument("--subsets", type=int, default=100, help="random N-subsets per problem")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="unused: best-of-N, majority and pass@N are exact over all N-subsets (accepted "
+        "for the Makefile's calls)",
+    )
     parser.add_argument("--setting", action="append", default=[], help="key=value to list")
     parser.add_argument("--results", type=Path, required=True, help="Markdown file to write")
     parser.add_argument("--png", type=Path, help="best-of-N PNG to write (with --curve)")
@@ -671,19 +675,14 @@ def main() -> None:
     for name in args.curve:
         for how in AGGREGATIONS[verifiers[name].kind]:
             label = curve_label(name, verifiers[name].kind, how)
-            runs_of[label] = [
-                problem_points(candidates(d, how), subsets=args.subsets, seed=args.seed)
-                for d in data[name]
-            ]
+            runs_of[label] = [problem_points(candidates(d, how)) for d in data[name]]
             curves[label] = over_seeds([mean_over_problems(run) for run in runs_of[label]])
             curve_kinds[label] = verifiers[name].kind
             files_of[label] = [p.name for p in verifiers[name].paths]
     budget_points: dict[str, dict[str, Point]] = {}
     for name in args.budget:
         budget_points[name] = {
-            how: over_seeds(
-                [curve(d, how, [args.budget_n], args.subsets, args.seed) for d in data[name]]
-            )[0]
+            how: over_seeds([curve(d, how, [args.budget_n]) for d in data[name]])[0]
             for how in AGGREGATIONS[verifiers[name].kind]
         }
 
@@ -750,8 +749,9 @@ def main() -> None:
             "## Best-of-N",
             "",
             f"% of the {n_problems} {args.samples} problems whose top-scored of N samples is right; "
-            f"majority vote and pass@N over the same N-subsets (each problem averages over "
-            f"at most {args.subsets} random N-subsets of its samples, seed {args.seed}). "
+            "majority vote and pass@N over the same N-subsets (each the exact mean over all "
+            "N-subsets of a problem's samples; a majority tie of the right answer with t-1 "
+            "wrong ones counts 1/t). "
             "A verifier trained with several seeds: mean ± standard deviation over them. "
             "± after pass@N and majority: their binomial standard error over the "
             f"{n_problems} problems (the noise of one problem set; a verifier's N = 1 is a "

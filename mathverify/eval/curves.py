@@ -1,11 +1,12 @@
 """Best-of-N curves and accuracy-vs-compute points, as plain numbers for tables and plots.
 
 - :func:`best_of_n_curve`: for N = 1, 2, 4, ... (up to the fewest samples any problem has),
-  the accuracy of picking the top-scored of N samples, with majority vote over the same N
-  samples and unbiased pass@N (an upper bound) beside it. Each problem averages over its
-  N-subsets: all of them when there are at most ``subsets``, else ``subsets`` drawn at
-  random with a seed (per problem and N, so results do not depend on problem order).
-  Ties in score go to the earlier sample; samples without a score rank last.
+  the accuracy of picking the top-scored of N samples, with majority vote and unbiased
+  pass@N beside it (an upper bound). All three are the expected value over every N-subset
+  of a problem's samples, computed exactly (:func:`best_of_k`,
+  :func:`mathverify.eval.metrics.majority_at_k`, :func:`mathverify.eval.metrics.pass_at_k`):
+  the maj@k and pass@k of ``mathverify eval``'s table, on the same definition. Ties in score
+  go to the earlier sample; samples without a score rank last.
   :func:`problem_points` gives the same numbers per problem, for paired comparisons.
 - :func:`compute_points`: one (mean generated tokens per problem, accuracy) point per input
   and search method, the compute-matched view that puts every method in one plot.
@@ -16,26 +17,32 @@ Grading happens before (labels or the grading pool), drawing after
 
 from __future__ import annotations
 
-import itertools
 import math
-import random
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
-from mathverify.eval.metrics import Sample, default_ks, majority_correct, pass_at_k
+from mathverify.eval.metrics import Sample, default_ks, majority_at_k, pass_at_k
 
 __all__ = [
+    "BEST_OF_N_DEFINITION",
     "BestOfNPoint",
     "Candidate",
     "ComputePoint",
     "ProblemPoint",
+    "best_of_k",
     "best_of_n_curve",
     "compute_points",
     "mean_over_problems",
     "pick_best",
     "problem_points",
 ]
+
+
+BEST_OF_N_DEFINITION = (
+    "expected correctness of the top-scored of N samples over all N-subsets of a problem's "
+    "samples, exact, mean over problems; score ties go to the earlier sample, unscored last"
+)
 
 
 @dataclass(frozen=True)
@@ -54,7 +61,9 @@ class BestOfNPoint:
     majority: float
     pass_at_n: float
     n_problems: int
-    exhaustive: bool  # every problem averaged over all its N-subsets
+    # Every problem averaged over all its N-subsets: always true since the curve is exact
+    # (kept so readers of diagnostics.json and callers that set it keep working).
+    exhaustive: bool = True
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -63,12 +72,11 @@ class BestOfNPoint:
 @dataclass(frozen=True)
 class ProblemPoint:
     """One problem at one N: the share of its N-subsets whose top-scored sample is right,
-    whose majority answer is right, and its unbiased pass@N."""
+    its maj@N and its pass@N."""
 
     best_of_n: float
     majority: float
     pass_at_n: float
-    exhaustive: bool  # averaged over all its N-subsets
 
 
 @dataclass(frozen=True)
@@ -84,38 +92,46 @@ class ComputePoint:
         return asdict(self)
 
 
+def _rank_key(candidates: Sequence[Candidate], i: int) -> tuple[bool, float, int]:
+    """Higher scores first, unscored last, ties to the earlier sample."""
+    score = candidates[i].score
+    return (score is None, -score if score is not None else 0.0, i)
+
+
 def pick_best(candidates: Sequence[Candidate], indices: Sequence[int]) -> int:
     """The index (from ``indices``) of the top-scored candidate; ties go to the earlier."""
-
-    def key(i: int) -> tuple[bool, float, int]:
-        score = candidates[i].score
-        return (score is None, -score if score is not None else 0.0, i)
-
-    return min(indices, key=key)
+    return min(indices, key=lambda i: _rank_key(candidates, i))
 
 
-def _subsets(m: int, n: int, limit: int, rng: random.Random) -> tuple[list[tuple[int, ...]], bool]:
-    if math.comb(m, n) <= limit:
-        return list(itertools.combinations(range(m), n)), True
-    return [tuple(sorted(rng.sample(range(m), n))) for _ in range(limit)], False
+def best_of_k(candidates: Sequence[Candidate], k: int) -> float:
+    """The expected correctness of the top-scored of ``k`` samples drawn without replacement,
+    over all C(n, k) k-subsets, exactly.
+
+    The candidate ranked r-th (0-based, by :func:`pick_best`'s order) is the pick of the
+    C(n - 1 - r, k - 1) subsets made of it and k - 1 candidates ranked below it.
+    """
+    n = len(candidates)
+    if not 1 <= k <= n:
+        raise ValueError(f"best-of-{k} needs between 1 and {n} samples per subset")
+    order = sorted(range(n), key=lambda i: _rank_key(candidates, i))
+    picked_right = sum(
+        math.comb(n - 1 - rank, k - 1) for rank, i in enumerate(order) if candidates[i].correct
+    )
+    return picked_right / math.comb(n, k)
 
 
 def problem_points(
     candidates_by_problem: Mapping[str, Sequence[Candidate]],
     *,
     ns: Iterable[int] | None = None,
-    subsets: int = 100,
-    seed: int = 0,
 ) -> dict[int, dict[str, ProblemPoint]]:
-    """Each problem's best-of-N, majority@N and pass@N, by N (ascending) then problem id.
+    """Each problem's best-of-N, maj@N and pass@N, by N (ascending) then problem id.
 
     The per-problem numbers :func:`best_of_n_curve` averages, for paired comparisons over
-    problems (two verifiers, or a verifier and majority vote, on the same N-subsets). Problems
+    problems (two verifiers, or a verifier and majority vote, on the same samples). Problems
     without samples are left out; N runs over ``ns`` (default 1, 2, 4, ..., fewest samples),
     keeping those from 1 to the fewest samples any problem has.
     """
-    if subsets < 1:
-        raise ValueError(f"subsets must be at least 1, got {subsets}")
     problems = {pid: list(c) for pid, c in candidates_by_problem.items() if c}
     if not problems:
         return {}
@@ -125,19 +141,11 @@ def problem_points(
     for n in chosen:
         by_n[n] = {}
         for pid, candidates in problems.items():
-            # Seeded per problem and N, so the subsets do not depend on problem order.
-            rng = random.Random(f"{seed}/{pid}/{n}")
-            picks, complete = _subsets(len(candidates), n, subsets, rng)
-            best = majority = 0
-            for subset in picks:
-                best += candidates[pick_best(candidates, subset)].correct
-                votes = [Sample(candidates[i].answer, candidates[i].correct) for i in subset]
-                majority += majority_correct(votes)
+            votes = [Sample(c.answer, c.correct) for c in candidates]
             by_n[n][pid] = ProblemPoint(
-                best_of_n=best / len(picks),
-                majority=majority / len(picks),
+                best_of_n=best_of_k(candidates, n),
+                majority=majority_at_k(votes, n),
                 pass_at_n=pass_at_k(len(candidates), sum(c.correct for c in candidates), n),
-                exhaustive=complete,
             )
     return by_n
 
@@ -155,7 +163,6 @@ def mean_over_problems(points: Mapping[int, Mapping[str, ProblemPoint]]) -> list
                 majority=sum(p.majority for p in by_problem.values()) / count,
                 pass_at_n=sum(p.pass_at_n for p in by_problem.values()) / count,
                 n_problems=count,
-                exhaustive=all(p.exhaustive for p in by_problem.values()),
             )
         )
     return curve
@@ -165,13 +172,9 @@ def best_of_n_curve(
     candidates_by_problem: Mapping[str, Sequence[Candidate]],
     *,
     ns: Iterable[int] | None = None,
-    subsets: int = 100,
-    seed: int = 0,
 ) -> list[BestOfNPoint]:
-    """Best-of-N, majority@N and pass@N for each N (default 1, 2, 4, ..., fewest samples)."""
-    return mean_over_problems(
-        problem_points(candidates_by_problem, ns=ns, subsets=subsets, seed=seed)
-    )
+    """Best-of-N, maj@N and pass@N for each N (default 1, 2, 4, ..., fewest samples)."""
+    return mean_over_problems(problem_points(candidates_by_problem, ns=ns))
 
 
 def compute_points(

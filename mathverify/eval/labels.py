@@ -29,7 +29,7 @@ see :mod:`mathverify.eval.processbench` and :mod:`mathverify.eval.calibration`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -37,6 +37,7 @@ import numpy as np
 from mathverify.errors import MathverifyError
 from mathverify.eval.processbench import score_split
 from mathverify.labeling.schemes import scheme_for_source, to_training_targets
+from mathverify.provenance import collect
 from mathverify.records import Solution, display_name, read_records
 
 __all__ = [
@@ -86,6 +87,10 @@ class LabelComparison:
     label_tokens_per_solution: float | None
     # 95% bootstrap interval of correct_step.f1, resampling problems (None: fewer than 2)
     correct_step_f1_ci: tuple[float, float] | None = None
+    # The distinct provenances (mathverify.provenance.collect) of the compared records, and
+    # of their gold counterparts: what made the labels on each side.
+    provenance: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    gold_provenance: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -238,6 +243,8 @@ def compare_labels(
     source: str | None = None
     # Per problem: correct-class hits, gold correct steps, steps labeled correct.
     per_problem: dict[str, list[int]] = {}
+    metas: list[dict[str, Any]] = []
+    gold_metas: list[dict[str, Any]] = []
     for solution in other:
         key = solution.key()
         if key in seen:
@@ -249,6 +256,8 @@ def compare_labels(
         if reference.steps != solution.steps:
             raise MathverifyError(f"{name}: solution {key} has other steps than the gold file's")
         source = source or solution.label_source
+        metas.append(solution.meta)
+        gold_metas.append(reference.meta)
         try:
             truth = step_classes(reference, soft_threshold=soft_threshold, neutral=neutral)
         except MathverifyError as exc:
@@ -280,7 +289,7 @@ def compare_labels(
             tokens = None
     n = len(seen)
     if n == 0:
-        tokens = None
+        raise MathverifyError(f"{name}: no solutions to compare with {gold_name}")
     agree = [g == p for g, p in zip(gold_first, other_first, strict=True)]
     split = score_split("all", gold_first, other_first)
     steps = len(gold_steps)
@@ -307,6 +316,8 @@ def compare_labels(
         correct_step_f1_ci=f1_interval(
             [tuple(t) for t in per_problem.values()], samples=bootstrap_samples, seed=seed
         ),
+        provenance=collect(metas),
+        gold_provenance=collect(gold_metas),
     )
 
 

@@ -9,7 +9,8 @@ pyplot, no global backend, no display needed):
 - ``accuracy_vs_tokens.png``: accuracy against mean generated tokens per problem, one
   series per search method (the compute-matched view).
 
-A plot is drawn only when its data exist; ``diagnostics.json`` holds every number drawn.
+A plot is drawn only when its data exist; ``diagnostics.json`` holds every number drawn,
+the counts of solutions used in part, and the provenance of the numbers.
 Computing the numbers is not done here (:mod:`mathverify.eval.calibration`,
 :mod:`mathverify.eval.curves`).
 """
@@ -52,10 +53,16 @@ class Diagnostics:
     best_of_n: dict[str, list[BestOfNPoint]] = field(default_factory=dict)
     compute: list[ComputePoint] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
+    # Per input with scores: solutions, and those a plot uses in part (unscored, no labels).
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    # What made the numbers: eval's settings and the inputs' record provenances.
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "provenance": self.provenance,
             "settings": self.settings,
+            "counts": self.counts,
             "step_calibration": {k: v.to_dict() for k, v in self.step_calibration.items()},
             "solution_calibration": {k: v.to_dict() for k, v in self.solution_calibration.items()},
             "best_of_n": {k: [p.to_dict() for p in v] for k, v in self.best_of_n.items()},

@@ -9,6 +9,7 @@ warning on the installed release (``make test-oldest`` runs these on the oldest 
 
 from __future__ import annotations
 
+import shutil
 import warnings
 from pathlib import Path
 from typing import Any
@@ -18,12 +19,20 @@ import torch
 import transformers
 from packaging.version import Version
 from transformers.utils.deprecation import deprecate_kwarg
+from typer.testing import CliRunner
 
 from mathverify.backends.hf import HFPolicy
+from mathverify.cli import app
+from mathverify.errors import MathverifyError
 from mathverify.models.card import ModelCard
 from mathverify.models.compat import cache_keyword
 from mathverify.models.tiny import build_tokenizer, save_random_policy
-from mathverify.models.verifier import VerifierModel, load_backbone, save_verifier
+from mathverify.models.verifier import (
+    VerifierModel,
+    load_backbone,
+    load_tokenizer,
+    save_verifier,
+)
 from mathverify.scoring import load_scorer
 
 # The first release whose decoders take ``cache`` (and warn on ``past_key_values``).
@@ -101,3 +110,45 @@ def test_shared_prefix_scoring_raises_no_future_warning(policy_dir: Path, tmp_pa
         warnings.simplefilter("error", FutureWarning)
         scores = scorer.score(problems, steps)
     assert [len(s) for s in scores] == [2, 2, 2]
+
+
+# --- load errors --------------------------------------------------------------------------
+# A folder without tokenizer files raises ValueError with a multi-line message in 5.25 and
+# ImportError (the sentencepiece route wants protobuf) in 5.4; either must be one line.
+
+
+def _without_tokenizer(policy_dir: Path, directory: Path) -> Path:
+    directory.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(policy_dir / name, directory / name)
+    return directory
+
+
+def test_a_folder_without_tokenizer_files_is_a_one_line_error(
+    policy_dir: Path, tmp_path: Path
+) -> None:
+    folder = _without_tokenizer(policy_dir, tmp_path / "weights-only")
+    with pytest.raises(MathverifyError) as info:
+        load_tokenizer(folder)
+    message = str(info.value)
+    assert message.startswith(f"{folder}: cannot load a tokenizer (")
+    assert "\n" not in message
+
+
+def test_train_prm_from_weights_without_a_tokenizer_exits_2_with_one_line(
+    policy_dir: Path, tmp_path: Path
+) -> None:
+    problems, solutions = tmp_path / "problems.jsonl", tmp_path / "labeled.jsonl"
+    problems.write_text('{"id": "p0", "problem": "Compute 1+2.", "answer": "3"}\n')
+    solutions.write_text(
+        '{"problem_id": "p0", "sample_id": 0, "steps": ["= 3"], "step_labels": [1]}\n'
+    )
+    init = _without_tokenizer(policy_dir, tmp_path / "weights-only")
+    result = CliRunner().invoke(
+        app,
+        ["train-prm", "-i", str(solutions), "-p", str(problems), "-o", str(tmp_path / "out"),
+         "--init", str(init)],
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "cannot load a tokenizer" in lines[0], lines

@@ -240,15 +240,42 @@ def load_backbone(path: str | Path, dtype: torch.dtype | None = None) -> PreTrai
     try:
         return AutoModelForCausalLM.from_pretrained(str(path), dtype=dtype or torch.float32)
     except (OSError, ValueError) as exc:
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise MathverifyError(f"{path}: cannot load a causal LM ({first_line})") from exc
+        raise MathverifyError(f"{path}: cannot load a causal LM ({_first_line(exc)})") from exc
+
+
+def _first_line(exc: Exception) -> str:
+    """The first non-blank line of an exception's message (or its type's name)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+# Files one of which a saved tokenizer has (fast: tokenizer.json; slow: a vocabulary).
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "tokenizer.model",
+    "vocab.json",
+    "vocab.txt",
+)
 
 
 def load_tokenizer(path: str | Path) -> PreTrainedTokenizerBase:
+    """A fast tokenizer from a directory or Hugging Face path, with a clear error when there is
+    none.
+
+    A local folder must hold tokenizer files: given a model folder without them, transformers
+    5.4 builds the model type's tokenizer with an empty vocabulary (8 tokens, every word the
+    unknown token) instead of failing, and 5.25 raises a multi-line ValueError; a folder
+    without a config makes 5.4 try the sentencepiece route (ImportError without protobuf).
+    """
+    if Path(path).is_dir() and not any((Path(path) / name).is_file() for name in TOKENIZER_FILES):
+        raise MathverifyError(
+            f"{path}: cannot load a tokenizer (no tokenizer files: {', '.join(TOKENIZER_FILES)})"
+        )
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(path))
-    except (OSError, ValueError) as exc:
-        raise MathverifyError(f"{path}: cannot load a tokenizer ({exc})") from exc
+    except (OSError, ValueError, ImportError) as exc:
+        raise MathverifyError(f"{path}: cannot load a tokenizer ({_first_line(exc)})") from exc
     if not tokenizer.is_fast:
         raise MathverifyError(
             f"{path}: a fast tokenizer is needed (offsets locate the step separator)"

@@ -94,25 +94,24 @@ TOKENIZERS: dict[str, tuple[str, Callable[[], PreTrainedTokenizerFast], str]] = 
 }
 
 
+OWN_TOKENIZERS: dict[str, Callable[[], PreTrainedTokenizerFast]] = {
+    "math-shepherd": pm.math_shepherd_tokenizer,
+    "rlhflow": pm.llama3_tokenizer,
+    "qwen-prm": pm.qwen_prm_tokenizer,
+}
+
+
 @pytest.mark.parametrize("case", list(TOKENIZERS))
 def test_a_tag_or_label_that_is_not_one_known_token_is_refused(case: str) -> None:
     fmt, make, why = TOKENIZERS[case]
+    # The same checks accept the format's own tokenizer (a check that refuses all is useless).
+    own = OWN_TOKENIZERS[fmt]()
+    ids = format_token_ids(fmt, own)
+    assert own.unk_token_id not in ids.values()
+    assert len(set(ids.values())) == len(ids)
     with pytest.raises(MathverifyError, match=why) as caught:
         format_token_ids(fmt, make())
     _one_line(str(caught.value))
-
-
-@pytest.mark.parametrize("fmt", ["math-shepherd", "rlhflow", "qwen-prm"])
-def test_the_fixture_tokenizers_pass_the_token_checks(fmt: str) -> None:
-    """The same checks accept each format's own tokenizer (a check that refuses all is useless)."""
-    tokenizer = {
-        "math-shepherd": pm.math_shepherd_tokenizer,
-        "rlhflow": pm.llama3_tokenizer,
-        "qwen-prm": pm.qwen_prm_tokenizer,
-    }[fmt]()
-    ids = format_token_ids(fmt, tokenizer)
-    assert tokenizer.unk_token_id not in ids.values()
-    assert len(set(ids.values())) == len(ids)
 
 
 def test_math_shepherd_without_its_tag_is_one_line_exit_2(tmp_path: Path) -> None:
@@ -190,6 +189,26 @@ def test_weights_of_another_shape_are_refused(tmp_path: Path, fmt: str) -> None:
     message = str(caught.value)
     _one_line(message)
     assert "6 weights" in message and "in the checkpoint" in message, message
+
+
+def test_tied_embeddings_are_not_missing_weights_but_a_dropped_head_is(tmp_path: Path) -> None:
+    """A causal LM whose LM head is its input embeddings (``tie_word_embeddings``) saves no
+    ``lm_head.weight`` and loads complete; the same checkpoint untied lacks one weight."""
+    tokenizer = pm.llama3_tokenizer()
+    config = LlamaConfig(**pm._sizes(tokenizer, 64, 2), tie_word_embeddings=True)
+    tied = tmp_path / "rlhflow-tied"
+    LlamaForCausalLM(config).save_pretrained(tied)
+    tokenizer.save_pretrained(tied)
+    assert not any(k.startswith("lm_head.") for k in load_file(str(tied / "model.safetensors")))
+    scores = load_scorer(tied, scorer_format="rlhflow", device="cpu").score([PROBLEM], [STEPS])
+    assert all(0.0 < s < 1.0 for s in scores[0])
+
+    untied = tmp_path / "rlhflow-untied"
+    shutil.copytree(tied, untied)
+    _edit_config(untied, tie_word_embeddings=False)
+    with pytest.raises(MathverifyError, match="lm_head.weight") as caught:
+        load_scorer(untied, scorer_format="rlhflow", device="cpu")
+    _one_line(str(caught.value))
 
 
 def test_orm_seqcls_missing_its_head_is_one_line_exit_2(tmp_path: Path) -> None:

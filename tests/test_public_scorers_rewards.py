@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from mathverify.cli import app
 from mathverify.errors import MathverifyError
 from mathverify.scoring import aggregate, load_scorer
-from mathverify.scoring.public import orm_reward
+from mathverify.scoring.public import ORM_REWARD_LIMIT, orm_reward
 
 PROBLEMS = ["What is the sum of 2 and 3?", "Compute (12+7)*3-5."]
 STEPS = [
@@ -135,13 +135,25 @@ def test_a_bfloat16_decoder_reads_its_reward_in_float32(tmp_path: Path) -> None:
     assert [orm_reward(s) for s in last] == pytest.approx([20.05, 20.0], abs=1e-2)
 
 
-def test_a_reward_past_float64s_sigmoid_is_refused(tmp_path: Path) -> None:
-    """sigmoid(40) and sigmoid(41) are both 1.0 even in float64: they would tie silently."""
-    directory = _orm_with_rewards(tmp_path / "orm", [40.0, 41.0], dtype=torch.float32)
+@pytest.mark.parametrize("rewards", [[40.0, 41.0], [33.0, 33.01]])
+def test_a_reward_past_the_limit_is_refused(tmp_path: Path, rewards: list[float]) -> None:
+    """sigmoid(40) and sigmoid(41) are both 1.0 even in float64, and sigmoid(33) and
+    sigmoid(33.01) one float64 number: they would tie silently."""
+    directory = _orm_with_rewards(tmp_path / "orm", rewards, dtype=torch.float32)
     scorer = load_scorer(directory, scorer_format="orm-seqcls", device="cpu")
-    with pytest.raises(MathverifyError, match="36.7") as caught:
+    with pytest.raises(MathverifyError, match=f"above {ORM_REWARD_LIMIT:g}") as caught:
         scorer.score(PROBLEMS, STEPS)
     assert "\n" not in str(caught.value)
+
+
+def test_rewards_up_to_the_limit_keep_their_order(tmp_path: Path) -> None:
+    """Rewards 0.01 apart below the limit get two ordered scores."""
+    top = ORM_REWARD_LIMIT - 0.5
+    directory = _orm_with_rewards(tmp_path / "orm", [top, top + 0.01], dtype=torch.float32)
+    scorer = load_scorer(directory, scorer_format="orm-seqcls", device="cpu")
+    last = [row[-1] for row in scorer.score(PROBLEMS, STEPS)]
+    assert last[0] < last[1]
+    assert [orm_reward(s) for s in last] == pytest.approx([top, top + 0.01], abs=2e-3)
 
 
 def test_orm_reward_inverts_the_sigmoid() -> None:
@@ -185,3 +197,35 @@ def test_rlhflow_strips_steps_as_its_authors_do(tmp_path: Path) -> None:
     assert got == pytest.approx(expected, abs=1e-5)
     # Stripped, the steps are the plain ones: the same scores.
     assert scorer.score([problem], [[s.strip() for s in spaced]])[0] == pytest.approx(got)
+
+
+# --- solutions longer than the model's context ------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["math-shepherd", "qwen-prm", "rlhflow", "orm-seqcls"])
+def test_a_solution_past_max_length_is_scored_in_part_and_counted(tmp_path: Path, fmt: str) -> None:
+    """Steps that fit keep the scores of the whole encoding (a causal model reads no later
+    token); steps past the limit, and an ORM's whole solution, get None; the scorer counts
+    the solutions cut, so that a caller can warn with the count."""
+    saver = {
+        "math-shepherd": pm.save_math_shepherd,
+        "qwen-prm": pm.save_qwen_prm,
+        "rlhflow": pm.save_rlhflow,
+        "orm-seqcls": pm.save_orm_seqcls,
+    }[fmt]
+    directory = saver(tmp_path / fmt)
+    scorer = load_scorer(directory, scorer_format=fmt, device="cpu")
+    problem, steps = PROBLEMS[1], STEPS[1]
+    (whole,) = scorer.score([problem], [steps])
+    assert scorer.n_truncated == 0
+    encoded = scorer.tokenize(problem, steps)
+    scorer.n_truncated = 0
+    # Cut just after the second step's score position: the third step does not fit.
+    scorer.max_length = encoded["score_positions"][-1] if fmt != "orm-seqcls" else 10
+    (cut,) = scorer.score([problem], [steps])
+    assert scorer.n_truncated == 1
+    if fmt == "orm-seqcls":
+        assert cut == [None, None, None]
+    else:
+        assert cut[:2] == pytest.approx(whole[:2], abs=1e-5)
+        assert cut[2] is None

@@ -51,13 +51,13 @@ state there into a probability.
   The score is ``sigmoid(reward)`` (two logits: ``softmax[1] = sigmoid(l1 - l0)``), taken
   in float64 from a float32 head, not the raw reward: weighted vote sums scores, MCTS reads
   ``2s - 1`` and eval's calibration bins scores in [0, 1], so a score stays a probability
-  for every consumer. In float32 it was exactly 1.0 above a reward of 16.7, so Skywork-size
-  rewards tied; in float64 distinct rewards keep distinct, ordered scores up to 36.7, so
-  best-of-n, weighted vote and SBS rank as the raw reward does, and the record keeps the
-  reward: :func:`orm_reward` gives it back (``log(s / (1 - s))``, to 1e-6 at a reward of
-  23).
-  A reward of 36.7 or more (its sigmoid is 1.0 even in float64) is refused: such rewards
-  would tie.
+  for every consumer, and a monotone map keeps best-of-n's and SBS's rankings the raw
+  reward's. In float32 the sigmoid was exactly 1.0 above a reward of 16.7, so Skywork-size
+  rewards tied. float64 keeps two rewards ``d`` apart distinct where ``d > 1.1e-16 *
+  exp(reward)``: to 1e-6 at 23, 1e-3 at 30, 0.01 at 32 (:data:`ORM_REWARD_LIMIT`); from
+  36.7 the sigmoid is 1.0. The record keeps the reward: :func:`orm_reward` gives it back
+  (``log(s / (1 - s))``, as exact as that). A reward above the limit is refused, naming
+  it: close rewards there would tie silently.
 
 Every format refuses, in one line, what would make a silent wrong number: a step tag or
 label token the tokenizer encodes to its unknown token or to more than one token, a
@@ -100,6 +100,7 @@ from mathverify.scoring.prm import TokenScorer
 from mathverify.step_scores import StepScores
 
 __all__ = [
+    "ORM_REWARD_LIMIT",
     "PUBLIC_FORMATS",
     "SCORER_FORMATS",
     "PublicScorer",
@@ -660,6 +661,8 @@ class PublicScorer(TokenScorer):
         self.card = None
         self.max_length = default_max_length(self.tokenizer, self.model.backbone)
         self._pad = self.model.backbone.config.get_text_config().pad_token_id
+        # Solutions longer than max_length encoded so far: steps past it get no score.
+        self.n_truncated = 0
 
     def tokenize(self, problem: str, steps: list[str]) -> dict[str, Any]:
         encoded = encode_solution(
@@ -667,7 +670,9 @@ class PublicScorer(TokenScorer):
         )
         ids, positions = encoded["input_ids"], encoded["score_positions"]
         if self.max_length is not None and len(ids) > self.max_length:
-            # A PRM keeps the steps that fit; an ORM judges only the whole text.
+            # A PRM keeps the steps that fit; an ORM judges only the whole text. Counted, so
+            # that a caller can warn that these solutions are scored in part or not at all.
+            self.n_truncated += 1
             kept = (
                 [] if self.format == "orm-seqcls" else [p for p in positions if p < self.max_length]
             )
@@ -706,15 +711,21 @@ class PublicScorer(TokenScorer):
         return list(probabilities) + [None] * (n_steps - len(probabilities))
 
 
-# float64's sigmoid is 1.0 from here up: rewards there would all score 1.0 and tie.
-ORM_REWARD_LIMIT = 36.7
+# The largest orm-seqcls reward whose float64 sigmoid still keeps rewards 0.01 apart
+# distinct (float64's step below 1.0 is 1.1e-16, sigmoid's slope there exp(-reward)).
+ORM_REWARD_LIMIT = 32.0
+_ORM_SCORE_LIMIT = 1.0 / (1.0 + math.exp(-ORM_REWARD_LIMIT))
 
 
 def _orm_score(name: str, score: float) -> float:
-    if score >= 1.0:
+    """``score`` when float64 keeps its reward apart from rewards 0.01 away, else a refusal:
+    above :data:`ORM_REWARD_LIMIT` close rewards get one score and would tie in a ranking."""
+    if score > _ORM_SCORE_LIMIT:
+        reward = "36.7 or more" if score >= 1.0 else f"about {orm_reward(score):.1f}"
         raise MathverifyError(
-            f"{name}: a reward of {ORM_REWARD_LIMIT} or more: its sigmoid is 1.0 even in "
-            "float64, so such rewards would tie; orm-seqcls ranks rewards below that"
+            f"{name}: a reward of {reward}: above {ORM_REWARD_LIMIT:g} its float64 sigmoid "
+            "no longer tells rewards 0.01 apart, so close rewards would tie; orm-seqcls "
+            f"ranks rewards up to {ORM_REWARD_LIMIT:g}"
         )
     return score
 

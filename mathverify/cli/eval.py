@@ -250,10 +250,15 @@ def _load_problems(problems: str | None, qaf: str | None) -> dict[str, Problem]:
     if (problems is None) == (qaf is None):
         raise MathverifyError("give exactly one of --problems or --qaf")
     if problems is not None:
-        return read_problems_by_id(problems)
-    from mathverify.data.loaders import load_mario
+        gold = read_problems_by_id(problems)
+    else:
+        from mathverify.data.loaders import load_mario
 
-    return {p.id: p for p in load_mario(Path(qaf))}  # type: ignore[arg-type]
+        gold = {p.id: p for p in load_mario(Path(qaf))}  # type: ignore[arg-type]
+    if not gold:
+        # With no gold, every row would be judged by its own label or counted wrong.
+        raise MathverifyError(f"eval: {display_name(problems or qaf or '')} has no problems")
+    return gold
 
 
 def _match_problems(one: Loaded, gold: dict[str, Problem], gold_name: str) -> Loaded:
@@ -430,6 +435,14 @@ def _report(
     ks: list[int] | None,
 ) -> Report:
     """One input's report, with the counts of what it leaves out."""
+    if one.solutions and one.results:
+        # Per problem, maj@k would vote over sampled solutions and search answers together.
+        raise RecordError(
+            one.path,
+            one.results[0][0],
+            f"a search result among solutions ({len(one.solutions)} solutions, "
+            f"{len(one.results)} search results): the table needs one file each",
+        )
     methods = one.methods()
     if len(methods) > 1:
         raise MathverifyError(
@@ -547,7 +560,7 @@ def _processbench(
             )
     assert threshold is not None
     results = []
-    for name, input_samples in zip(row_names, samples, strict=True):
+    for name, one, input_samples in zip(row_names, loaded, samples, strict=True):
         splits = processbench.evaluate_processbench(input_samples, threshold)
         f1s = [s.f1 for s in splits if s.f1 is not None]
         results.append(
@@ -556,6 +569,7 @@ def _processbench(
                 "splits": [s.to_dict() for s in splits],
                 # ProcessBench's "Avg. F1": the mean over splits.
                 "average_f1": sum(f1s) / len(f1s) if f1s else None,
+                "solutions_with_unscored_steps": _unscored_steps(one.path, input_samples),
             }
         )
     numbers = {
@@ -566,6 +580,23 @@ def _processbench(
         "inputs": results,
     }
     return numbers, held_out_provenance
+
+
+def _unscored_steps(name: str, samples: list[processbench.PBSample]) -> int:
+    """Solutions with a step the scorer left unscored (never flagged: ProcessBench reads
+    them as right). None scored at all is an error (every prediction would be "no wrong
+    step"); some is a warning with the count."""
+    unscored = sum(any(score is None for score in s.step_scores) for s in samples)
+    if all(score is None for s in samples for score in s.step_scores):
+        raise MathverifyError(
+            f"--processbench: {name}: none of its {len(samples)} solutions has a step score"
+        )
+    if unscored:
+        _warn(
+            f"{name}: {unscored} of {len(samples)} solutions have steps without a score "
+            "(never flagged as the first wrong step)"
+        )
+    return unscored
 
 
 def _pct(value: float | None) -> str:
@@ -615,6 +646,14 @@ def _check_scores(name: str, solutions: list[Solution]) -> dict[str, int]:
     unscored = sum(calibration.solution_score(s) is None for s in solutions)
     step_scored = [s for s in solutions if s.step_scores is not None]
     unlabeled = sum(s.step_labels is None for s in step_scored)
+    scored = len(solutions) - unscored
+    by_min_step = sum(_scored_by_min_step(s) for s in solutions)
+    if 0 < by_min_step < scored:
+        # Two aggregations in one ranking: meta.score may be a product, the fallback a min.
+        _warn(
+            f"{name}: {by_min_step} of {scored} scored solutions have no meta.score; their "
+            "score is their minimum step score"
+        )
     if 0 < unscored < len(solutions):
         _warn(
             f"{name}: {unscored} of {len(solutions)} solutions have no score; they rank last "
@@ -628,8 +667,30 @@ def _check_scores(name: str, solutions: list[Solution]) -> dict[str, int]:
     return {
         "solutions": len(solutions),
         "unscored_solutions": unscored,
+        "scored_by_min_step": by_min_step,
         "step_scored_without_step_labels": unlabeled,
     }
+
+
+def _scored_by_min_step(solution: Solution) -> bool:
+    """Whether :func:`calibration.solution_score` fell back to the minimum step score."""
+    return calibration.solution_score(solution) is not None and not _has_meta_score(solution)
+
+
+def _has_meta_score(solution: Solution) -> bool:
+    value = solution.meta.get("score")
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_even(name: str, candidates: dict[str, list[curves.Candidate]]) -> None:
+    """The curve stops at the fewest samples a problem has: say so when problems differ."""
+    sizes = [len(c) for c in candidates.values()]
+    if min(sizes) != max(sizes):
+        uneven = sum(size != min(sizes) for size in sizes)
+        _warn(
+            f"{name}: problems have {min(sizes)} to {max(sizes)} scored samples ({uneven} of "
+            f"{len(sizes)} more than {min(sizes)}); the best-of-N curve stops at N = {min(sizes)}"
+        )
 
 
 def _diagnostics(
@@ -676,6 +737,7 @@ def _diagnostics(
                     pid: [c for _, c in sorted(items, key=lambda x: x[0])]
                     for pid, items in by_problem.items()
                 }
+                _check_even(one.path, candidates)
                 diagnostics.best_of_n[name] = curves.best_of_n_curve(candidates)
         except MathverifyError as exc:
             raise MathverifyError(f"{name}: {exc}") from None

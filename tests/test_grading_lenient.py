@@ -104,11 +104,11 @@ RULE_CASES: dict[str, list[tuple[str, str, bool, str | None]]] = {
         ("\\frac{\\sqrt2}{2}", "0.7071", True, "rounded_decimal"),
         ("3.14", "3", False, None),
         ("0.001", "0", False, None),
-        ("2.9999", "3", False, None),  # an integer is never a rounding
+        ("2.99", "3", False, None),  # an integer is never a rounding
         ("1.7", "\\sqrt3", False, None),
         ("125.6", "40\\pi", False, None),
         ("0.33", "\\frac13", False, None),
-        ("1.5001", "1.5", False, None),  # two decimals: compared as written
+        ("1.51", "1.5", False, None),  # two decimals: compared as written
     ],
     "mixed_number": [
         ("1.5", "1 1/2", True, "mixed_number"),
@@ -193,6 +193,196 @@ RULE_CASES: dict[str, list[tuple[str, str, bool, str | None]]] = {
         ("\\sin(2x)", "2\\sin x", False, None),
         ("x + 1.4I", "x + \\sqrt2I", False, None),
     ],
+    "list_multiplicity": [
+        ("2", "2,2", False, "list_multiplicity"),  # Math-Verify reads 2,2 as the set {2}
+        ("2, 2", "2", False, "list_multiplicity"),
+        ("1,2", "1,2,2", False, "list_multiplicity"),
+        ("1,1,2", "1,2,2", False, "list_multiplicity"),
+        ("1,2,2", "2,1,2", True, None),
+        ("\\pm 2", "2, -2", True, None),
+        ("1,000", "1000", True, None),  # digit groups, not a list
+        ("\\$1,000", "1000", True, None),
+        ("1,2", "2,1", True, None),
+        ("\\{2\\}", "\\{2,2\\}", True, None),  # braces: a set
+    ],
+    "scale_words": [
+        ("10\\text{ thousand}", "10", False, "scale_words"),
+        ("10", "10\\text{ million}", False, "scale_words"),
+        ("5 million", "5", False, None),
+        ("10 \\text{thousand}", "10\\text{ thousand}", True, None),
+        ("5 hundred", "5", False, None),
+    ],
+    "end_tokens": [
+        ("17</s>", "17", True, "end_tokens"),
+        ("17<|im_end|>", "17", True, "end_tokens"),
+        ("17<｜end▁of▁sentence｜>", "17", True, "end_tokens"),
+        ("17<eos>", "17", True, "end_tokens"),
+        ("17", "17 <|eot_id|>", True, "end_tokens"),
+        ("18</s>", "17", False, None),
+        ("17</s>", "1", False, None),
+        ("<|im_end|>", "17", False, None),  # nothing left
+        ("17<br>", "17", False, None),  # not a special token
+    ],
+    "unicode_math": [
+        ("2√3", "2\\sqrt3", True, "unicode_math"),
+        ("x²", "x^2", True, "unicode_math"),
+        ("½", "\\frac12", True, "unicode_math"),
+        ("30°", "30", True, "unicode_math"),
+        ("1，2", "1,2", True, "unicode_math"),
+        ("3×10⁴", "30000", True, "unicode_math"),
+        ("−5", "-5", True, None),  # Math-Verify reads this one already
+        ("−5", "5", False, None),
+        ("2√3", "3\\sqrt2", False, None),
+        ("x³", "x^2", False, None),
+        ("¼", "0.5", False, None),
+    ],
+    "trailing_punctuation": [
+        ("5.", "5", True, "trailing_punctuation"),
+        ("\\text{Monday}.", "Monday", True, "trailing_punctuation"),
+        ("\\boxed{5.}", "5", True, "trailing_punctuation"),
+        ("No.", "\\text{False}", True, "trailing_punctuation"),
+        ("5.", "6", False, None),
+        ("1, 2, ...", "1, 2", False, None),  # an ellipsis stays
+        ("3!", "6", True, None),  # a factorial, read by Math-Verify
+    ],
+    "sci_notation": [
+        ("2.5e-04", "2.5\\times 10^{-4}", True, "sci_notation"),
+        ("1e-2", ".01", True, "sci_notation"),
+        ("1e3", "1000", True, "sci_notation"),
+        ("3.0e+2", "300", True, "sci_notation"),
+        ("2.5E-4", "0.00025", True, None),  # Math-Verify reads a capital E already
+        ("1e-3", "1e3", False, None),
+        ("2e5", "20000", False, None),
+        ("2.5e-4", "2.5\\times10^{4}", False, None),
+        ("2e", "2", False, None),  # 2 times Euler's e: no exponent
+    ],
+    "number_words": [
+        ("5 million", "5000000", True, "number_words"),
+        ("2.5 billion", "2.5\\times10^9", True, "number_words"),
+        ("3 thousand", "3000", True, "number_words"),
+        ("\\$2 million", "2000000", True, "number_words"),
+        ("5 million", "500000", False, None),
+        ("2 billion", "2000000", False, None),
+    ],
+    "ordinal_suffix": [
+        ("5^{\\mathrm{th}}", "5", True, "ordinal_suffix"),
+        ("5^{th}", "5", True, "ordinal_suffix"),
+        ("21^{st}", "21", True, "ordinal_suffix"),
+        ("2nd", "2", True, "ordinal_suffix"),
+        ("21^{st}", "22", False, None),
+        ("5th", "6", False, None),
+    ],
+    "float_tolerance": [
+        ("7.0000002", "7", True, "float_tolerance"),
+        ("1.0001", "1", True, "float_tolerance"),
+        ("2.9999", "3", True, "float_tolerance"),
+        ("1.5001", "1.5", True, "float_tolerance"),
+        ("-7.0000002", "-7", True, "float_tolerance"),
+        ("1000.1", "1000", True, "float_tolerance"),
+        ("3.14", "3", False, None),
+        ("5.001", "5", False, None),
+        ("2.001", "2", False, None),
+        ("10001", "10000", False, None),  # two integers are never close
+        ("0.0001", "0", False, None),
+        ("-7.0000002", "7", False, None),
+        ("0.00011", "0.0001", False, None),
+    ],
+    "yes_no": [
+        ("no", "false", True, "yes_no"),
+        ("yes", "true", True, "yes_no"),
+        ("\\text{Yes}", "True", True, "yes_no"),
+        ("yes", "no", False, None),
+        ("true", "false", False, None),
+        ("no", "0", False, None),
+        ("yes", "1", False, None),
+    ],
+    "choice_letter": [
+        ("C. x = 42", "C", True, "choice_letter"),
+        ("(A) 5", "A", True, "choice_letter"),
+        ("\\textbf{(C)}\\ 12", "C", True, "choice_letter"),
+        ("B) 7", "(B)", True, "choice_letter"),
+        ("D", "C. x = 42", False, None),
+        ("(A) 5", "B", False, None),
+        ("C", "D", False, None),
+    ],
+    "empty_set": [
+        ("\\varnothing", "\\emptyset", True, "empty_set"),
+        ("\\O", "\\varnothing", True, "empty_set"),
+        ("\\{\\}", "\\emptyset", True, None),
+        ("\\emptyset", "\\{0\\}", False, None),
+        ("\\emptyset", "0", False, None),
+    ],
+    "infinity_word": [
+        ("\\text{infinity}", "\\infty", True, "infinity_word"),
+        ("(0, \\text{inf})", "(0, \\infty)", True, "infinity_word"),
+        ("-infinity", "-\\infty", True, None),
+        ("-infinity", "\\infty", False, None),
+        ("infinity", "0", False, None),
+        ("(0, infinity)", "[0, \\infty)", False, None),
+    ],
+    "subscript_font": [
+        ("m_e", "m_{\\mathrm{e}}", True, "subscript_font"),
+        ("v_{\\text{max}}", "v_{max}", True, "subscript_font"),
+        ("m_{\\rm p}", "m_p", True, "subscript_font"),
+        ("m_p", "m_{\\mathrm{e}}", False, None),
+        ("v_{\\text{min}}", "v_{max}", False, None),
+    ],
+    "prime_mark": [
+        ("x^\\prime", "x'", True, "prime_mark"),
+        ("f^{\\prime\\prime}", "f''", True, "prime_mark"),
+        ("x^{\\prime}", "x^\\prime", True, None),
+        ("x^\\prime", "x''", False, None),
+        ("f^{\\prime\\prime}", "f'", False, None),
+    ],
+    "labelled_equation": [
+        ("E_k=\\frac12mv^2", "\\frac12mv^2", True, "labelled_equation"),
+        ("\\sqrt{2gh}", "v_{0}=\\sqrt{2gh}", True, None),  # Math-Verify takes the last side
+        ("v_1=\\sqrt{2gh}", "v_{0}=\\sqrt{2gh}", False, None),  # another label
+        ("h=\\sqrt{2gh}", "\\sqrt{gh}", False, None),
+        ("\\sqrt{gh}", "v_{0}=\\sqrt{2gh}", False, None),
+        ("E=mc^2", "mc", False, None),
+    ],
+    "approx_value": [
+        ("0.577", "\\frac{\\sqrt3}{3} \\approx 0.577", True, "approx_value"),
+        ("1.41", "\\sqrt{2}\\approx 1.41", True, "approx_value"),
+        ("\\frac{\\sqrt3}{3}", "\\frac{\\sqrt3}{3} \\approx 0.577", True, None),
+        ("0.5", "\\frac{\\sqrt3}{3} \\approx 0.577", False, None),
+        ("0.58", "\\frac{\\sqrt3}{3} \\approx 0.577", False, None),
+    ],
+    "comma_vector": [
+        ("3,-1", "\\left[\\begin{array}{c}3\\\\-1\\end{array}\\right]", True, "comma_vector"),
+        ("1, 2, 3", "\\begin{pmatrix}1\\\\2\\\\3\\end{pmatrix}", True, "comma_vector"),
+        ("\\frac12, 1", "\\begin{bmatrix}0.5&1\\end{bmatrix}", True, "comma_vector"),
+        ("-1,3", "\\left[\\begin{array}{c}3\\\\-1\\end{array}\\right]", False, None),
+        ("1, 2", "\\begin{pmatrix}1\\\\2\\\\3\\end{pmatrix}", False, None),
+        ("1,2,3,4", "\\begin{pmatrix}1&2\\\\3&4\\end{pmatrix}", False, None),
+    ],
+    "plus_minus": [
+        (
+            "\\frac{3+\\sqrt{5}}{2}, \\frac{3-\\sqrt{5}}{2}",
+            "\\frac{3\\pm\\sqrt{5}}{2}",
+            True,
+            "plus_minus",
+        ),
+        ("2, -2", "x=\\pm 2", True, None),  # Math-Verify reads this one already
+        ("\\frac{3+\\sqrt{5}}{2}", "\\frac{3\\pm\\sqrt{5}}{2}", False, None),
+        ("\\pm 3", "3,3", False, None),
+        ("2, -3", "\\pm 2", False, None),
+        (
+            "\\frac{3+\\sqrt{5}}{2}, \\frac{3-\\sqrt{5}}{2}",
+            "\\frac{3\\pm\\sqrt{7}}{2}",
+            False,
+            None,
+        ),
+    ],
+    "inequality_interval": [
+        ("x>3", "(3,\\infty)", True, "inequality_interval"),
+        ("3 < x \\le 5", "(3,5]", True, "inequality_interval"),
+        ("x \\le 3", "(-\\infty,3]", True, "inequality_interval"),
+        ("x>3", "[3,\\infty)", False, None),
+        ("x \\ge 3", "(3,\\infty)", False, None),
+        ("x<3", "(-\\infty,4)", False, None),
+    ],
 }
 
 
@@ -238,7 +428,12 @@ def test_strict_mode_is_math_verify_alone() -> None:
 
 def test_rule_kinds() -> None:
     assert {r.kind for r in RULES.values()} == {ADDS, REMOVES}
-    assert [n for n in RULE_NAMES if RULES[n].kind == REMOVES] == ["ordered_list", "glued_letters"]
+    assert [n for n in RULE_NAMES if RULES[n].kind == REMOVES] == [
+        "ordered_list",
+        "glued_letters",
+        "list_multiplicity",
+        "scale_words",
+    ]
 
 
 @pytest.mark.parametrize(

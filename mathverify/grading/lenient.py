@@ -16,13 +16,52 @@ Sources of the conventions: MARIO_EVAL (``math_evaluation/core``; tests in
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from mathverify.errors import MathverifyError
+from mathverify.grading.notation_rules import (
+    choice_letter,
+    empty_set,
+    end_tokens,
+    infinity_word,
+    number_words,
+    ordinal_suffix,
+    prime_mark,
+    scale_words,
+    sci_notation,
+    subscript_font,
+    trailing_punctuation,
+    unicode_math,
+    yes_no,
+)
+from mathverify.grading.rule_tools import (
+    DECIMAL_LITERAL,
+    NUMBER,
+    Compare,
+    RuleError,
+    RuleFn,
+    as_column,
+    complex_value,
+    matrix_cells,
+    parse_answer,
+    plain_number,
+    split_top,
+    strip_math,
+    too_big,
+    unwrap_text_words,
+    variable_letters,
+)
+from mathverify.grading.value_rules import (
+    approx_value,
+    comma_vector,
+    float_tolerance,
+    inequality_interval,
+    labelled_equation,
+    list_multiplicity,
+    plus_minus,
+)
 
 __all__ = [
     "ADDS",
@@ -34,11 +73,6 @@ __all__ = [
     "lenient_equal",
     "parse_rules",
 ]
-
-Compare = Callable[[str, str], bool]
-# A rule gets (pred, gold, compare) and returns True/False when it decides, None when it
-# does not apply; ``compare`` is the whole lenient comparison, for parts of an answer.
-RuleFn = Callable[[str, str, Compare], "bool | None"]
 
 ADDS = "adds"  # may turn "not equal" into "equal"
 REMOVES = "removes"  # may turn "equal" into "not equal"
@@ -64,9 +98,6 @@ _PROBE_POINTS = (
 _MAX_DEPTH = 3
 _MAX_RULE_CHARS = 2_000  # longer answers are left to the strict grader
 
-_NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)"
-_DECIMAL_LITERAL = re.compile(r"(?<![\d.])\d*\.\d+|\d+\.(?!\d)")
-
 
 @dataclass(frozen=True)
 class Rule:
@@ -81,73 +112,6 @@ class Rule:
         return (self.fn.__doc__ or "").strip().splitlines()[0]
 
 
-# -- helpers ---------------------------------------------------------------------------
-
-
-def _strip_math(text: str) -> str:
-    """The answer without surrounding ``$``, ``\\boxed{}``, spaces and a final period."""
-    text = text.strip()
-    for _ in range(3):
-        before = text
-        if text.startswith("$") and text.endswith("$") and len(text) > 1:
-            text = text.strip("$").strip()
-        box = re.fullmatch(r"\\(?:boxed|fbox)\{(.*)\}", text, re.DOTALL)
-        if box:
-            text = box.group(1).strip()
-        text = re.sub(r"^\\[\[(]|\\[\])]$", "", text).strip()
-        if text == before:
-            break
-    return text.rstrip(".").strip()
-
-
-def _parse(text: str) -> Any:
-    """Math-Verify's reading of an answer as a sympy object, or None."""
-    from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
-
-    from mathverify.grading.graders import as_latex_answer
-
-    parsed = parse(
-        as_latex_answer(text),
-        [LatexExtractionConfig(), ExprExtractionConfig()],
-        parsing_timeout=None,
-    )
-    return parsed[0] if parsed and not isinstance(parsed[0], str) else None
-
-
-def _too_big(expr: Any) -> bool:
-    from mathverify.grading.sympy_grader import MAX_LOG10, _log10_bound
-
-    try:
-        return _log10_bound(expr) > MAX_LOG10 / 100
-    except (TypeError, ValueError, RecursionError):
-        return True
-
-
-def _complex_value(expr: Any) -> complex | None:
-    import sympy
-
-    if _too_big(expr):
-        return None
-    try:
-        value = complex(sympy.N(expr, 30))
-    except (TypeError, ValueError, ZeroDivisionError, OverflowError, AttributeError):
-        return None
-    if math.isnan(value.real) or math.isnan(value.imag) or math.isinf(abs(value)):
-        return None
-    return value
-
-
-def _split_top(text: str, separator: str = ",") -> list[str]:
-    from mathverify.grading.sympy_grader import _split_top
-
-    return [part.strip() for part in _split_top(text, separator)]
-
-
-def _unwrap_text_words(text: str) -> str:
-    """``\\text{ cm}^2`` -> `` cm^2``: text groups become plain words."""
-    return re.sub(r"\\(?:text|textrm|textbf|mathrm|mbox|textnormal)\s*\{([^{}]*)\}", r" \1 ", text)
-
-
 # -- rules that take an equality away ---------------------------------------------------
 
 
@@ -160,43 +124,41 @@ def ordered_list(pred: str, gold: str, compare: Compare) -> bool | None:
     (values of a, b, c in turn), as the MATH release's ``is_equiv`` (a string match) does.
     Two-item lists, lists with non-numbers, and ``\\{...\\}`` sets are never ordered.
     """
-    pred_s, gold_s = _strip_math(pred), _strip_math(gold)
+    pred_s, gold_s = strip_math(pred), strip_math(gold)
     if any(s.startswith(("\\{", "{", "(", "[")) for s in (pred_s, gold_s)):
         return None
-    gold_items, pred_items = _split_top(gold_s), _split_top(pred_s)
+    gold_items, pred_items = split_top(gold_s), split_top(pred_s)
     if len(gold_items) < 3 or len(gold_items) != len(pred_items):
         return None
-    gold_values = [_plain_number(item) for item in gold_items]
+    gold_values = [plain_number(item) for item in gold_items]
     if None in gold_values:
         return None
-    pred_values = [_plain_number(item) for item in pred_items]
+    pred_values = [plain_number(item) for item in pred_items]
     if any(_ascending(values) for values in (gold_values, pred_values)):
         return None
     return all(compare(p, g) for p, g in zip(pred_items, gold_items, strict=True))
-
-
-def _plain_number(text: str) -> float | None:
-    text = text.replace(" ", "")
-    return float(text) if re.fullmatch(r"[-+]?(?:\d+\.?\d*|\.\d+)", text) else None
 
 
 def _ascending(values: list[float | None]) -> bool:
     return None not in values and all(a <= b for a, b in zip(values, values[1:], strict=False))  # type: ignore[operator]
 
 
-_GLUED = re.compile(r"(" + _NUMBER + r")([a-zA-Z]{1,2})")
+_GLUED = re.compile(r"(" + NUMBER + r")([a-zA-Z]{1,2})")
+_ORDINAL_SUFFIXES = {"st", "nd", "rd", "th"}
 
 
 def glued_letters(pred: str, gold: str, compare: Compare) -> bool | None:
     """A number with one or two letters glued to it is a product, not a unit: ``10cm`` != ``10``, ``10m`` != ``10``.
 
     MARIO_EVAL: a short unit needs a space (``10 cm`` is 10 with a unit; ``10cm`` may be
-    10*c*m); Math-Verify strips both.
+    10*c*m); Math-Verify strips both. An ordinal suffix (``5th``, ``2nd``) is not a product.
     """
-    pred_s, gold_s = _strip_math(pred), _strip_math(gold)
+    pred_s, gold_s = strip_math(pred), strip_math(gold)
     for glued, other in ((pred_s, gold_s), (gold_s, pred_s)):
         match = _GLUED.fullmatch(glued)
-        if match and re.fullmatch(_NUMBER, other.replace(" ", "")):
+        if match and match.group(2) in _ORDINAL_SUFFIXES:
+            continue  # 5th is an ordinal (ordinal_suffix), not 5*t*h
+        if match and re.fullmatch(NUMBER, other.replace(" ", "")):
             return False
     return None
 
@@ -230,7 +192,7 @@ def escaped_backslash(pred: str, gold: str, compare: Compare) -> bool | None:
 
 
 _UNIT_AFTER_NUMBER = re.compile(
-    r"(" + _NUMBER + r"|\\frac\{\d+\}\{\d+\}|\d+/\d+)"
+    r"([-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?|" + NUMBER + r"|\\frac\{\d+\}\{\d+\}|\d+/\d+)"
     r"(\s+[a-zA-Z]{2,}(?:\s+[a-zA-Z]+)*|[a-zA-Z]{4,}|\s+[a-zA-Z](?=[²³]))"
     r"\s*(?:\^\s*\{?\d\}?|[²³])?"
 )
@@ -248,12 +210,19 @@ _NOT_UNITS = {
     "mod",
     "and",
     "or",
+    # scale words multiply (number_words): 5 million is not 5
+    "hundred",
+    "thousand",
+    "million",
+    "billion",
+    "trillion",
+    "dozen",
 }
 
 
 def _without_unit(text: str) -> tuple[str, str] | None:
     """``10 cm^2`` -> ``("10", "cm")``; None if the answer is not a number followed by words."""
-    s = _strip_math(_unwrap_text_words(text)).replace("\\ ", " ").replace("\\,", " ")
+    s = strip_math(unwrap_text_words(text)).replace("\\ ", " ").replace("\\,", " ")
     s = re.sub(r"\\?\$", "", s).strip()
     match = _UNIT_AFTER_NUMBER.fullmatch(s)
     if not match:
@@ -288,7 +257,7 @@ _CLOCK = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2}))?\s*(?:(a|p)\.?\s*m\.?)?", re
 
 
 def _clock_seconds(text: str) -> int | None:
-    s = _strip_math(_unwrap_text_words(text)).replace("\\ ", " ")
+    s = strip_math(unwrap_text_words(text)).replace("\\ ", " ")
     match = _CLOCK.fullmatch(s.strip())
     if not match:
         return None
@@ -325,11 +294,11 @@ _POINT_DECIMAL = re.compile(r"[-+]?\d*\.\d+")
 
 
 def _group_number(text: str, other: str) -> str | None:
-    s = _strip_math(text)
+    s = strip_math(text)
     if _SPACED_GROUPS.fullmatch(s) and re.search(r"\s|\\|~|\{", s):
         return re.sub(r"\s|\\,|\\ |\\;|~|\\!|\{,\}", "", s)
     # a decimal comma only against a number written with a decimal point
-    if _POINT_DECIMAL.fullmatch(_strip_math(other).replace(",", "")):
+    if _POINT_DECIMAL.fullmatch(strip_math(other).replace(",", "")):
         match = _DECIMAL_COMMA.fullmatch(s) or _ZERO_COMMA.fullmatch(s)
         if match:
             return f"{match.group(1)}.{match.group(2)}"
@@ -362,7 +331,7 @@ def mixed_number(pred: str, gold: str, compare: Compare) -> bool | None:
     """
 
     def rewrite(text: str) -> str | None:
-        match = _MIXED.fullmatch(_strip_math(text))
+        match = _MIXED.fullmatch(strip_math(text))
         if not match:
             return None
         sign, whole = match.group(1), int(match.group(2))
@@ -392,7 +361,7 @@ def function_name(pred: str, gold: str, compare: Compare) -> bool | None:
     single-letter left side ``y =`` on the other is dropped with it. Two plain equations
     (``y = 2x`` against ``z = 2x``) are left to the strict grader.
     """
-    pred_s, gold_s = _strip_math(pred), _strip_math(gold)
+    pred_s, gold_s = strip_math(pred), strip_math(gold)
     pred_f, gold_f = _FUNCTION_LHS.match(pred_s), _FUNCTION_LHS.match(gold_s)
     if not pred_f and not gold_f:
         return None
@@ -409,47 +378,6 @@ def function_name(pred: str, gold: str, compare: Compare) -> bool | None:
     return compare(new_pred, new_gold)
 
 
-_ENVIRONMENT = re.compile(
-    r"\\begin\{(pmatrix|bmatrix|Bmatrix|vmatrix|matrix|smallmatrix|array|cases)\}(?:\{[^{}]*\})?(.*)\\end\{\1\}",
-    re.DOTALL,
-)
-
-
-def _cells(text: str) -> tuple[str, list[list[str]]] | None:
-    """``(kind, rows)`` of a matrix, cases system, or bracketed list; None for anything else."""
-    s = _strip_math(text)
-    s = re.sub(r"\\(?:left|right)(?![a-zA-Z])\s*", "", s).strip()
-    # a matrix wrapped in brackets of its own: \left[\begin{array}..\end{array}\right]
-    if re.fullmatch(r"[\[(]\s*\\begin.*\\end\{\w+\}\s*[\])]", s, re.DOTALL):
-        s = s[1:-1].strip()
-    env = _ENVIRONMENT.fullmatch(s)
-    if env:
-        rows = [r for r in env.group(2).split("\\\\") if r.strip()]
-        cells = [[c.strip() for c in row.split("&")] for row in rows]
-        kind = "cases" if env.group(1) == "cases" else "matrix"
-        if kind == "cases":
-            cells = [[row[0].rstrip(",;")] for row in cells]  # conditions after & dropped
-        return kind, cells
-    if len(s) >= 2 and s[0] in "([" and s[-1] in ")]":
-        items = _split_top(s[1:-1])
-        if len(items) > 1 and _split_top(s) == [s]:
-            return "list", [[item] for item in items]
-    items = _split_top(s)
-    if len(items) > 1 and all(items):
-        return "bare", [[item] for item in items]
-    return None
-
-
-def _as_column(kind: str, cells: list[list[str]]) -> list[str] | None:
-    if kind != "matrix":
-        return [row[0] for row in cells]
-    if all(len(row) == 1 for row in cells):
-        return [row[0] for row in cells]
-    if len(cells) == 1:
-        return list(cells[0])
-    return None
-
-
 def structure(pred: str, gold: str, compare: Compare) -> bool | None:
     """Matrices, column vectors, ``cases`` systems and bracketed lists are compared entry by entry, each entry leniently.
 
@@ -459,7 +387,7 @@ def structure(pred: str, gold: str, compare: Compare) -> bool | None:
     column; a ``cases`` system is its equations in order, also written as a comma list
     (``x=1, y=2``). Shapes must agree and entries stay in order.
     """
-    pred_c, gold_c = _cells(pred), _cells(gold)
+    pred_c, gold_c = matrix_cells(pred), matrix_cells(gold)
     if pred_c is None or gold_c is None:
         return None
     (pred_kind, pred_rows), (gold_kind, gold_rows) = pred_c, gold_c
@@ -478,14 +406,14 @@ def structure(pred: str, gold: str, compare: Compare) -> bool | None:
         )
     if "bare" in (pred_kind, gold_kind) and {pred_kind, gold_kind} != {"bare", "cases"}:
         return None  # a bare comma list is a set of values; only a system reads as one
-    pred_col, gold_col = _as_column(pred_kind, pred_rows), _as_column(gold_kind, gold_rows)
+    pred_col, gold_col = as_column(pred_kind, pred_rows), as_column(gold_kind, gold_rows)
     if pred_col is None or gold_col is None or len(pred_col) != len(gold_col):
         return False
     return all(_equation_or_value(p, g, compare) for p, g in zip(pred_col, gold_col, strict=True))
 
 
 def _equation_or_value(pred: str, gold: str, compare: Compare) -> bool:
-    pred_sides, gold_sides = _split_top(pred, "="), _split_top(gold, "=")
+    pred_sides, gold_sides = split_top(pred, "="), split_top(gold, "=")
     if len(pred_sides) == len(gold_sides) == 2:
         if compare(pred, gold):
             return True
@@ -499,15 +427,15 @@ def list_items(pred: str, gold: str, compare: Compare) -> bool | None:
     Connective words between items are dropped (``7, -2, \\text{ and } -5``). Lists in
     brackets keep their order (tuples, intervals).
     """
-    pred_s, gold_s = _strip_math(_unwrap_text_words(pred)), _strip_math(_unwrap_text_words(gold))
+    pred_s, gold_s = strip_math(unwrap_text_words(pred)), strip_math(unwrap_text_words(gold))
 
     def items(text: str) -> list[str] | None:
         text = re.sub(r"(?:,\s*|\s)(?:and|or)\s", ", ", text)
         bracketed = len(text) >= 2 and text[0] in "([" and text[-1] in ")]"
-        parts = _split_top(text[1:-1] if bracketed else text)
+        parts = split_top(text[1:-1] if bracketed else text)
         if len(parts) < 2 or any(not p for p in parts):
             return None
-        if bracketed and _split_top(text) != [text]:
+        if bracketed and split_top(text) != [text]:
             return None
         return parts
 
@@ -540,7 +468,7 @@ def imaginary_unit(pred: str, gold: str, compare: Compare) -> bool | None:
         return None
 
     def value(text: str) -> Any:
-        expr = _parse(pattern.sub("i", text))
+        expr = parse_answer(pattern.sub("i", text))
         if expr is None or not isinstance(expr, sympy.Expr):
             return None
         names = {s.name: s for s in expr.free_symbols}
@@ -550,18 +478,18 @@ def imaginary_unit(pred: str, gold: str, compare: Compare) -> bool | None:
         return expr
 
     pred_v, gold_v = value(pred), value(gold)
-    if pred_v is None or gold_v is None or _too_big(pred_v) or _too_big(gold_v):
+    if pred_v is None or gold_v is None or too_big(pred_v) or too_big(gold_v):
         return None
     if pred_v.free_symbols or gold_v.free_symbols:
         return _same_function(pred_v, gold_v, _tolerance(pred, gold))
-    pred_n, gold_n = _complex_value(pred_v), _complex_value(gold_v)
+    pred_n, gold_n = complex_value(pred_v), complex_value(gold_v)
     if pred_n is None or gold_n is None:
         return None
     return _close(pred_n, gold_n, _tolerance(pred, gold), exact_gold=False)
 
 
 def _tolerance(pred: str, gold: str) -> float:
-    return DECIMAL_REL_TOL if _DECIMAL_LITERAL.search(pred + " " + gold) else IDENTITY_REL_TOL
+    return DECIMAL_REL_TOL if DECIMAL_LITERAL.search(pred + " " + gold) else IDENTITY_REL_TOL
 
 
 def _close(pred: complex, gold: complex, rel_tol: float, exact_gold: bool) -> bool:
@@ -579,11 +507,11 @@ def rounded_decimal(pred: str, gold: str, compare: Compare) -> bool | None:
     decimals are compared as written. An integer or zero is never matched by rounding
     (``3.14`` != ``3``, ``0.001`` != ``0``).
     """
-    pred_dec, gold_dec = bool(_DECIMAL_LITERAL.search(pred)), bool(_DECIMAL_LITERAL.search(gold))
+    pred_dec, gold_dec = bool(DECIMAL_LITERAL.search(pred)), bool(DECIMAL_LITERAL.search(gold))
     if pred_dec == gold_dec:
         return None
     decimal, exact = (pred, gold) if pred_dec else (gold, pred)
-    decimal_v, exact_v = _parse(decimal), _parse(exact)
+    decimal_v, exact_v = parse_answer(decimal), parse_answer(exact)
     if decimal_v is None or exact_v is None:
         return None
     import sympy
@@ -592,7 +520,7 @@ def rounded_decimal(pred: str, gold: str, compare: Compare) -> bool | None:
         return None
     if decimal_v.free_symbols or exact_v.free_symbols:
         return None
-    decimal_n, exact_n = _complex_value(decimal_v), _complex_value(exact_v)
+    decimal_n, exact_n = complex_value(decimal_v), complex_value(exact_v)
     if decimal_n is None or exact_n is None:
         return None
     if exact_n.imag == 0 and exact_n.real == int(exact_n.real):
@@ -618,11 +546,11 @@ def identity(pred: str, gold: str, compare: Compare) -> bool | None:
 
     def value(text: str) -> Any:
         text = _DEGREES.sub(r"(\1\\cdot\\frac{\\pi}{180})", text)
-        expr = _parse(text)
+        expr = parse_answer(text)
         return expr if isinstance(expr, sympy.Expr) else None
 
     # variables: letters outside command names and text; both sides need the same ones
-    pred_letters, gold_letters = _variable_letters(pred), _variable_letters(gold)
+    pred_letters, gold_letters = variable_letters(pred), variable_letters(gold)
     if not pred_letters or pred_letters != gold_letters:
         return None
     pred_v, gold_v = value(pred), value(gold)
@@ -630,22 +558,9 @@ def identity(pred: str, gold: str, compare: Compare) -> bool | None:
         return None
     if not pred_v.free_symbols or pred_v.free_symbols != gold_v.free_symbols:
         return None
-    if _too_big(pred_v) or _too_big(gold_v):
+    if too_big(pred_v) or too_big(gold_v):
         return None
     return _same_function(pred_v, gold_v, _tolerance(pred, gold))
-
-
-_GREEK = re.compile(
-    r"\\(alpha|beta|gamma|delta|epsilon|varepsilon|zeta|eta|theta|vartheta|iota|kappa|lambda"
-    r"|mu|nu|xi|rho|sigma|tau|upsilon|phi|varphi|chi|psi|omega)(?![a-zA-Z])"
-)
-
-
-def _variable_letters(text: str) -> set[str]:
-    """Names that can be variables: Latin letters outside commands and text, Greek letters."""
-    greek = set(_GREEK.findall(text))
-    text = re.sub(r"\\(?:text|mathrm|mbox|operatorname)\s*\{[^{}]*\}|\\[a-zA-Z]+", " ", text)
-    return set(re.findall(r"[a-zA-Z]", text)) | greek
 
 
 def _same_function(pred: Any, gold: Any, rel_tol: float) -> bool | None:
@@ -659,7 +574,7 @@ def _same_function(pred: Any, gold: Any, rel_tol: float) -> bool | None:
     checked = 0
     for shift in range(len(_PROBE_POINTS)):
         point = {s: _PROBE_POINTS[(shift + i) % len(_PROBE_POINTS)] for i, s in enumerate(symbols)}
-        pred_n, gold_n = _complex_value(pred.subs(point)), _complex_value(gold.subs(point))
+        pred_n, gold_n = complex_value(pred.subs(point)), complex_value(gold.subs(point))
         if pred_n is None or gold_n is None:
             continue  # undefined here (a pole, a log of a negative number)
         if not complex_allowed and (abs(pred_n.imag) > 1e-12 or abs(gold_n.imag) > 1e-12):
@@ -670,20 +585,42 @@ def _same_function(pred: Any, gold: Any, rel_tol: float) -> bool | None:
     return True if checked >= 3 else None
 
 
-# Order: rules that take an equality away, then cheap string rewrites, then sympy checks.
+# Order: rules that take an equality away; then cleanups of how an answer is written
+# (they compare the cleaned answers with all rules again); then cheap string rules; then
+# rules that compare parts or parse. The first rule that changes the verdict decides.
 RULES: dict[str, Rule] = {
     rule.name: rule
     for rule in (
         Rule("ordered_list", REMOVES, ordered_list),
         Rule("glued_letters", REMOVES, glued_letters),
+        Rule("list_multiplicity", REMOVES, list_multiplicity),
+        Rule("scale_words", REMOVES, scale_words),
+        Rule("end_tokens", ADDS, end_tokens),
+        Rule("unicode_math", ADDS, unicode_math),
         Rule("escaped_backslash", ADDS, escaped_backslash),
+        Rule("trailing_punctuation", ADDS, trailing_punctuation),
+        Rule("sci_notation", ADDS, sci_notation),
+        Rule("number_words", ADDS, number_words),
         Rule("units", ADDS, units),
+        Rule("ordinal_suffix", ADDS, ordinal_suffix),
         Rule("clock_time", ADDS, clock_time),
         Rule("digit_groups", ADDS, digit_groups),
         Rule("mixed_number", ADDS, mixed_number),
+        Rule("float_tolerance", ADDS, float_tolerance),
+        Rule("yes_no", ADDS, yes_no),
+        Rule("choice_letter", ADDS, choice_letter),
+        Rule("empty_set", ADDS, empty_set),
+        Rule("infinity_word", ADDS, infinity_word),
+        Rule("subscript_font", ADDS, subscript_font),
+        Rule("prime_mark", ADDS, prime_mark),
         Rule("function_name", ADDS, function_name),
+        Rule("labelled_equation", ADDS, labelled_equation),
+        Rule("approx_value", ADDS, approx_value),
         Rule("structure", ADDS, structure),
+        Rule("comma_vector", ADDS, comma_vector),
+        Rule("plus_minus", ADDS, plus_minus),
         Rule("list_items", ADDS, list_items),
+        Rule("inequality_interval", ADDS, inequality_interval),
         Rule("imaginary_unit", ADDS, imaginary_unit),
         Rule("rounded_decimal", ADDS, rounded_decimal),
         Rule("identity", ADDS, identity),
@@ -739,19 +676,30 @@ def apply_rules(
         rule = RULES[name]
         if rule.kind != wanted:
             continue
-        try:
-            decided = rule.fn(pred, gold, compare)
-        except Exception:  # latex2sympy raises bare Exception: the rule does not apply
-            continue
+        decided = _run_rule(rule, pred, gold, compare)
         if decided is not None and decided != equal:
             return decided, name
     return equal, None
 
 
+def _run_rule(rule: Rule, pred: str, gold: str, compare: Compare) -> bool | None:
+    """``rule.fn(pred, gold, compare)``; an exception from it is a bug and is raised as a :class:`RuleError`.
+
+    Rules turn a parser's "cannot read this" into "does not apply" themselves, where they
+    parse (:func:`~mathverify.grading.rule_tools.latex_to_sympy`; Math-Verify's ``parse``
+    catches its own), so nothing else is caught here (issue #34). A timeout
+    (a ``BaseException``) passes through untouched.
+    """
+    try:
+        return rule.fn(pred, gold, compare)
+    except RuleError:
+        raise  # a rule applied to a part of the answer failed: it is already named
+    except Exception as exc:
+        raise RuleError(rule.name, exc) from exc
+
+
 def _safe_base(base: Compare, pred: str, gold: str) -> bool:
+    """The strict grader on a part of an answer; an empty part equals nothing."""
     if not pred.strip() or not gold.strip():
         return False
-    try:
-        return base(pred, gold)
-    except (ValueError, TypeError, AttributeError, RecursionError, ZeroDivisionError):
-        return False
+    return base(pred, gold)

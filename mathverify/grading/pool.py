@@ -18,6 +18,12 @@ them; the first grader's verdict is returned and pairs on which they disagree ar
 to an audit JSONL file. In lenient mode (``mode="lenient"``) the rules of
 :mod:`mathverify.grading.lenient` run after each grader, in the same worker and under the
 same timeout, and pairs whose verdict a rule decided go to the audit file too.
+
+A grader that raises gives its pair an ``error`` verdict with the exception's text
+(``Verdict.error``); so does a lenient rule that raises (a bug: rules catch only their
+parsers' "cannot read this"), and its verdict names the rule (``Verdict.rule``), so the
+pair goes to the audit file and ``eval`` counts it under ``ungraded``, never as a silent
+"not equal".
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ from typing import Any
 from mathverify.errors import MathverifyError
 from mathverify.grading.graders import GRADERS, MATH_VERIFY, STRICT, check_mode, run_grader
 from mathverify.grading.lenient import RULE_NAMES, RULES
+from mathverify.grading.rule_tools import RuleError
 from mathverify.grading.verdict import (
     EMPTY_PREDICTION,
     ERROR,
@@ -131,24 +138,39 @@ def _worker_main(
             return
         task_id, grader, pred, gold, soft_timeout = message
         start = time.perf_counter()
-        equal, reason, error, rule = False, ERROR, None, None
         try:
             if soft_timeout is not None:
                 signal.setitimer(signal.ITIMER_REAL, soft_timeout)
             try:
-                equal, reason, rule = run_grader(grader, pred, gold, mode, rules)
+                equal, reason, error, rule = grade_in_worker(grader, pred, gold, mode, rules)
             finally:
                 signal.setitimer(signal.ITIMER_REAL, 0)
         except _SoftTimeout:
-            equal, reason = False, TIMEOUT
-        except Exception as exc:  # any failure of a grader is a verdict, not a crash
-            equal, reason = False, ERROR
-            error = f"{type(exc).__name__}: {exc}"[:_ERROR_TEXT_LIMIT]
+            equal, reason, error, rule = False, TIMEOUT, None, None
         seconds = time.perf_counter() - start
         try:
             conn.send(("result", task_id, bool(equal), reason, error, seconds, rule))
         except (BrokenPipeError, OSError):
             return
+
+
+def grade_in_worker(
+    grader: str, pred: str, gold: str, mode: str = STRICT, rules: tuple[str, ...] = ()
+) -> tuple[bool, str, str | None, str | None]:
+    """``(equal, reason, error, rule)`` of one pair, as a worker sends it back; never raises an ``Exception``.
+
+    Any failure of a grader is a verdict, not a crash: reason ``"error"`` with the
+    exception's text. A lenient rule that raises (a bug, issue #34) gives the same verdict
+    with the rule's name in ``rule``, so it is counted as ungraded and audited, not read as
+    "not equal". A timeout (``_SoftTimeout``, a ``BaseException``) passes through.
+    """
+    try:
+        equal, reason, rule = run_grader(grader, pred, gold, mode, rules)
+    except RuleError as exc:
+        return False, ERROR, str(exc)[:_ERROR_TEXT_LIMIT], exc.rule
+    except Exception as exc:
+        return False, ERROR, f"{type(exc).__name__}: {exc}"[:_ERROR_TEXT_LIMIT], None
+    return equal, reason, None, rule
 
 
 @dataclass

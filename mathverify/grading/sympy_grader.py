@@ -21,7 +21,7 @@ from typing import Any
 
 from mathverify.steps import extract_boxed
 
-__all__ = ["answers_equal", "normalize_answer", "split_structure"]
+__all__ = ["answers_equal", "latex_to_sympy", "normalize_answer", "split_structure"]
 
 # Relative tolerance when either side is a decimal (the writer rounded); exact values
 # (fractions, radicals, pi) must agree to near machine precision.
@@ -285,12 +285,29 @@ def _to_sympy(text: str) -> Any:
     if fraction:
         numerator, denominator = int(fraction.group(1)), int(fraction.group(2))
         return sympy.Rational(numerator, denominator) if denominator else None
+    return latex_to_sympy(text)
+
+
+def latex_to_sympy(text: str) -> Any:
+    """``latex2sympy(text)``, or None where the parser cannot read the text.
+
+    latex2sympy2_extended raises a bare ``Exception`` for syntax it does not know
+    (``latex2sympy2.py``: ``raise Exception(err)``, ``raise Exception('Unrecognized ...')``);
+    sympy raises ``ValueError`` or ``TypeError`` while building what the text describes
+    (matrix rows of different lengths: ``ValueError: mismatched dimensions``; a matrix plus
+    a number: ``TypeError: Mix of Matrix and Scalar symbols``) and ``RecursionError`` on
+    deep nesting. Those mean "no value"; any other exception is a bug and is raised (#34).
+    """
     from latex2sympy2_extended import latex2sympy
 
     try:
         return latex2sympy(text)
-    except Exception:  # latex2sympy raises bare Exception for text it cannot read
+    except (ValueError, TypeError, RecursionError):
         return None
+    except Exception as exc:
+        if type(exc) is Exception:  # the parser's own "cannot read this"
+            return None
+        raise
 
 
 def _log10_bound(expr: Any) -> float:

@@ -25,7 +25,8 @@ class Verdict:
     text for reason ``"error"`` and is None otherwise. ``grader`` names the grader whose
     verdict this is (``"math-verify"`` or ``"sympy"``). ``rule`` names the lenient rule
     that decided the verdict against the strict grader (see
-    :mod:`mathverify.grading.lenient`); None in strict mode and when the strict verdict stands.
+    :mod:`mathverify.grading.lenient`), or the rule that raised for reason ``"error"``; None
+    in strict mode and when the strict verdict stands.
     """
 
     equal: bool

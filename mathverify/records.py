@@ -192,6 +192,19 @@ class Solution(Record):
     def key(self) -> str:
         return f"{self.problem_id}#{self.sample_id}"
 
+    @classmethod
+    def from_dict(cls, data: Any, *, path: str = "<dict>", line: int | None = None) -> Solution:
+        """A solution whose record has no ``answer`` field gets the answer its text commits
+        to (its steps' when it has no text), as ``generate`` extracts it. Otherwise a
+        solution written by another tool would grade as "no answer", wrong, with exit 0.
+        An explicit ``"answer": null`` stays None: the solution gave no answer."""
+        solution = super().from_dict(data, path=path, line=line)
+        if "answer" not in data:
+            from mathverify.steps import extract_answer, join_steps
+
+            solution.answer = extract_answer(solution.text or join_steps(solution.steps))
+        return solution
+
     def validate(self, path: str, line: int | None) -> None:
         for name in ("step_labels", "step_scores"):
             values = getattr(self, name)

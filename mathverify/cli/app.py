@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-import click
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -164,7 +163,9 @@ def progress_bar(label: str, total: int, unit: str) -> Iterator[Callable[[int], 
 # Options given, and resumes: the checks behind "no silent wrong number".
 
 # Where a value the user chose comes from (not a default).
-_GIVEN = (click.core.ParameterSource.COMMANDLINE, click.core.ParameterSource.ENVIRONMENT)
+# By name: typer >= 0.29 vendors its own click (typer._click), whose ParameterSource is
+# another enum than click.core's, so comparing members would never match.
+_GIVEN = ("COMMANDLINE", "ENVIRONMENT")
 
 
 def option_flag(ctx: typer.Context, name: str) -> str:
@@ -182,7 +183,7 @@ def given_options(ctx: typer.Context) -> list[str]:
     return [
         param.name
         for param in ctx.command.params
-        if param.name and ctx.get_parameter_source(param.name) in _GIVEN
+        if param.name and getattr(ctx.get_parameter_source(param.name), "name", None) in _GIVEN
     ]
 
 

@@ -122,10 +122,6 @@ def test_k_beyond_the_fewest_samples_is_an_error(tmp_path):
         (["--bins", "5"], "--bins"),
         (["--subsets", "10"], "--subsets"),
         (["--seed", "3"], "--seed"),
-        (["--threshold", "0.5"], "--threshold"),
-        (["--threshold-from", "held.jsonl"], "--threshold-from"),
-        (["--label-threshold", "0.5"], "--label-threshold"),
-        (["--until-first-wrong"], "--until-first-wrong"),
     ],
 )
 def test_an_option_the_table_does_not_read_is_an_error_naming_it(tmp_path, extra, flag):
@@ -149,14 +145,6 @@ def test_grading_options_without_gold_answers_are_an_error(tmp_path, extra, flag
     result = invoke(path, "--plot", str(tmp_path / "plots"), *extra)
     assert_one_line_error(result, flag)
     assert not (tmp_path / "plots").exists()
-
-
-def test_compare_labels_refuses_the_options_it_does_not_read(tmp_path):
-    gold = write(tmp_path / "problems.jsonl", problems(2))
-    labeled = solutions(["p0"], step_labels=[1], label_source="exact")
-    path = write(tmp_path / "labels.jsonl", labeled)
-    result = invoke(path, "--compare-labels", path, "-p", gold)
-    assert_one_line_error(result, "--compare-labels takes no --problems")
 
 
 # --------------------------------------------------------------------------------------

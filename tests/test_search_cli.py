@@ -266,6 +266,24 @@ def test_the_bare_demo_command_says_so_and_never_overwrites(tmp_path, monkeypatc
     assert third.exit_code == 2 and "--resume needs -o" in third.output
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--backend", "openai", "--base-url", "http://x", "--dtype", "float16"], "--dtype"),
+        (["--tensor-parallel-size", "2"], "--tensor-parallel-size applies to the vllm backend"),
+        (["--backend", "vllm", "--base-url", "http://x"], "--base-url applies to the openai"),
+    ],
+)
+def test_a_backend_option_is_refused_before_any_model_loads(tmp_path, scripted, args, message):
+    problems = write_problems(tmp_path / "p.jsonl", make_problems(1))
+    command = ["search", "-m", "best-of-n", "--policy", "pol", "--scorer", "prm", "-p", problems,
+               "-o", str(tmp_path / "o.jsonl"), *args, *FAST]  # fmt: skip
+    result = runner.invoke(app, command)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and len(result.output.strip().splitlines()) == 1
+    assert not scripted.scorer_paths and not scripted.policy_paths
+
+
 # --------------------------------------------------------------------------------------
 # A result says what made it, and holds only the settings its method read
 
@@ -517,3 +535,13 @@ def test_hf_backend_sbs_saves_trees_that_reselect_to_the_same_answers(tmp_path, 
     offline = read_all(off, SearchResult)
     assert [(r.answer, r.steps) for r in offline] == [(r.answer, r.steps) for r in online]
     assert [r.meta["chosen_node"] for r in offline] == [r.meta["chosen_node"] for r in online]
+
+
+def test_help_explains_the_per_method_defaults():
+    result = runner.invoke(app, ["search", "--help"], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.replace("│", " ").split())
+    assert "0.6 for sbs and mcts" in said
+    assert "configs/sbs_sft.yaml" in said and "configs/mcts_sft.yaml" in said
+    assert "per-step" in said and "tree (the default" in said
+    assert "on for sbs, off for mcts" in said

@@ -48,6 +48,7 @@ from mathverify.cli.policy_options import (
     StepFormatOpt,
     SystemOpt,
     TensorParallelOpt,
+    check_backend_options,
     open_policy,
     policy_provenance,
     step_format_config,
@@ -216,27 +217,34 @@ def _load_scorer(path: str, device: str, batch_size: int, scorer_format: str = "
     )
 
 
+def _backend_settings(options: dict[str, Any], has_scorer: bool) -> dict[str, Any]:
+    """The backend-specific options :func:`open_policy` gets (and refuses for a backend that
+    does not read them)."""
+    # --device moves the scorer too; only the hf backend places the policy by it.
+    device = options["device"] if options["backend"] == "hf" or not has_scorer else "auto"
+    return {
+        "model_name": options["model_name"],
+        "dtype": options["dtype"],
+        "device": device,
+        "base_url": options["base_url"],
+        "max_concurrency": options["max_concurrency"],
+        "tensor_parallel_size": options["tensor_parallel_size"],
+        "gpu_memory_utilization": options["gpu_memory_utilization"],
+    }
+
+
 def _load_policy(
     path: str, options: dict[str, Any], config: SearchConfig, has_scorer: bool, react: Any
 ) -> tuple[Any, SearchConfig]:
     """The policy (wrapped to run code steps with --step-format react), and ``config`` with
     its prompt format."""
-    backend = options["backend"]
-    # --device moves the scorer too; only the hf backend places the policy by it.
-    device = options["device"] if backend == "hf" or not has_scorer else "auto"
     model, prompt = open_policy(
-        backend,
+        options["backend"],
         path,
-        model_name=options["model_name"],
         prompt_format=options["prompt_format"],
         system=options["system"],
-        dtype=options["dtype"],
-        device=device,
         seed=config.seed,
-        base_url=options["base_url"],
-        max_concurrency=options["max_concurrency"],
-        tensor_parallel_size=options["tensor_parallel_size"],
-        gpu_memory_utilization=options["gpu_memory_utilization"],
+        **_backend_settings(options, has_scorer),
     )
     return with_step_format(model, prompt, react), dataclasses.replace(config, prompt=prompt)
 
@@ -490,6 +498,8 @@ def search(
         output=output,
         resume=resume,
     )
+    if inputs.policy is not None:  # before the scorer loads, not at open_policy after it
+        check_backend_options(backend, **_backend_settings(options, has_scorer))
     if inputs.note:
         console.print(inputs.note)
     loaded_trees = load_trees(trees) if method == "offline" and trees else None

@@ -54,11 +54,16 @@ class SearchConfig:
 
     n: int = _opt(8, "Solutions sampled per problem (majority, best-of-n, weighted-vote).")
     b1: int = _opt(3, "SBS beam width B1: partial solutions kept per problem at each depth.")
-    b2: int = _opt(5, "SBS expansion B2: candidate next steps sampled from each live beam.")
+    b2: int = _opt(
+        5,
+        "SBS expansion B2: candidate next steps sampled from each live beam (MCTS: from each "
+        "expanded node; AlphaMath's n_generate_sample 5).",
+    )
     temperature: float = _opt(
         0.7,
         "Sampling temperature (not greedy, which decodes at 0). Default: 0.6 for sbs and "
-        "mcts (AlphaMath's released configs), 0.7 otherwise.",
+        "mcts, as AlphaMath released them (Super_MARIO configs/sbs_sft.yaml, "
+        "configs/mcts_sft.yaml), 0.7 otherwise.",
     )
     top_p: float = _opt(1.0, "Nucleus sampling top-p.")
     seed: int = _opt(0, "Random seed of the sampling methods; same seed, same JSONL.")
@@ -113,7 +118,8 @@ class SearchConfig:
     )
     mcts_budget: str = _opt(
         "tree",
-        "MCTS: tree (as AlphaMath released it: one tree per problem grows for --simulations "
+        "MCTS: tree (the default, as AlphaMath released it: one tree per problem grows for "
+        "--simulations "
         "iterations, finished solutions are never re-selected, and the answer is the pruned "
         "tree's best by Q) or per-step (--simulations before each committed step, the most "
         "visited child; finished solutions stay selectable).",

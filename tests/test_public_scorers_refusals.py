@@ -300,3 +300,23 @@ def test_activations_that_overflow_are_refused(tmp_path: Path, fmt: str) -> None
     with pytest.raises(MathverifyError, match="not finite") as caught:
         scorer.score([PROBLEM], [STEPS])
     _one_line(str(caught.value))
+
+
+@pytest.mark.parametrize("fmt", PUBLIC_FORMATS)
+def test_a_tokenizer_with_more_tokens_than_the_model_is_refused(tmp_path: Path, fmt: str) -> None:
+    """Token ids past the embedding rows were an IndexError traceback (a device assert on
+    CUDA): the model is cut short of the largest id the solution encodes to."""
+    directory = SAVERS[fmt](tmp_path / fmt)
+    intact = load_scorer(directory, scorer_format=fmt, device="cpu")
+    rows = max(intact.tokenize(PROBLEM, STEPS)["input_ids"])
+
+    def cut(state: dict[str, torch.Tensor]) -> None:
+        for key in ("model.embed_tokens.weight", "lm_head.weight"):
+            if key in state:
+                state[key] = state[key][:rows]
+
+    _edit_weights(directory, cut)
+    _edit_config(directory, vocab_size=rows)
+    with pytest.raises(MathverifyError, match=f"past the model's {rows}-row") as caught:
+        load_scorer(directory, scorer_format=fmt, device="cpu").score([PROBLEM], [STEPS])
+    _one_line(str(caught.value))

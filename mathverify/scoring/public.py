@@ -599,7 +599,9 @@ def load_public_model(
         lm_head = model.get_output_embeddings()
         if lm_head is None:
             raise MathverifyError(f"{path}: the model has no LM head for {fmt} to read")
-        head: nn.Module = _CandidateHead(lm_head, [token_ids["+"], token_ids["-"]])
+        candidates = [token_ids["+"], token_ids["-"]]
+        _check_rows(path, "LM head", lm_head.weight.shape[0], candidates)
+        head: nn.Module = _CandidateHead(lm_head, candidates)
     elif fmt == "qwen-prm":
         model, info = _load(AutoModelForTokenClassification, path, dtype, num_labels=2)
         mlp_head = any(k.startswith("score.") for k in info.get("unexpected_keys") or ())
@@ -625,6 +627,16 @@ def load_public_model(
     if model.base_model is model:
         raise MathverifyError(f"{path}: no decoder under the head")
     return _DecoderWithHead(model, head).eval()
+
+
+def _check_rows(path: str | Path, what: str, rows: int, ids: Sequence[int]) -> None:
+    """Refuse token ids past a matrix's rows (a tokenizer with more tokens than the model
+    has embeddings): indexing there is a traceback on the CPU, a device assert on CUDA."""
+    if ids and max(ids) >= rows:
+        raise MathverifyError(
+            f"{path}: token id {max(ids)} is past the model's {rows}-row {what} (the tokenizer "
+            "has tokens the model was not trained with)"
+        )
 
 
 def _qwen_mlp_head(path: str | Path, hidden: int) -> nn.Module:
@@ -661,6 +673,7 @@ class PublicScorer(TokenScorer):
         self.card = None
         self.max_length = default_max_length(self.tokenizer, self.model.backbone)
         self._pad = self.model.backbone.config.get_text_config().pad_token_id
+        self._n_embeddings = self.model.backbone.get_input_embeddings().weight.shape[0]
         # Solutions longer than max_length encoded so far: steps past it get no score.
         self.n_truncated = 0
 
@@ -669,6 +682,7 @@ class PublicScorer(TokenScorer):
             self.format, self.tokenizer, problem, steps, self.token_ids, self._pad
         )
         ids, positions = encoded["input_ids"], encoded["score_positions"]
+        _check_rows(self.name, "input embeddings", self._n_embeddings, ids)
         if self.max_length is not None and len(ids) > self.max_length:
             # A PRM keeps the steps that fit; an ORM judges only the whole text. Counted, so
             # that a caller can warn that these solutions are scored in part or not at all.

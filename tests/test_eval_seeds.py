@@ -139,3 +139,24 @@ def test_cli_writes_json_and_markdown(runs, tmp_path):
     result = runner.invoke(app, ["summarize-seeds", str(tmp_path / "nope")])
     assert result.exit_code == 2
     assert "no such file" in result.output
+
+
+def test_a_headline_some_runs_lack_is_counted_not_dropped_silently(runs, tmp_path):
+    a, b = runs
+    shutil.copytree(b, tmp_path / "b")
+    (tmp_path / "b" / "verifier.json").unlink()
+    summary = summarize([a, tmp_path / "b"], n=N_SAMPLES)
+    assert summary.left_out == {"prm_best": 1, "prm_majority": 1}
+    assert "- PRM best-of-4: left out, missing in 1 of 2 runs" in markdown(summary)
+    assert summarize([a, b], n=N_SAMPLES).left_out == {}
+
+
+def test_runs_whose_eval_defines_maj_otherwise_are_not_averaged(runs, tmp_path):
+    a, b = runs
+    shutil.copytree(b, tmp_path / "b")
+    path = tmp_path / "b" / "eval.json"
+    payload = json.loads(path.read_text())
+    del payload["provenance"]  # an eval.json from before maj@k was over all k-subsets
+    path.write_text(json.dumps(payload))
+    with pytest.raises(MathverifyError, match="defines maj@k and pass@k otherwise"):
+        summarize([a, tmp_path / "b"], n=N_SAMPLES)

@@ -7,6 +7,10 @@ returns, per headline, the value at each seed, the mean, min, max and standard d
 plus the paired margins (majority minus greedy, PRM minus greedy, PRM minus majority) and
 whether each margin is positive at every seed: the only claims a one-seed demo should make.
 Reading numbers, not recomputing them: the eval command stays the one place they come from.
+
+No silent wrong number (DESIGN.md): runs whose eval.json define maj@k differently (eval's
+provenance, absent before it had one) are not averaged together, and a headline missing
+from some runs is left out with the count of runs that lack it (``left_out``).
 """
 
 from __future__ import annotations
@@ -52,6 +56,8 @@ class SeedSummary:
     metrics: dict[str, Spread] = field(default_factory=dict)
     margins: dict[str, Spread] = field(default_factory=dict)
     holds_at_every_seed: dict[str, bool] = field(default_factory=dict)
+    # Headlines some runs lack (no verifier.json yet): name -> how many runs lack it.
+    left_out: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -112,17 +118,38 @@ def headline(run_dir: str | Path, n: int = 16) -> dict[str, float]:
     return out
 
 
+def definitions(run_dir: str | Path) -> dict[str, Any] | None:
+    """How the run's eval.json defines its numbers (eval's provenance); None when it was
+    written before eval recorded them (maj@k then voted over the first k samples)."""
+    path = Path(run_dir) / EVAL_JSON
+    return (_read(path).get("provenance") or {}).get("eval", {}).get("definitions")
+
+
+def _check_same_definitions(run_dirs: Sequence[str | Path]) -> None:
+    """Refuse runs whose maj@k means different things: their mean would be no number."""
+    first = definitions(run_dirs[0])
+    for run_dir in run_dirs[1:]:
+        if definitions(run_dir) != first:
+            raise MathverifyError(
+                f"{Path(run_dir) / EVAL_JSON} defines maj@k and pass@k otherwise than "
+                f"{Path(run_dirs[0]) / EVAL_JSON} (another mathverify eval): rerun eval on both"
+            )
+
+
 def summarize(run_dirs: Sequence[str | Path], n: int = 16) -> SeedSummary:
     """Headlines of every run directory (one per seed), their spread and paired margins.
 
     A metric missing from some run (no ``verifier.json`` yet) is left out of the summary
-    rather than averaged over fewer seeds.
+    rather than averaged over fewer seeds, and counted in ``left_out``.
     """
     if not run_dirs:
         raise MathverifyError("summarize: no run directories given")
     rows = [headline(d, n) for d in run_dirs]
+    _check_same_definitions(run_dirs)
     summary = SeedSummary(seeds=[str(d) for d in run_dirs], n=n)
-    common = [k for k in rows[0] if all(k in r for r in rows)]
+    every = list(dict.fromkeys(k for r in rows for k in r))
+    common = [k for k in every if all(k in r for r in rows)]
+    summary.left_out = {k: sum(k not in r for r in rows) for k in every if k not in common}
     for key in common:
         summary.metrics[key] = Spread.of([r[key] for r in rows])
     for a, b in MARGINS:
@@ -171,4 +198,6 @@ def markdown(summary: SeedSummary) -> str:
         a, b = claim.split(" > ")
         verdict = "at every seed" if holds else "NOT at every seed"
         lines.append(f"- {_label(a, summary.n)} above {_label(b, summary.n)}: {verdict}")
+    for key, missing in summary.left_out.items():
+        lines.append(f"- {_label(key, summary.n)}: left out, missing in {missing} of {k} runs")
     return "\n".join(lines) + "\n"

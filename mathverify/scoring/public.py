@@ -63,9 +63,12 @@ Every format refuses, in one line, what would make a silent wrong number: a step
 label token the tokenizer encodes to its unknown token or to more than one token, a
 candidate pair of two kinds (one with a leading space, one without), a checkpoint whose
 loading report has weights transformers would initialise at random (missing from it, or of
-another shape), a checkpoint whose config names another kind of head, and scores that are
-not finite (a float16 overflow). Heads run in float32 and probabilities are taken in
-float64, whatever the decoder's dtype.
+another shape; tied embeddings are not missing), a checkpoint whose config names another
+kind of head, token ids past the model's embedding rows, and scores that are not finite (a
+float16 overflow). Heads run in float32 and probabilities are taken in float64, whatever
+the decoder's dtype. A solution longer than the model's context is cut there: steps past
+it (an ORM's whole solution) get None, and :attr:`PublicScorer.n_truncated` counts such
+solutions so that a caller can warn with the count.
 
 Not here: our own PRM/ORM/value directories (``prm.py``, ``orm.py``, ``value.py``).
 """

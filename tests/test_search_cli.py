@@ -348,6 +348,32 @@ def test_a_result_config_holds_only_the_fields_its_method_reads(tmp_path, script
         assert record.config == config
 
 
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        # left out: the method's released default (Super_MARIO sbs_sft.yaml, mcts_sft.yaml)
+        (["-m", "sbs"], {"temperature": 0.6, "max_depth": 10, "distinct": True}),
+        (["-m", "mcts"], {"temperature": 0.6, "max_depth": 9, "distinct": False}),
+        (["-m", "best-of-n", "-n", "2"], {"temperature": 0.7, "max_depth": 16}),
+        # given: the user's value, even where it equals another method's default
+        (
+            ["-m", "sbs", "-t", "0.7", "--max-depth", "16", "--no-distinct"],
+            {"temperature": 0.7, "max_depth": 16, "distinct": False},
+        ),
+        (["-m", "mcts", "-t", "1", "--distinct"], {"temperature": 1.0, "distinct": True}),
+    ],
+)
+def test_a_left_out_option_takes_the_method_default(tmp_path, scripted, args, expected):
+    problems = write_problems(tmp_path / "p.jsonl", make_problems(1))
+    out = tmp_path / "o.jsonl"
+    settings = ["--policy", "pol", "--scorer", "prm", "-p", problems, "-o", str(out)]
+    small = ["--simulations", "2", "--b2", "2"] if "mcts" in args else []
+    result = runner.invoke(app, ["search", *args, *settings, *small, *FAST])
+    assert result.exit_code == 0, result.output
+    config = read_all(out, SearchResult)[0].config
+    assert {name: config[name] for name in expected} == expected
+
+
 def test_results_and_trees_name_what_made_them(tmp_path, scripted):
     from mathverify import __version__
 

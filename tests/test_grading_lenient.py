@@ -379,6 +379,14 @@ RULE_CASES: dict[str, list[tuple[str, str, bool, str | None]]] = {
         ("x>3", "(3,\\infty)", True, "inequality_interval"),
         ("3 < x \\le 5", "(3,5]", True, "inequality_interval"),
         ("x \\le 3", "(-\\infty,3]", True, "inequality_interval"),
+        (
+            "x<-1 \\text{ or } x>1",
+            "(-\\infty,-1)\\cup(1,\\infty)",
+            True,
+            "inequality_interval",
+        ),
+        ("x<-1 \\text{ or } x>1", "(-\\infty,-1]\\cup(1,\\infty)", False, None),
+        ("x<-1 \\text{ or } x>2", "(-\\infty,-1)\\cup(1,\\infty)", False, None),
         ("x>3", "[3,\\infty)", False, None),
         ("x \\ge 3", "(3,\\infty)", False, None),
         ("x<3", "(-\\infty,4)", False, None),
@@ -424,6 +432,15 @@ def test_strict_mode_is_math_verify_alone() -> None:
     for rows in RULE_CASES.values():
         for pred, gold, _, _ in rows:
             assert run_grader("math-verify", pred, gold) == (*math_verify_grader(pred, gold), None)
+
+
+def test_list_multiplicity_is_math_verify_s_set_reading_in_strict_mode_only() -> None:
+    """Strict mode is Math-Verify's verdict, which reads ``2,2`` as the set {2} (documented
+    in docs/grading.md); lenient mode counts each item as often as it is written."""
+    assert grade("2", "2,2", timeout=TIMEOUT_S).equal
+    lenient_verdict = grade("2", "2,2", timeout=TIMEOUT_S, mode="lenient")
+    assert (lenient_verdict.equal, lenient_verdict.rule) == (False, "list_multiplicity")
+    assert grade("2, 2", "2,2", timeout=TIMEOUT_S, mode="lenient").equal
 
 
 def test_rule_kinds() -> None:

@@ -41,7 +41,9 @@ FLOAT_REL_TOL = 1e-4
 
 # A number with digit groups anywhere in the answer (``1,000``, ``\\$1,000.50``, ``1{,}000
 # dollars``): its commas are not list separators.
-_DIGIT_GROUPS = re.compile(r"(?<![\d.,])\d{1,3}(?:(?:,|\{,\})\d{3})+(?![\d,])")
+_DIGIT_GROUPS = re.compile(r"(?<![\d.,])\d{1,3}(?:(?:,\\[!,]\s*|,|\{,\})\d{3})+(?![\d,])")
+# Prose around an answer (``Soucis : 2,74 $``): a word of three letters outside a command.
+_PROSE = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{3,}|\$|:")
 _DECIMAL_COMMA = re.compile(r"[-+]?\d+,\d+")
 
 
@@ -141,13 +143,14 @@ def _bare_items(text: str, other: str) -> list[str] | None:
     """The items of an answer written as a bare comma list (one item for a plain value).
 
     None for text in brackets or braces (tuples, intervals, sets), matrices, a number with
-    digit groups (``1,000``) and a decimal comma against a number with a point (``0,5``).
+    digit groups (``1,000``, ``11,\\!111``), a decimal comma against a number with a point
+    (``0,5``), and text with prose in it (Math-Verify finds the answer inside prose).
     """
     s = strip_math(unwrap_text_words(text))
     s = re.sub(r"(?:,\s*|\s)(?:and|or)\s", ", ", s).strip()
     if not s or s.startswith(("(", "[", "\\{", "{", "\\left", "\\begin")):
         return None
-    if _DIGIT_GROUPS.search(s):
+    if _DIGIT_GROUPS.search(s) or _PROSE.search(s):
         return None
     if _DECIMAL_COMMA.fullmatch(s) and "." in strip_math(other):
         return None
@@ -160,19 +163,17 @@ def list_multiplicity(pred: str, gold: str, compare: Compare) -> bool | None:
 
     Math-Verify reads a comma list as a set, so ``2`` = ``2,2``; MARIO_EVAL, Qwen2.5-Math,
     PRM800K and OlympiadBench compare lists item by item (a double root listed twice is
-    two answers). Takes the equality away when the item counts differ or, where an item is
-    repeated, when no one-to-one matching exists. An item with ``\\pm`` counts as two
+    two answers). Where an item is written twice, takes the equality away unless the items
+    match one to one (so the counts must agree). An item with ``\\pm`` counts as two
     (``\\pm 2`` = ``2, -2``); lists in brackets or braces (sets) and numbers with digit
     groups (``1,000``) are left to the strict grader.
     """
     pred_items, gold_items = _bare_items(pred, gold), _bare_items(gold, pred)
     if pred_items is None or gold_items is None or max(len(pred_items), len(gold_items)) < 2:
         return None
-    if len(pred_items) != len(gold_items):
-        return False
     spaced = [[item.replace(" ", "") for item in items] for items in (pred_items, gold_items)]
     if all(len(set(items)) == len(items) for items in spaced):
-        return None  # no item repeated: set and list agree
+        return None  # no item written twice: reading the lists as sets loses nothing
     return None if _multiset_equal(pred_items, gold_items, compare) else False
 
 
@@ -260,26 +261,43 @@ _INTERVALS = re.compile(
 )
 
 
-def inequality_interval(pred: str, gold: str, compare: Compare) -> bool | None:
-    """An inequality in one variable equals the interval it describes: ``x > 3`` = ``(3, \\infty)``, ``3 < x \\le 5`` = ``(3, 5]``; ``x > 3`` != ``[3, \\infty)``.
+_OR = re.compile(r"\\text\s*\{\s*or\s*\}|(?<![a-zA-Z\\])or(?![a-zA-Z])|\\(?:lor|vee)(?![a-zA-Z])")
 
-    Convention of Math-Verify's own ``verify(allow_set_relation_comp=True)`` (off by
-    default) and of Qwen2.5-Math's ``strip_string`` (``x\\in`` dropped): a solution set may
-    be written either way. Applies when one answer has ``<``, ``>``, ``\\le`` or ``\\ge`` and
-    the other is an interval or a union of intervals; endpoints and openness must agree.
-    """
+
+def _relation_is_interval(relation: str, interval: str) -> bool:
+    """Math-Verify's verdict on an inequality against an interval, set relations allowed."""
     from math_verify import verify
 
+    relation_parsed, interval_parsed = parse_all(relation), parse_all(interval)
+    if not relation_parsed or not interval_parsed:
+        return False
+    return verify(
+        interval_parsed, relation_parsed, allow_set_relation_comp=True, timeout_seconds=None
+    )
+
+
+def inequality_interval(pred: str, gold: str, compare: Compare) -> bool | None:
+    """An inequality in one variable equals the interval it describes: ``x > 3`` = ``(3, \\infty)``, ``3 < x \\le 5`` = ``(3, 5]``, ``x<-1 \\text{ or } x>1`` = ``(-\\infty,-1)\\cup(1,\\infty)``; ``x > 3`` != ``[3, \\infty)``.
+
+    Convention of Math-Verify's own ``verify(allow_set_relation_comp=True)`` (off by
+    default), of Qwen2.5-Math's ``strip_string`` (``x\\in`` dropped) and OlympiadBench's
+    judger (``interval_equal``): a solution set may be written either way. Applies when one
+    answer has ``<``, ``>``, ``\\le`` or ``\\ge`` and the other is an interval or a union of
+    intervals; endpoints and openness must agree. Inequalities joined by "or" (``\\lor``)
+    match the parts of a union one to one, in any order.
+    """
     pred_s = re.sub(r"\\(?:left|right)(?![a-zA-Z])", "", strip_math(pred))
     gold_s = re.sub(r"\\(?:left|right)(?![a-zA-Z])", "", strip_math(gold))
     pred_rel, gold_rel = bool(_RELATION.search(pred_s)), bool(_RELATION.search(gold_s))
     if pred_rel == gold_rel:
         return None
-    interval = gold_s if pred_rel else pred_s
+    relation, interval = (pred_s, gold_s) if pred_rel else (gold_s, pred_s)
     if not _INTERVALS.fullmatch(interval.strip()):
         return None
-    gold_parsed, pred_parsed = parse_all(gold), parse_all(pred)
-    if not gold_parsed or not pred_parsed:
+    relations = [part.strip() for part in _OR.split(relation)]
+    if len(relations) == 1:
+        return True if _relation_is_interval(relation, interval) else None
+    intervals = split_top(interval, "\\cup")
+    if len(relations) != len(intervals) or not all(relations):
         return None
-    equal = verify(gold_parsed, pred_parsed, allow_set_relation_comp=True, timeout_seconds=None)
-    return True if equal else None
+    return True if _multiset_equal(relations, intervals, _relation_is_interval) else None

@@ -123,6 +123,7 @@ def test_the_score_record_keeps_the_reward(tmp_path: Path) -> None:
     assert scores == [row["step_scores"][-1] for row in rows]
     assert scores[1] > scores[0]
     assert [orm_reward(s) for s in scores] == pytest.approx([20.0, 23.0], abs=1e-3)
+    assert [row["meta"]["reward"] for row in rows] == pytest.approx([20.0, 23.0], abs=1e-3)
 
 
 def test_a_bfloat16_decoder_reads_its_reward_in_float32(tmp_path: Path) -> None:
@@ -229,3 +230,19 @@ def test_a_solution_past_max_length_is_scored_in_part_and_counted(tmp_path: Path
     else:
         assert cut[:2] == pytest.approx(whole[:2], abs=1e-5)
         assert cut[2] is None
+
+
+def test_score_warns_with_the_count_of_solutions_past_max_length(tmp_path: Path) -> None:
+    """A cut solution's aggregate covers part of it: ``score`` says how many were cut."""
+    directory = pm.save_math_shepherd(tmp_path / "ms")
+    config = json.loads((directory / "config.json").read_text())
+    config["max_position_embeddings"] = 12
+    (directory / "config.json").write_text(json.dumps(config))
+    problems, solutions = tmp_path / "p.jsonl", tmp_path / "s.jsonl"
+    problems.write_text(json.dumps({"id": "p0", "problem": PROBLEMS[1], "answer": "0"}) + "\n")
+    solutions.write_text(json.dumps({"problem_id": "p0", "sample_id": 0, "steps": STEPS[1]}) + "\n")
+    args = ["score", "-s", str(directory), "--scorer-format", "math-shepherd"]
+    args += ["-p", str(problems), "-i", str(solutions), "-o", str(tmp_path / "out.jsonl")]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "1 solutions longer than the scorer's max length" in result.output

@@ -105,8 +105,35 @@ def score_solutions(
                 **solution.meta,
                 "score": value if value != float("-inf") else None,
                 "aggregate": how,
+                **_raw_reward(scorer, step_scores),
             }
             yield solution
+
+
+def _raw_reward(scorer: Scorer, step_scores: list[float | None]) -> dict[str, float]:
+    """``{"reward": r}`` for a reward model scored as ``sigmoid(r)`` (``orm-seqcls``): the
+    score keeps rankings and [0, 1] for votes and calibration; the record keeps the reward
+    the model's card reports (Skywork's example is 23.0)."""
+    if getattr(scorer, "format", None) != "orm-seqcls" or not step_scores:
+        return {}
+    last = step_scores[-1]
+    if last is None:
+        return {}
+    from mathverify.scoring.public import orm_reward
+
+    return {"reward": orm_reward(last)}
+
+
+def _warn_truncated(scorer: Scorer) -> None:
+    """Say how many solutions were longer than the scorer reads: their steps past the cut
+    have no score (None), so their aggregate covers part of the solution."""
+    truncated = getattr(scorer, "n_truncated", 0)
+    if truncated:
+        console.print(
+            f"warning: score: {truncated} solutions longer than the scorer's max length: "
+            "steps past it have no score",
+            soft_wrap=True,
+        )
 
 
 @command("score", help="Score solutions step by step with a PRM or ORM (ours or a public one).")
@@ -142,6 +169,7 @@ def score(
         # Several batches per chunk: the scorer sorts a chunk by length before batching.
         for solution in score_solutions(todo, by_id, model, aggregate_how, 8 * batch_size):
             writer.write(solution)
+        _warn_truncated(model)
         kept = f", {writer.resumed} kept from before" if resume else ""
         console.print(
             f"score: {writer.written} solutions scored with {scorer}{kept}", soft_wrap=True

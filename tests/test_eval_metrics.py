@@ -137,16 +137,29 @@ def test_evaluate_report_and_groups():
         "a": [S("1", True), S("2", False), S("1", True), S("1", True)],
         "b": [S("5", False), S("5", False), S("6", True), S("7", False)],
     }
-    samples["a"][0] = Sample("1", True, n_tokens=10)
+    tokens = {"a": [10, 2, 3, 5], "b": [1, 1, 1, 1]}
+    samples = {
+        pid: [Sample(s.answer, s.correct, n) for s, n in zip(rows, tokens[pid], strict=True)]
+        for pid, rows in samples.items()
+    }
     report = evaluate("x", samples, groups={"level": {"a": "1", "b": "2"}})
     assert report.n_problems == 2 and report.samples_per_problem == 4
     assert report.accuracy == pytest.approx((3 / 4 + 1 / 4) / 2)
     assert report.maj == pytest.approx({1: 0.5, 2: 0.5, 4: 0.5})
     assert report.pass_at[4] == 1.0
     assert report.pass_at[1] == pytest.approx(0.5)
-    assert report.mean_tokens_per_problem == 5.0
+    assert (report.mean_tokens_per_problem, report.mean_tokens_per_sample) == (12.0, 3.0)
+    assert report.samples_without_tokens == 0
     assert report.groups["level"]["1"].accuracy == 0.75
     assert report.to_dict()["groups"]["level"]["2"]["n_problems"] == 1
+
+
+def test_a_sample_without_a_token_count_gives_no_token_means():
+    # One sample of 8 with no count (0): a mean counting it as free would be too low.
+    samples = {"a": [Sample("1", True, 10)] * 3 + [Sample("1", True)], "b": [Sample("2", False, 4)]}
+    report = evaluate("x", samples)
+    assert report.samples_without_tokens == 1
+    assert report.mean_tokens_per_problem is None and report.mean_tokens_per_sample is None
 
 
 def test_evaluate_empty():

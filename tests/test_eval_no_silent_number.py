@@ -9,6 +9,7 @@ maj@k is one definition in the table, the JSON and the plots.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -110,6 +111,19 @@ def test_k_beyond_the_fewest_samples_is_an_error(tmp_path):
     gold = write(tmp_path / "problems.jsonl", problems(2))
     path = write(tmp_path / "sols.jsonl", solutions(["p0", "p1"], 3))
     assert_one_line_error(invoke(path, "-p", gold, "--k", "4"), "maj@4", "has 3")
+
+
+def test_solutions_without_token_counts_give_no_token_means(tmp_path):
+    gold = write(tmp_path / "problems.jsonl", problems(2))
+    records = solutions(["p0", "p1"], 2)
+    records[0] = replace(records[0], n_tokens=0)  # e.g. converted from a dataset
+    path = write(tmp_path / "sols.jsonl", records)
+    result = invoke(path, "-p", gold, "--json", "-")
+    assert result.exit_code == 0, result.output
+    assert "1 of 4 solutions have no token count" in result.stderr
+    report = json.loads(result.stdout)["reports"][0]
+    assert report["samples_without_tokens"] == 1
+    assert report["mean_tokens_per_problem"] is None and report["mean_tokens_per_sample"] is None
 
 
 # --------------------------------------------------------------------------------------

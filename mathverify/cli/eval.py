@@ -394,7 +394,7 @@ def _table(reports: list[Report], title: str, ks: list[int] | None = None) -> Ta
             _fmt(r.accuracy, r.accuracy_se),
             *[_fmt(r.maj[k], r.maj_se[k]) if k in r.maj else "" for k in ks],
             *[_fmt(r.pass_at[k]) if k in r.pass_at else "" for k in ks],
-            f"{r.mean_tokens_per_problem:.1f}",
+            "n/a" if r.mean_tokens_per_problem is None else f"{r.mean_tokens_per_problem:.1f}",
         )
     return table
 
@@ -471,6 +471,11 @@ def _report(
             f"{one.path}: problems have {report.samples_per_problem} to "
             f"{report.samples_per_problem_max} samples; maj@k and pass@k go up to k = "
             f"{report.samples_per_problem}"
+        )
+    if report.samples_without_tokens:
+        _warn(
+            f"{one.path}: {report.samples_without_tokens} of {len(one)} {one.noun} have no token "
+            "count (n_tokens 0); the token columns are n/a"
         )
     step_rows = one.step_rows()
     report.step_labels = step_label_stats(step_rows) if step_rows else None

@@ -231,7 +231,8 @@ class Report:
     ``missing_problems``: problems of the problems file without a sample here;
     ``rows_without_problem``: samples whose problem is not in the problems file (left out);
     ``ungraded``: samples the grader could not decide (timeout, error, unparsable gold), by
-    reason, counted wrong.
+    reason, counted wrong; ``samples_without_tokens``: samples with no token count (0, as
+    converted datasets leave it), which make both token means None rather than too low.
     """
 
     name: str
@@ -242,14 +243,15 @@ class Report:
     maj: dict[int, float] = field(default_factory=dict)
     maj_se: dict[int, float] = field(default_factory=dict)
     pass_at: dict[int, float] = field(default_factory=dict)
-    mean_tokens_per_problem: float = 0.0
-    mean_tokens_per_sample: float = 0.0
+    mean_tokens_per_problem: float | None = 0.0
+    mean_tokens_per_sample: float | None = 0.0
     groups: dict[str, dict[str, Report]] = field(default_factory=dict)
     missing_problems: int = 0
     step_labels: dict[str, Any] | None = None
     samples_per_problem_max: int = 0
     rows_without_problem: int = 0
     ungraded: dict[str, int] = field(default_factory=dict)
+    samples_without_tokens: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -316,6 +318,8 @@ def evaluate(
         for k in chosen
     }
     tokens = [sum(s.n_tokens for s in samples) for samples in problems.values()]
+    # A sample without a count would pull the means down as if it were free.
+    without_tokens = sum(s.n_tokens <= 0 for samples in problems.values() for s in samples)
     report = Report(
         name=name,
         n_problems=n,
@@ -326,8 +330,9 @@ def evaluate(
         maj=maj,
         maj_se={k: standard_error(v, n) for k, v in maj.items()},
         pass_at=pass_at,
-        mean_tokens_per_problem=sum(tokens) / n,
-        mean_tokens_per_sample=sum(tokens) / sum(sizes),
+        mean_tokens_per_problem=None if without_tokens else sum(tokens) / n,
+        mean_tokens_per_sample=None if without_tokens else sum(tokens) / sum(sizes),
+        samples_without_tokens=without_tokens,
     )
     for facet, values in (groups or {}).items():
         buckets: dict[str, dict[str, list[Sample]]] = defaultdict(dict)

@@ -336,3 +336,10 @@ def test_processbench_with_no_step_score_at_all_is_an_error(tmp_path):
     )
     result = invoke(path, "--processbench", "--threshold", "0.5")
     assert_one_line_error(result, "none of its 2 solutions has a step score")
+
+
+def test_compare_labels_with_no_solutions_is_an_error(tmp_path):
+    gold = write(tmp_path / "gold.jsonl", solutions(["p0"], step_labels=[1], label_source="exact"))
+    empty = write(tmp_path / "empty.jsonl", [])
+    result = invoke(empty, "--compare-labels", gold)
+    assert_one_line_error(result, "no solutions to compare with", "gold.jsonl")

@@ -443,6 +443,13 @@ def test_list_multiplicity_is_math_verify_s_set_reading_in_strict_mode_only() ->
     assert grade("2, 2", "2,2", timeout=TIMEOUT_S, mode="lenient").equal
 
 
+def test_every_rule_is_documented_with_its_table() -> None:
+    doc = (Path(__file__).parents[1] / "docs" / "grading.md").read_text(encoding="utf-8")
+    for name in RULE_NAMES:
+        assert f"| `{name}` | {RULES[name].kind} |" in doc, name
+        assert f"### `{name}` ({RULES[name].kind})" in doc, name
+
+
 def test_rule_kinds() -> None:
     assert {r.kind for r in RULES.values()} == {ADDS, REMOVES}
     assert [n for n in RULE_NAMES if RULES[n].kind == REMOVES] == [

@@ -33,8 +33,9 @@ GradingModeOpt = Annotated[
     typer.Option(
         "--grading",
         help="strict: the grader decides (Math-Verify by default). lenient: also the named rules "
-        "for conventions MATH evaluations accept (units, clock times, rounded decimals, mixed "
-        "numbers, digit groups, i, matrix/list spellings, identities; see README).",
+        "for conventions other evaluators accept (units, rounded decimals, float tolerance, "
+        "e-notation, mixed numbers, digit groups, \\pm, yes/no, labelled equations, "
+        "matrix/list spellings, list multiplicity, ...; see docs/grading.md).",
     ),
 ]
 NoRuleOpt = Annotated[

@@ -343,3 +343,19 @@ def test_compare_labels_with_no_solutions_is_an_error(tmp_path):
     empty = write(tmp_path / "empty.jsonl", [])
     result = invoke(empty, "--compare-labels", gold)
     assert_one_line_error(result, "no solutions to compare with", "gold.jsonl")
+
+
+def test_search_results_without_token_counts_warn_in_plots(tmp_path):
+    results = [
+        SearchResult(problem_id=f"p{i}", method="greedy", answer="1", n_generated_tokens=tokens)
+        for i, tokens in enumerate([10, 0, 12])
+    ]
+    for result in results:
+        result.meta["outcome"] = True
+    path = write(tmp_path / "greedy.jsonl", results)
+    plots = tmp_path / "plots"
+    result = invoke(path, "--plot", str(plots))
+    assert result.exit_code == 0, result.output
+    assert "1 of 3 search results have no n_generated_tokens" in result.stderr
+    counts = json.loads((plots / "diagnostics.json").read_text())["counts"]["greedy"]
+    assert counts == {"search_results": 3, "search_results_without_tokens": 1}

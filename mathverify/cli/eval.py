@@ -687,6 +687,19 @@ def _has_meta_score(solution: Solution) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
+def _check_tokens(one: Loaded, counts: dict[str, int]) -> None:
+    """Search results without a token count sit at 0 tokens in accuracy-vs-tokens (and pull
+    their method's mean down): the count goes in the JSON, with a warning."""
+    without = sum(r.n_generated_tokens <= 0 for _, r in one.results)
+    counts["search_results"] = len(one.results)
+    counts["search_results_without_tokens"] = without
+    if without:
+        _warn(
+            f"{one.path}: {without} of {len(one.results)} search results have no "
+            "n_generated_tokens; accuracy-vs-tokens counts them as 0 tokens"
+        )
+
+
 def _check_even(name: str, candidates: dict[str, list[curves.Candidate]]) -> None:
     """The curve stops at the fewest samples a problem has: say so when problems differ."""
     sizes = [len(c) for c in candidates.values()]
@@ -749,6 +762,8 @@ def _diagnostics(
         for _, r in one.results:
             ok = correct(name, r.problem_id, r.answer, r.meta.get("outcome"))
             compute_rows.append((name, r.method, r.problem_id, ok, r.n_generated_tokens))
+        if one.results:
+            _check_tokens(one, diagnostics.counts.setdefault(name, {}))
     diagnostics.compute = curves.compute_points(compute_rows)
     plotted = {
         *diagnostics.step_calibration,

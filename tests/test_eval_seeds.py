@@ -149,6 +149,9 @@ def test_a_headline_some_runs_lack_is_counted_not_dropped_silently(runs, tmp_pat
     assert summary.left_out == {"prm_best": 1, "prm_majority": 1}
     assert "- PRM best-of-4: left out, missing in 1 of 2 runs" in markdown(summary)
     assert summarize([a, b], n=N_SAMPLES).left_out == {}
+    result = runner.invoke(app, ["summarize-seeds", str(a), str(tmp_path / "b"), "--n", "4"])
+    assert result.exit_code == 0, result.output
+    assert "warning: summarize-seeds: prm_best missing in 1 of 2 runs" in result.output
 
 
 def test_runs_whose_eval_defines_maj_otherwise_are_not_averaged(runs, tmp_path):

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from mathverify.cli.app import command
+from mathverify.cli.app import command, console
 from mathverify.eval.seeds import markdown, summarize
 
 
@@ -31,6 +31,12 @@ def summarize_seeds(
     """Mean, std and min-max over seeds of greedy, one sample, maj@N, pass@N and PRM best-of-N
     (as `make demo` writes them), with the paired margins and whether each holds at every seed."""
     summary = summarize(run_dirs, n=n)
+    for metric, missing in summary.left_out.items():
+        console.print(
+            f"warning: summarize-seeds: {metric} missing in {missing} of {len(run_dirs)} runs "
+            "(left out of the table)",
+            soft_wrap=True,
+        )
     table = markdown(summary)
     if json_path:
         Path(json_path).write_text(json.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8")

@@ -212,6 +212,22 @@ RULE_CASES: dict[str, list[tuple[str, str, bool, str | None]]] = {
         ("10 \\text{thousand}", "10\\text{ thousand}", True, None),
         ("5 hundred", "5", False, None),
     ],
+    "label_mismatch": [
+        ("E_k = 5", "E_p = 5", False, "label_mismatch"),  # Math-Verify reads E as e
+        ("I_1 = 2", "I_2 = 2", False, "label_mismatch"),
+        ("E_{\\text{p}} = 2", "E_k = 2", False, "label_mismatch"),
+        ("E_{\\mathrm{k}}=5", "E_k=5", True, None),
+        ("v_{0}=\\sqrt{2 g h}", "v_0 = \\sqrt{2gh}", True, None),
+        ("x = 5", "x=5", True, None),
+        ("y=5", "x=5", False, None),  # Math-Verify tells these apart already
+    ],
+    "choice_mismatch": [
+        ("A. 5", "B. 5", False, "choice_mismatch"),  # Math-Verify grades the 5s
+        ("A) 12", "C) 12", False, "choice_mismatch"),
+        ("B. 5", "B. 5", True, None),
+        ("C", "C. 7", True, "choice_letter"),
+        ("(A) 5", "(A) 6", True, "choice_letter"),  # the letter is the answer
+    ],
     "end_tokens": [
         ("17</s>", "17", True, "end_tokens"),
         ("17<|im_end|>", "17", True, "end_tokens"),
@@ -457,6 +473,8 @@ def test_rule_kinds() -> None:
         "glued_letters",
         "list_multiplicity",
         "scale_words",
+        "label_mismatch",
+        "choice_mismatch",
     ]
 
 

@@ -23,6 +23,7 @@ from typing import Any
 from mathverify.errors import MathverifyError
 from mathverify.grading.notation_rules import (
     choice_letter,
+    choice_mismatch,
     empty_set,
     end_tokens,
     infinity_word,
@@ -58,6 +59,7 @@ from mathverify.grading.value_rules import (
     comma_vector,
     float_tolerance,
     inequality_interval,
+    label_mismatch,
     labelled_equation,
     list_multiplicity,
     plus_minus,
@@ -595,6 +597,8 @@ RULES: dict[str, Rule] = {
         Rule("glued_letters", REMOVES, glued_letters),
         Rule("list_multiplicity", REMOVES, list_multiplicity),
         Rule("scale_words", REMOVES, scale_words),
+        Rule("label_mismatch", REMOVES, label_mismatch),
+        Rule("choice_mismatch", REMOVES, choice_mismatch),
         Rule("end_tokens", ADDS, end_tokens),
         Rule("unicode_math", ADDS, unicode_math),
         Rule("escaped_backslash", ADDS, escaped_backslash),

@@ -24,6 +24,7 @@ from mathverify.grading.rule_tools import (
 
 __all__ = [
     "choice_letter",
+    "choice_mismatch",
     "empty_set",
     "end_tokens",
     "infinity_word",
@@ -327,6 +328,20 @@ def choice_letter(pred: str, gold: str, compare: Compare) -> bool | None:
     if not (pred_choice[1] or gold_choice[1]):
         return None
     return pred_choice[0] == gold_choice[0]
+
+
+def choice_mismatch(pred: str, gold: str, compare: Compare) -> bool | None:
+    """Two choices with different letters are different answers: ``A. 5`` != ``B. 5``, ``(A) 12`` != ``C``; ``(B) 5`` = ``B. 5``.
+
+    The other side of ``choice_letter``: Math-Verify grades the content after the letter
+    (``A. 5`` = ``B. 5`` for it), where a multiple-choice evaluator grades the letter
+    (Qwen2.5-Math's ``choice_answer_clean``, NeMo-Skills' ``math_grader``). Applies when both
+    answers are choices and at least one is marked with its content.
+    """
+    pred_choice, gold_choice = _choice(pred), _choice(gold)
+    if pred_choice is None or gold_choice is None or not (pred_choice[1] or gold_choice[1]):
+        return None
+    return None if pred_choice[0] == gold_choice[0] else False
 
 
 _FONT_COMMAND = re.compile(r"\\(?:mathrm|text|textrm|textnormal|mathit|textit|rm|it)(?![a-zA-Z])")

@@ -30,6 +30,7 @@ __all__ = [
     "comma_vector",
     "float_tolerance",
     "inequality_interval",
+    "label_mismatch",
     "labelled_equation",
     "list_multiplicity",
     "plus_minus",
@@ -252,6 +253,21 @@ def labelled_equation(pred: str, gold: str, compare: Compare) -> bool | None:
     if len(split_top(other, "=")) > 1:
         return None  # the other answer is an equation of its own
     return compare(pred_l[1], other) if pred_l else compare(other, gold_l[1])  # type: ignore[index]
+
+
+def label_mismatch(pred: str, gold: str, compare: Compare) -> bool | None:
+    """Two values labelled with different names are different answers: ``E_k = 5`` != ``E_p = 5``, ``v_1=3`` != ``v_0=3``; ``E_{\\mathrm{k}}=5`` = ``E_k=5``.
+
+    The other side of ``labelled_equation``: Math-Verify compares the values alone where it
+    reads a label's letter as a constant (``E`` as Euler's number, ``i`` as the imaginary
+    unit), so ``E_k = 5`` = ``E_p = 5`` for it, while ``x = 5`` != ``y = 5``. OlympiadBench's
+    judger and Qwen2.5-Math's ``math_equal`` compare two equations as equations, so the
+    labels count. Labels are compared with fonts, braces and spaces in subscripts aside.
+    """
+    pred_l, gold_l = _labelled(pred), _labelled(gold)
+    if pred_l is None or gold_l is None or pred_l[0] == gold_l[0]:
+        return None
+    return False
 
 
 _RELATION = re.compile(r"<|>|\\(?:le|ge|leq|geq|leqslant|geqslant|lt|gt)(?![a-zA-Z])")

@@ -25,7 +25,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mathverify.cli.app import SeedOpt, command
+from mathverify.cli.app import SeedOpt, command, given_options
 from mathverify.cli.grading_options import (
     AuditOpt,
     GradersOpt,
@@ -131,17 +131,14 @@ COMPARE_READS = {
     "until_first_wrong",
     "seed",
 }
-# Sources of a value the user chose. Compared by name: typer 0.29 runs its own copy of click
-# (typer._click), whose ParameterSource is not click.core.ParameterSource.
-_GIVEN = ("COMMANDLINE", "ENVIRONMENT")
 
 
 def _check_options(ctx: typer.Context, mode: Mode) -> None:
     """Refuse an option the user gave that this mode does not read, naming it."""
+    given = set(given_options(ctx))
     for param in ctx.command.params:
         name = param.name or ""
-        source = ctx.get_parameter_source(name)
-        if source is None or source.name not in _GIVEN:
+        if name not in given:
             continue
         flag = max(param.opts, key=len)
         if mode.compare:

@@ -24,6 +24,7 @@ from mathverify.cli.app import (
     ShardOpt,
     command,
     console,
+    given_options,
 )
 from mathverify.cli.grading_options import (
     AuditOpt,
@@ -90,9 +91,6 @@ DEMO_OUTPUT = "runs/demo/search-{method}.jsonl"
 NO_SCORER = "none"
 METHODS = tuple(SEARCHES)
 SANDBOX_OPTIONS = ("sandbox_timeout", "sandbox_memory_mb", "max_code_runs")
-# Where a value the user chose comes from (anything else is the option's default). By name:
-# typer vendors its own copy of click, whose ParameterSource is not click's.
-GIVEN = ("COMMANDLINE", "ENVIRONMENT")
 
 
 @dataclass(frozen=True)
@@ -104,15 +102,6 @@ class Inputs:
     problems: str
     output: str
     note: str | None = None  # what the demo command tells on stderr
-
-
-def _given(ctx: typer.Context) -> list[str]:
-    """The options set on the command line (even to their default value), in command order."""
-    return [
-        param.name
-        for param in ctx.command.params
-        if param.name and getattr(ctx.get_parameter_source(param.name), "name", None) in GIVEN
-    ]
 
 
 def _is_demo(method: str, policy: str | None, scorer: str | None, problems: str | None) -> bool:
@@ -483,7 +472,7 @@ def search(
     demo = _is_demo(method, policy, scorer, problems)
     has_scorer = _scorer_name(method, scorer, demo) is not None
     # Settings that fail whatever the models are: before loading anything.
-    given = _given(ctx)
+    given = given_options(ctx)
     check_options(method, given, has_scorer=has_scorer)
     _check_sandbox_options(step_format, given)
     config = config_from_options(options, method)

@@ -288,6 +288,17 @@ RULE_CASES: dict[str, list[tuple[str, str, bool, str | None]]] = {
         ("21^{st}", "22", False, None),
         ("5th", "6", False, None),
     ],
+    "repeating_decimal": [
+        ("0.\\overline{3}", "\\frac13", True, "repeating_decimal"),
+        ("0.\\overline{36}", "\\frac{4}{11}", True, "repeating_decimal"),
+        ("0.1\\overline{6}", "\\frac16", True, "repeating_decimal"),
+        ("-1.\\overline{27}", "-\\frac{14}{11}", True, "repeating_decimal"),
+        ("0.\\overline{9}", "1", True, "repeating_decimal"),
+        ("0.\\overline{3}", "0.3", False, None),
+        ("0.\\overline{3}", "0.33", False, None),
+        ("0.\\overline{36}", "\\frac{36}{100}", False, None),
+        ("\\overline{AB}", "AB", False, None),  # a segment, not a repeat
+    ],
     "float_tolerance": [
         ("7.0000002", "7", True, "float_tolerance"),
         ("1.0001", "1", True, "float_tolerance"),

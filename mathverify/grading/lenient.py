@@ -63,6 +63,7 @@ from mathverify.grading.value_rules import (
     labelled_equation,
     list_multiplicity,
     plus_minus,
+    repeating_decimal,
 )
 
 __all__ = [
@@ -610,6 +611,7 @@ RULES: dict[str, Rule] = {
         Rule("clock_time", ADDS, clock_time),
         Rule("digit_groups", ADDS, digit_groups),
         Rule("mixed_number", ADDS, mixed_number),
+        Rule("repeating_decimal", ADDS, repeating_decimal),
         Rule("float_tolerance", ADDS, float_tolerance),
         Rule("yes_no", ADDS, yes_no),
         Rule("choice_letter", ADDS, choice_letter),

@@ -34,6 +34,7 @@ __all__ = [
     "labelled_equation",
     "list_multiplicity",
     "plus_minus",
+    "repeating_decimal",
 ]
 
 # Qwen2.5-Math's evaluation/grader.py numeric_equal: math.isclose(rel_tol=1e-4), as in
@@ -87,6 +88,35 @@ def float_tolerance(pred: str, gold: str, compare: Compare) -> bool | None:
     if a == 0 or b == 0:
         return None
     return True if abs(a - b) <= FLOAT_REL_TOL * max(abs(a), abs(b)) else None
+
+
+_REPEATING = re.compile(r"([-+]?)(\d*)\.(\d*)\\overline\s*\{(\d+)\}")
+
+
+def _repeating_as_fraction(match: re.Match) -> str:
+    """``0.1\\overline{3}`` -> ``\\frac{2}{15}``: (digits to the repeat's end - digits before it) / (10^n (10^r - 1))."""
+    sign, whole, fixed, repeat = match.groups()
+    head = int((whole or "0") + fixed)
+    numerator = int((whole or "0") + fixed + repeat) - head
+    denominator = 10 ** len(fixed) * (10 ** len(repeat) - 1)
+    return f"{'-' if sign == '-' else ''}\\frac{{{numerator}}}{{{denominator}}}"
+
+
+def repeating_decimal(pred: str, gold: str, compare: Compare) -> bool | None:
+    """A repeating decimal is the fraction it stands for: ``0.\\overline{3}`` = ``\\frac13``, ``0.1\\overline{6}`` = ``\\frac16``, ``1.\\overline{27}`` = ``\\frac{14}{11}``; ``0.\\overline{3}`` != ``0.3``.
+
+    The MATH dataset writes repeating decimals with ``\\overline`` (its gold answers include
+    ``0.\\overline{36}``), which Math-Verify and latex2sympy do not read as a number; the
+    value is exact, so a rounded decimal is then judged by ``rounded_decimal`` as against
+    any fraction. Only digits under the bar count (``\\overline{AB}`` is a segment).
+    """
+    if "\\overline" not in pred and "\\overline" not in gold:
+        return None
+    new_pred = _REPEATING.sub(_repeating_as_fraction, pred)
+    new_gold = _REPEATING.sub(_repeating_as_fraction, gold)
+    if (new_pred, new_gold) == (pred, gold):
+        return None
+    return compare(new_pred, new_gold)
 
 
 _APPROX = re.compile(r"\\approx(?![a-zA-Z])|\\simeq(?![a-zA-Z])")

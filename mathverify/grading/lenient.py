@@ -1,17 +1,27 @@
-"""Lenient grading: named rules for the answer conventions MATH evaluations accept and Math-Verify does not.
+"""Lenient grading: named rules for the answer conventions other evaluators accept and Math-Verify does not.
 
 ``--grading lenient`` runs the strict grader (Math-Verify by default) first and then the
-rules below, each a pure function of the two answer strings. Most rules can only add an
-equality (``10 weeks`` = ``10``); two can only take one away, where the strict grader
-reads more into an answer than its writer meant (``10cm`` is ``10*c*m``, not 10 with a
-unit). Each rule is named, documented in its docstring, and can be switched off on its own
-(``--no-rule NAME``); the rule that decided a verdict is recorded in it (``Verdict.rule``) and
-in the ``--audit`` file.
+rules of the registry :data:`RULES`, each a pure function of the two answer strings. Most
+rules can only add an equality (``10 weeks`` = ``10``); a few can only take one away,
+where the strict grader reads more (or less) into an answer than its writer meant
+(``10cm`` is ``10*c*m``, not 10 with a unit; ``2,2`` is two answers, not the set {2}).
+Each rule is named, documented in its docstring with its source, and can be switched off
+on its own (``--no-rule NAME``); the rule that decided a verdict is recorded in it
+(``Verdict.rule``) and in the ``--audit`` file. The rules on spellings are in
+:mod:`mathverify.grading.notation_rules`, those on values, lists and equations in
+:mod:`mathverify.grading.value_rules`, their helpers in :mod:`mathverify.grading.rule_tools`;
+the MATH-specific ones are here.
 
 Sources of the conventions: MARIO_EVAL (``math_evaluation/core``; tests in
 ``math_evaluation/tests/test_is_equiv.py``), the MATH release's ``is_equiv``
-(hendrycks/math), Qwen2.5-Math's ``evaluation/grader.py`` and Math-Verify's tests; see
-``tests/equivalence_suites.py``.
+(hendrycks/math), Qwen2.5-Math's ``evaluation/grader.py``, Math-Verify's tests (see
+``tests/equivalence_suites.py``), and PRM800K's grader, the Minerva normaliser
+(lm-evaluation-harness), OlympiadBench's judger, MathArena's parser and NeMo-Skills'
+tests; ``docs/grading.md`` lists each rule with its source and its table of cases.
+
+A rule's exception is a bug, not "does not apply" (issue #34): it is raised as a
+:class:`~mathverify.grading.rule_tools.RuleError` naming the rule, which the pool turns
+into an ``error`` verdict.
 """
 
 from __future__ import annotations

@@ -292,14 +292,26 @@ def test_sft_weight_adds_the_chosen_steps_nll_per_token_and_zero_is_the_old_loss
 
 
 def test_training_logs_the_mean_chosen_and_rejected_logps(setup: dict[str, Path]) -> None:
+    # With learning rate 0 the policy never moves, so one log over one epoch (two steps of
+    # three pairs) must hold the mean over all six pairs of each step's summed
+    # log-probability under the initial policy: not their sum, nor one batch's mean.
     pairs = write_pairs(setup, "log-pairs.jsonl")
-    config = svpo_config(setup, "logged", sft_weight=1.0)
+    config = svpo_config(
+        setup, "logged", sft_weight=1.0, learning_rate=0.0, batch_size=3, logging_steps=2
+    )
     prepared = prepare_svpo(str(pairs), {"p": Problem(id="p", problem="Compute 2+3*1.")}, config)
+    examples = prepared.trainer.train_dataset.items
+    assert len(examples) == 6
+    batch = PairCollator(0)(examples)
+    with torch.no_grad():
+        logps, _ = prepared.policy.compute_pieces(batch)
+    chosen, rejected = logps[batch["chosen_rows"]], logps[batch["rejected_rows"]]
     prepared.trainer.train()
     logged = [row for row in prepared.trainer.state.log_history if "loss" in row]
-    assert len(logged) == 2
-    for row in logged:
-        assert row["logps/chosen"] < 0 and row["logps/rejected"] < 0
+    assert len(logged) == 1
+    assert logged[0]["logps/chosen"] == pytest.approx(chosen.mean().item(), rel=1e-5)
+    assert logged[0]["logps/rejected"] == pytest.approx(rejected.mean().item(), rel=1e-5)
+    assert logged[0]["logps/chosen"] != pytest.approx(logged[0]["logps/rejected"], rel=1e-3)
 
 
 def test_reference_stays_frozen_while_the_policy_moves(setup: dict[str, Path]) -> None:

@@ -8,19 +8,24 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
+from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from mathverify.cli import app
 from mathverify.errors import MathverifyError
 from mathverify.models.card import load_card
 from mathverify.models.tiny import save_random_policy
+from mathverify.models.verifier import HEAD_FILE
 from mathverify.scoring import load_scorer
 from mathverify.training.orm import train_orm
 from mathverify.training.prm import train_prm
+from mathverify.training.verifier_common import split_by_group
 from mathverify.training.verifier_config import ORMTrainConfig, PRMTrainConfig
 
 runner = CliRunner()
@@ -165,9 +170,33 @@ def test_early_stopping_on_flat_validation_loss(setup: dict[str, Path]) -> None:
     assert result.global_step == 4
 
 
+def _weights(directory: Path) -> dict[str, torch.Tensor]:
+    """Every tensor of a saved verifier: the backbone's and the head's."""
+    tensors = load_file(directory / "model.safetensors")
+    tensors.update({f"head.{k}": v for k, v in load_file(directory / HEAD_FILE).items()})
+    return tensors
+
+
+def _same_weights(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> bool:
+    return a.keys() == b.keys() and all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def _optimizer_step(checkpoint: Path) -> int:
+    state = torch.load(checkpoint / "optimizer.pt", weights_only=True)["state"]
+    return int(state[0]["step"])
+
+
 def test_resume_continues_from_the_last_checkpoint(setup: dict[str, Path]) -> None:
-    first = train_prm(_config(setup, "resumed", max_steps=10, eval_steps=5, eval_fraction=0.0))
-    assert (Path(first.output) / "checkpoint-10" / "verifier_head.safetensors").exists()
+    # An uninterrupted run of 15 steps, then the same run "killed" after its checkpoint at
+    # step 10 (checkpoint-15 and the final files removed) and resumed: the resumed run must
+    # restore the weights and the optimizer from checkpoint-10 and end where the first did.
+    straight = train_prm(_config(setup, "straight", max_steps=15, eval_steps=5, eval_fraction=0.0))
+    interrupted = setup["root"] / "resumed"
+    shutil.copytree(straight.output, interrupted)
+    shutil.rmtree(interrupted / "checkpoint-15")
+    for name in ("model.safetensors", HEAD_FILE):
+        (interrupted / name).unlink()
+    assert (interrupted / "checkpoint-10" / HEAD_FILE).exists()
     second = train_prm(
         _config(setup, "resumed", max_steps=15, eval_steps=5, eval_fraction=0.0, resume=True)
     )
@@ -175,9 +204,47 @@ def test_resume_continues_from_the_last_checkpoint(setup: dict[str, Path]) -> No
     steps_logged = [h["step"] for h in second.log_history if "loss" in h]
     # The resumed run starts at step 11; the first 10 come from the checkpoint's state.
     assert steps_logged == list(range(1, 16))
-    assert load_card(Path(second.output) / "checkpoint-15").kind == "prm"
+    resumed_losses = _losses(second.log_history)[10:]
+    assert resumed_losses == pytest.approx(_losses(straight.log_history)[10:], abs=1e-5)
+    assert _same_weights(_weights(interrupted), _weights(Path(straight.output)))
+    assert _optimizer_step(interrupted / "checkpoint-15") == 15
+    assert load_card(interrupted / "checkpoint-15").kind == "prm"
     with pytest.raises(MathverifyError, match="checkpoints of an earlier run; pass --resume"):
         train_prm(_config(setup, "resumed", max_steps=5, eval_fraction=0.0))
+
+
+def test_load_best_model_at_end_keeps_the_best_checkpoints_weights(
+    setup: dict[str, Path], tmp_path: Path
+) -> None:
+    # Every problem has the same text and steps; the held-out problems are labelled 0 and
+    # the training ones 1, so training only raises the validation loss: the best checkpoint
+    # is the first (step 5), and the saved model must be its weights, not step 15's.
+    ids = [f"p{i}" for i in range(6)]
+    _, held = split_by_group([SimpleNamespace(group=i) for i in ids], 0.5, 0)
+    held_out = {e.group for e in held}
+    problems, solutions = tmp_path / "problems.jsonl", tmp_path / "labeled.jsonl"
+    problems.write_text(
+        "".join(json.dumps({"id": i, "problem": "Compute 1+2.", "answer": "3"}) + "\n" for i in ids)
+    )
+    rows = []
+    for i in ids:
+        label = 0 if i in held_out else 1
+        rows.append({"problem_id": i, "sample_id": 0, "steps": ["= 3", "\\boxed{3}"],
+                     "step_labels": [label, label]})  # fmt: skip
+    solutions.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = train_prm(
+        _config(
+            setup, "best", input=str(solutions), problems=str(problems), max_steps=15,
+            eval_steps=5, eval_fraction=0.5, patience=0, save_total_limit=2, seed=0,
+        )
+    )  # fmt: skip
+    eval_losses = [h["eval_loss"] for h in result.log_history if "eval_loss" in h]
+    assert len(eval_losses) == 3 and eval_losses[0] < eval_losses[1] < eval_losses[2]
+    output = Path(result.output)
+    assert result.best_checkpoint == str(output / "checkpoint-5")
+    final = _weights(output)
+    assert _same_weights(final, _weights(output / "checkpoint-5"))
+    assert not _same_weights(final, _weights(output / "checkpoint-15"))
 
 
 def test_missing_step_labels_name_the_line(setup: dict[str, Path], tmp_path: Path) -> None:

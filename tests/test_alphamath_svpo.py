@@ -49,8 +49,10 @@ def test_svpo_targets_train_from_round1_trees_and_evaluate_beside_round1(tmp_pat
     for round_ in ("round1", "svpo1"):
         greedy = line_with(f"{round_}/greedy.jsonl", "--method greedy")
         sbs = line_with(f"{round_}/sbs-3-5.jsonl", "--method sbs --b1 3 --b2 5")
+        # Greedy reads no scorer (search refuses options its method does not read).
+        assert f"--policy runs/x/{round_}/model" in greedy and "--scorer" not in greedy
+        assert f"--policy runs/x/{round_}/model --scorer runs/x/{round_}/model" in sbs
         for line in (greedy, sbs):
-            assert f"--policy runs/x/{round_}/model --scorer runs/x/{round_}/model" in line
             assert "--problems runs/x/problems/test.jsonl" in line
         line_with(f"score -s runs/x/{round_}/model", f"-o runs/x/{round_}/auroc-scored.jsonl")
     # Pairs come after the round-1 trees exist; the SVPO head refit after SVPO training.

@@ -4,6 +4,7 @@
 #   make demo SEEDS="0 1 2"   the same per seed, then mean and spread (runs/demo-seeds.md)
 #   make test        install, then the default (fast) test suite
 #   make test-slow   tests marked slow (training, multi-process)
+#   make test-oldest the default suite on the oldest releases pyproject supports (mk/oldest.mk)
 #   make lint        ruff check + format check
 
 PYTHON ?= python3
@@ -152,3 +153,4 @@ bench: install
 	$(PYTHON) benchmarks/bench_grading.py
 
 include mk/vllm.mk
+include mk/oldest.mk

@@ -38,3 +38,14 @@ def require_data(*relative: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} not found: set MATHVERIFY_DATA to a folder holding shared/data")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_policy_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random-init tiny Llama policy (width 32, one layer) with its tokenizer and card: the
+    demo-sized stand-in for a trained policy, where a test needs a model but not its skill."""
+    from mathverify.models.tiny import save_random_policy
+
+    return save_random_policy(
+        tmp_path_factory.mktemp("tiny_policy"), hidden_size=32, num_layers=1, num_heads=1
+    )

@@ -152,3 +152,12 @@ def test_train_prm_from_weights_without_a_tokenizer_exits_2_with_one_line(
     assert result.exit_code == 2, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and "cannot load a tokenizer" in lines[0], lines
+
+
+def test_a_policy_folder_without_tokenizer_files_is_refused(
+    policy_dir: Path, tmp_path: Path
+) -> None:
+    folder = _without_tokenizer(policy_dir, tmp_path / "weights-only")
+    (folder / "mathverify.json").write_text((policy_dir / "mathverify.json").read_text())
+    with pytest.raises(MathverifyError, match="no tokenizer files"):
+        HFPolicy.load(str(folder), device="cpu", dtype="float32")

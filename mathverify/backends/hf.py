@@ -51,6 +51,7 @@ from mathverify.backends.base import Completion, check_sampling, stop_strings
 from mathverify.errors import MathverifyError
 from mathverify.models.compat import cache_keyword
 from mathverify.models.kv_slab import SlabLayer
+from mathverify.models.verifier import check_tokenizer_files
 from mathverify.prefix_cache import PrefixCache
 
 DTYPES: dict[str, Any] = {
@@ -286,6 +287,7 @@ class HFPolicy:
                     "expected a save_pretrained folder or a hub name"
                 )
         target = resolve_device(device)
+        check_tokenizer_files(path_or_name)
         try:
             tokenizer = AutoTokenizer.from_pretrained(
                 path_or_name, trust_remote_code=trust_remote_code

@@ -259,6 +259,15 @@ TOKENIZER_FILES = (
 )
 
 
+def check_tokenizer_files(path: str | Path) -> None:
+    """Refuse a local folder without tokenizer files (a hub name passes): transformers 5.4
+    would build the config's tokenizer class with an empty vocabulary instead of failing."""
+    if Path(path).is_dir() and not any((Path(path) / name).is_file() for name in TOKENIZER_FILES):
+        raise MathverifyError(
+            f"{path}: cannot load a tokenizer (no tokenizer files: {', '.join(TOKENIZER_FILES)})"
+        )
+
+
 def load_tokenizer(path: str | Path) -> PreTrainedTokenizerBase:
     """A fast tokenizer from a directory or Hugging Face path, with a clear error when there is
     none.
@@ -268,10 +277,7 @@ def load_tokenizer(path: str | Path) -> PreTrainedTokenizerBase:
     unknown token) instead of failing, and 5.25 raises a multi-line ValueError; a folder
     without a config makes 5.4 try the sentencepiece route (ImportError without protobuf).
     """
-    if Path(path).is_dir() and not any((Path(path) / name).is_file() for name in TOKENIZER_FILES):
-        raise MathverifyError(
-            f"{path}: cannot load a tokenizer (no tokenizer files: {', '.join(TOKENIZER_FILES)})"
-        )
+    check_tokenizer_files(path)
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(path))
     except (OSError, ValueError, ImportError) as exc:

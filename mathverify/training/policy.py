@@ -193,6 +193,9 @@ def resolve_prompt_format(config: PolicyTrainConfig, tokenizer: Any | None = Non
     if tokenizer is None:
         from transformers import AutoTokenizer
 
+        from mathverify.models.verifier import check_tokenizer_files
+
+        check_tokenizer_files(config.init)
         try:
             tokenizer = AutoTokenizer.from_pretrained(config.init)
         except (OSError, ValueError) as exc:
@@ -395,6 +398,9 @@ def _load_model(config: PolicyTrainConfig) -> tuple[Any, Any]:
         tokenizer = build_tokenizer(config.separator)
         return LlamaForCausalLM(tiny_llama_config(tokenizer, config)), tokenizer
     assert config.init is not None
+    from mathverify.models.verifier import check_tokenizer_files
+
+    check_tokenizer_files(config.init)
     try:
         tokenizer = AutoTokenizer.from_pretrained(config.init)
         model = AutoModelForCausalLM.from_pretrained(config.init)

@@ -17,8 +17,9 @@ From the top (what users run) to the bottom (what everything shares):
    ``step_scores``: datasets, answer checking, the sandbox, JSONL records, the code-step
    format (``code_steps.py``), prompt formats, the ``Scorer`` protocol and the aggregation
    of step scores.
-9. ``steps``, ``errors``, ``iterutils``, ``paths``, ``layers``: step splitting, errors,
-   small helpers, this table.
+9. ``steps``, ``errors``, ``iterutils``, ``paths``, ``provenance``, ``layers``: step
+   splitting, errors, small helpers, the settings every record carries (``provenance.py``,
+   read by ``records``), this table.
 
 ``scoring`` and ``training`` are independent as well: neither imports the other (what both
 need, the verifier model and its tokenisation, is in ``models``). ``tests/test_layers.py``
@@ -37,7 +38,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("backends",),
     ("models", "prefix_cache"),
     ("data", "grading", "sandbox", "records", "code_steps", "prompting", "step_scores"),
-    ("steps", "errors", "iterutils", "paths", "layers"),
+    ("steps", "errors", "iterutils", "paths", "provenance", "layers"),
 )
 
 # (importer, imported) pairs that are forbidden although the layers would allow them.

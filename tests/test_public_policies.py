@@ -237,7 +237,7 @@ def test_pipeline_with_a_cardless_chat_policy(models, problems_file, tmp_path) -
     trees, mcts = tmp_path / "trees.jsonl", tmp_path / "mcts.jsonl"
     invoke("search", "--method", "mcts", "--policy", policy, "--scorer", "none", "--gold-reward",
            "--simulations", "3", "--b2", "2", "--max-depth", "4", "--max-step-tokens", "16",
-           "--problems", problems, "--group-by", "string", "--save-tree", trees, "-o", mcts,
+           "--problems", problems, "--save-tree", trees, "-o", mcts,
            *FAST)  # fmt: skip
     q_labels = tmp_path / "q.jsonl"
     invoke("label", "--method", "mcts", "-p", problems, "-i", trees, "-o", q_labels)

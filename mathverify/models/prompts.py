@@ -28,6 +28,12 @@ def load_local_tokenizer(path_or_name: str) -> Any | None:
     """The tokenizer of a model directory or a hub name already in the local cache, else None."""
     from transformers import AutoTokenizer
 
+    from mathverify.models.verifier import TOKENIZER_FILES
+
+    folder = Path(path_or_name).expanduser()
+    # transformers 5.4 builds an empty-vocabulary tokenizer from a folder's config alone.
+    if folder.is_dir() and not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        return None
     try:
         return AutoTokenizer.from_pretrained(str(path_or_name), local_files_only=True)
     except (OSError, ValueError, KeyError):

@@ -98,7 +98,7 @@ from transformers import (
 
 from mathverify.errors import MathverifyError
 from mathverify.models.card import CARD_NAME
-from mathverify.models.verifier import default_max_length
+from mathverify.models.verifier import check_tokenizer_files, default_max_length
 from mathverify.scoring.prm import TokenScorer
 from mathverify.step_scores import StepScores
 
@@ -164,6 +164,7 @@ def _read_config(path: str | Path) -> dict[str, Any]:
 def load_public_tokenizer(path: str | Path) -> PreTrainedTokenizerBase:
     """The fast tokenizer of ``path``; any failure is one line (transformers' own message
     for a directory without tokenizer files runs to five)."""
+    check_tokenizer_files(path)  # transformers 5.4 builds an empty tokenizer from a config
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(path))
     except Exception as exc:  # transformers raises OSError, ValueError, KeyError, TypeError...

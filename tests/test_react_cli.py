@@ -100,7 +100,7 @@ def test_label_rollout_react(tmp_path, problems, scripted):
 @pytest.mark.parametrize(
     "method_args",
     [
-        ["--method", "sbs", "--b1", "2", "--b2", "2", "--scorer", "exact"],
+        ["--method", "sbs", "--b1", "2", "--b2", "2", "--scorer", "exact", "--group-by", "string"],
         ["--method", "mcts", "--scorer", "none", "--gold-reward", "--simulations", "3"],
     ],
 )

@@ -109,7 +109,7 @@ def test_search_react(tmp_path, problems, scripted, method_args):
     result = runner.invoke(
         app,
         ["search", *method_args, "--policy", "x", "-p", problems, "-o", str(out),
-         "--save-tree", str(trees), "--step-format", "react", "--group-by", "string", *FAST],
+         "--save-tree", str(trees), "--step-format", "react", *FAST],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     results = read_all(out, SearchResult)

@@ -101,7 +101,17 @@ def test_label_rollout_react(tmp_path, problems, scripted):
     "method_args",
     [
         ["--method", "sbs", "--b1", "2", "--b2", "2", "--scorer", "exact", "--group-by", "string"],
-        ["--method", "mcts", "--scorer", "none", "--gold-reward", "--simulations", "3"],
+        [
+            "--method",
+            "mcts",
+            "--scorer",
+            "none",
+            "--gold-reward",
+            "--simulations",
+            "10",
+            "--b2",
+            "2",
+        ],
     ],
 )
 def test_search_react(tmp_path, problems, scripted, method_args):

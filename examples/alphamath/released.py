@@ -95,10 +95,17 @@ def spread(values: list[float]) -> str:
 def gap_cell(gaps: list[tuple[float, float]]) -> str:
     """Each seed's paired gap ± its standard error, then the mean over seeds."""
     per_seed = ", ".join(f"{g:+.1f} ± {se:.1f}" for g, se in gaps)
-    verdict = "holds at every seed" if all(g > 0 for g, _ in gaps) else "does not hold"
-    beyond = sum(g > 2 * se for g, se in gaps)
+    if all(g > 0 for g, _ in gaps):
+        verdict = "holds at every seed"
+    elif all(g < 0 for g, _ in gaps):
+        verdict = "reversed at every seed"
+    else:
+        verdict = "mixed over seeds"
+    beyond = sum(abs(g) > 2 * se for g, se in gaps)
     mean = statistics.fmean(g for g, _ in gaps)
-    return f"{mean:+.1f} ({per_seed}); {verdict}, beyond 2 SE at {beyond} of {len(gaps)} seeds"
+    return (
+        f"{mean:+.1f} ({per_seed}); {verdict}, the gap beyond 2 SE at {beyond} of {len(gaps)} seeds"
+    )
 
 
 def table(rows: dict[str, list[Row]], order: list[str]) -> list[str]:
@@ -179,12 +186,13 @@ def q_summary(name: str, split: dict[str, list[float]]) -> list[str]:
     lines = []
     for kind, values in split.items():
         if not values:
-            lines.append(f"| {name} | {kind} | 0 | | |")
+            lines.append(f"| {name} | {kind} | 0 | | | |")
             continue
         positive = 100 * sum(v > 0 for v in values) / len(values)
+        low = statistics.quantiles(values, n=20)[0] if len(values) > 1 else values[0]
         lines.append(
-            f"| {name} | {kind} | {len(values)} | {statistics.fmean(values):+.2f} "
-            f"| {positive:.1f}% |"
+            f"| {name} | {kind} | {len(values)} | {statistics.fmean(values):+.3f} "
+            f"| {low:+.3f} | {positive:.2f}% |"
         )
     return lines
 
@@ -270,8 +278,8 @@ def main() -> None:
             "",
             "## Q values (AlphaMath's figure)",
             "",
-            "| trees | steps | nodes | mean Q | Q > 0 |",
-            "|---|---|---|---|---|",
+            "| trees | steps | nodes | mean Q | 5th percentile | Q > 0 |",
+            "|---|---|---|---|---|---|",
             *q_summary("training (gold rewards)", train),
             *q_summary("test (values only)", test),
         ]

@@ -241,8 +241,8 @@ def _generate(policy_dir: str, problems: Path, out: Path, backend: str, *extra: 
             str(problems),
             "-o",
             str(out),
-            "--dtype",
-            "float32",
+            # the server's dtype is its own (--dtype is refused with --backend openai)
+            *(("--dtype", "float32") if backend != "openai" else ()),
             "--max-tokens",
             str(MAX_TOKENS),
             *extra,

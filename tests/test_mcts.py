@@ -450,6 +450,13 @@ def test_the_saved_tree_gives_the_tree_budget_answer(tmp_path, pool, scored):
     assert [c["id"] if c else None for c in chosen] == [r.meta["chosen_node"] for r in online]
     assert [c["answer"] if c else None for c in chosen] == [r.answer for r in online]
     assert any(r.answer is not None for r in online)
+    # `search --method offline --prune --rule q --b1 1`: the released offline inference over
+    # the saved trees gives the online answers, steps and nodes.
+    released = SearchConfig(b1=1, b2=3, rule="q", prune=True, trees=str(path))
+    offline = SEARCHES["offline"](problems, None, None, released, pool=pool)
+    assert [r.meta["chosen_node"] for r in offline] == [r.meta["chosen_node"] for r in online]
+    assert [(r.answer, r.steps) for r in offline] == [(r.answer, r.steps) for r in online]
+    assert "max_depth" not in offline[0].config and offline[0].config["prune"] is True
 
 
 def test_the_same_seed_gives_the_same_trees(pool):

@@ -32,7 +32,7 @@ RECORDED = [
     ("mcts", False, {"prompt", "temperature", "top_p", "seed", "max_depth", "max_step_tokens",
                      "batch_problems", "b2", "simulations", "c_puct", "mcts_budget", "distinct",
                      "gold_reward", "rollout"}),
-    ("offline", False, {"trees", "rule", "b1", "b2", "max_depth", "distinct", "vote",
+    ("offline", False, {"trees", "rule", "prune", "b1", "b2", "max_depth", "distinct", "vote",
                         "group_by"}),
 ]  # fmt: skip
 
@@ -115,3 +115,13 @@ def test_run_search_records_what_the_method_read_given_the_scorer():
     assert all("aggregate" not in r.config for r in [*unscored, *sink]) and len(sink) == 2
     scored = run_search("sbs", problems, ScriptedPolicy(), ScriptedScorer(), SearchConfig())
     assert all(r.config["aggregate"] == "last" for r in scored)
+
+
+def test_offline_prune_reads_neither_depth_nor_distinct():
+    # The released get_solution walks the pruned tree to its answers at any depth and ranks
+    # each node on its own: --max-depth and --distinct would be settings it ignores.
+    released = SearchConfig(prune=True, rule="q", b1=1)
+    assert not {"max_depth", "distinct"} & set(released.to_dict("offline"))
+    for bad in (SearchConfig(prune=True, max_depth=5), SearchConfig(prune=True, distinct=True)):
+        with pytest.raises(MathverifyError, match="does not apply to offline --prune"):
+            bad.check("offline", has_scorer=False)

@@ -423,6 +423,7 @@ def search(
     ] = None,
     trees: Annotated[str | None, _opt("trees", "--trees")] = None,
     rule: Annotated[str, _opt("rule", "--rule")] = "value",
+    prune: Annotated[bool, _opt("prune", "--prune")] = False,
     n: Annotated[int, _opt("n", "--n", "-n")] = SearchConfig.n,
     b1: Annotated[int, _opt("b1", "--b1")] = SearchConfig.b1,
     b2: Annotated[int, _opt("b2", "--b2")] = SearchConfig.b2,

@@ -111,6 +111,14 @@ class SearchConfig:
         "value", "Offline: node field that ranks candidates: value, q, visits or prior."
     )
     trees: str | None = _opt(None, "Offline: the tree JSONL saved by --save-tree.")
+    prune: bool = _opt(
+        False,
+        "Offline: AlphaMath's released re-selection (Super_MARIO offline_inference.py "
+        "get_solution; offline_inference.yaml prune: True, with --rule q --b1 1): leaves that "
+        "are not answers and nodes whose children are all such are pruned first, then the "
+        "walk keeps the --b1 best children by --rule. Without it: our SBS walk, which "
+        "repeats an online SBS search's answer.",
+    )
     simulations: int = _opt(
         40,
         "MCTS: select-expand-backup iterations per tree (AlphaMath's N; --mcts-budget tree), "
@@ -214,6 +222,11 @@ class SearchConfig:
 
     def _check_combinations(self, method: str, has_scorer: bool) -> None:
         """Settings that are fine alone but not together, or not without a scorer."""
+        if method == "offline" and self.prune:
+            for name in PRUNE_UNREAD:
+                if getattr(self, name) != _defaults()[name]:
+                    flag = "--" + name.replace("_", "-")
+                    raise MathverifyError(f"{flag} does not apply to offline --prune")
         if method in ("sbs", "offline") and self.b1 > self.b2:
             raise MathverifyError(
                 f"--b1 {self.b1} > --b2 {self.b2}: the beam keeps B1 of the B2 candidates "
@@ -249,6 +262,8 @@ class SearchConfig:
         what it runs with whatever the config says (greedy's temperature 0).
         """
         read = fields_read(method, has_scorer=has_scorer)
+        if method == "offline" and self.prune:
+            read = tuple(name for name in read if name not in PRUNE_UNREAD)
         out: dict[str, Any] = {"method": method}
         for f in dataclasses.fields(self):
             if f.name in read:
@@ -287,12 +302,17 @@ METHOD_FIELDS: dict[str, tuple[str, ...]] = {
         *("distinct", "mcts_budget"),
     ),
     # No model (the trees hold the prompt), one batch, and a vote over the trees' own runs.
-    "offline": ("trees", "rule", "b1", "b2", "max_depth", "distinct", "vote", "group_by"),
+    "offline": (
+        *("trees", "rule", "prune", "b1", "b2", "max_depth", "distinct", "vote", "group_by"),
+    ),
 }
 # Fields a method reads only with a scorer (sbs without one ranks by the policy's prior), or
 # only without one (mcts with one values new leaves by the scorer, not by rollouts).
 SCORER_ONLY: dict[str, tuple[str, ...]] = {"sbs": ("aggregate",), "mcts": ("rollout_mix",)}
 NO_SCORER_ONLY: dict[str, tuple[str, ...]] = {"mcts": ("rollout",)}
+# What offline --prune (the released get_solution) does not read: it walks the pruned tree
+# to its answers, whatever their depth, and ranks each node on its own.
+PRUNE_UNREAD = ("max_depth", "distinct")
 # What a method runs with whatever its config says: recorded, never read.
 FIXED: dict[str, dict[str, Any]] = {"greedy": {"temperature": 0.0}}
 POSITIVE = (

@@ -24,6 +24,7 @@ from mathverify.records import Problem, SearchResult, Tree, read_records
 from mathverify.search.common import Stats, grading_context, make_result
 from mathverify.search.config import SearchConfig
 from mathverify.search.sbs import Finished, decide, select_beam
+from mathverify.search.tree_answer import walk
 from mathverify.step_scores import Scorer
 from mathverify.steps import extract_answer
 
@@ -36,8 +37,34 @@ def _number(value: Any) -> float | None:
     return float(value)
 
 
+def released(tree: Tree, config: SearchConfig, separator: str) -> list[Finished]:
+    """The valid final answers Super_MARIO's ``get_solution`` reaches in ``tree`` (pruned
+    first, then the walk keeping the ``b1`` best children by ``config.rule``; at most
+    ``b1 x b2`` children of a node, its ``rebuild_tree``), best first: the online MCTS answer
+    of :mod:`mathverify.search.tree_answer` with the online settings."""
+    nodes = tree.nodes
+    by_id = {node["id"]: node for node in nodes}
+    finished = walk(nodes, rule=config.rule, width=config.b1, max_children=config.b1 * config.b2)
+
+    def path(node: dict[str, Any]) -> list[str]:
+        steps: list[str] = []
+        while node["parent"] is not None:
+            steps.append(str(node["text"]))
+            node = by_id[node["parent"]]
+        return [s for s in reversed(steps) if s]
+
+    out = []
+    for node in finished:
+        steps = path(node)
+        answer = node["answer"] if "answer" in node else extract_answer(separator.join(steps))
+        out.append(Finished(answer, _number(node.get(config.rule)), steps, node["id"]))
+    return out
+
+
 def reselect(tree: Tree, config: SearchConfig, separator: str) -> list[Finished]:
     """The finished solutions SBS(b1, b2) reaches in ``tree``, ranked by ``config.rule``."""
+    if config.prune:
+        return released(tree, config, separator)
     by_id: dict[Any, dict[str, Any]] = {}
     children: dict[Any, list[Any]] = defaultdict(list)
     roots = []

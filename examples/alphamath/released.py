@@ -14,6 +14,9 @@ with gold rewards against test trees with values only).
     python examples/alphamath/released.py runs/alphamath-released --seeds "0 1 2" \\
         --rows "maj-5 sbs-1-5 sbs-3-5 mcts-40" --train-trees T.jsonl --test-trees U.jsonl \\
         --figure examples/alphamath/qvalues.png --results examples/alphamath/RELEASED.md
+
+examples/sbs's `make seeds` uses it too, with its own file layout (``--pattern``), rows and
+claims (``--claim A:B``: A above B, checked as a paired gap at every seed).
 """
 
 from __future__ import annotations
@@ -27,10 +30,22 @@ from mathverify.eval.metrics import paired_difference
 from mathverify.records import SearchResult, Tree, read_all
 
 # Chen et al. 2024 (AlphaMath), DeepSeekMath-Base-7B round 3, MATH test set (Table 2/3).
-PAPER = {"greedy": 53.6, "maj-5": 61.8, "sbs-1-5": 62.3, "sbs-3-5": 65.7, "mcts-40": 64.0}
+PAPER = {
+    "greedy": 53.6,
+    "maj-5": 61.8,
+    "maj5": 61.8,
+    "sbs-1-5": 62.3,
+    "sbs-3-5": 65.7,
+    "mcts-40": 64.0,
+}
 LABELS = {
     "greedy": "greedy",
     "maj-5": "maj@5",
+    "maj5": "maj@5",
+    "sbs-2-5": "SBS(2,5)",
+    "sbs-5-5": "SBS(5,5)",
+    "best-of-5": "best-of-5 by the scorer (min)",
+    "sbs-3-5-vote": "SBS(3,5), 1 run + maj over its finished",
     "sbs-1-5": "SBS(1,5)",
     "sbs-3-5": "SBS(3,5)",
     "mcts-40": "MCTS(40)",
@@ -40,7 +55,10 @@ LABELS = {
 }
 # AlphaMath's order, best first; each adjacent pair is a claim to check.
 ORDER = ["sbs-3-5", "mcts-40", "sbs-1-5", "maj-5", "greedy"]
-ABLATIONS = [
+CLAIMS = [
+    *zip(ORDER, ORDER[1:], strict=False),
+    ("sbs-3-5", "greedy"),
+    ("mcts-40", "greedy"),
     ("sbs-3-5", "sbs-3-5-copies"),
     ("mcts-40", "mcts-40-distinct"),
     ("mcts-40", "mcts-40-per-step"),
@@ -142,13 +160,9 @@ def paired(rows: dict[str, list[Row]], a: str, b: str) -> list[tuple[float, floa
     return [paired_difference(x.outcomes, y.outcomes) for x, y in zip(runs_a, runs_b, strict=True)]
 
 
-def claims(rows: dict[str, list[Row]]) -> list[str]:
+def claims(rows: dict[str, list[Row]], pairs: list[tuple[str, str]]) -> list[str]:
     lines = ["| claim (AlphaMath's order) | paper gap | our paired gap, points |", "|---|---|---|"]
-    pairs = list(zip(ORDER, ORDER[1:], strict=False)) + [
-        ("sbs-3-5", "greedy"),
-        ("mcts-40", "greedy"),
-    ]
-    for a, b in pairs + ABLATIONS:
+    for a, b in pairs:
         gaps = paired(rows, a, b)
         paper = f"{PAPER[a] - PAPER[b]:+.1f}" if a in PAPER and b in PAPER else "(ablation)"
         cell = gap_cell(gaps) if gaps else "missing"
@@ -158,6 +172,8 @@ def claims(rows: dict[str, list[Row]]) -> list[str]:
 
 def cost_line(rows: dict[str, list[Row]]) -> str:
     mcts, sbs = rows.get("mcts-40") or [], rows.get("sbs-3-5") or []
+    if "mcts-40" not in rows:
+        return ""
     if not mcts or not sbs:
         return "- MCTS against SBS(3,5) time: missing rows."
     seconds = statistics.fmean(r.seconds for r in mcts) / statistics.fmean(r.seconds for r in sbs)
@@ -233,7 +249,24 @@ def main() -> None:
     parser.add_argument("--figure", type=Path)
     parser.add_argument("--results", type=Path, required=True)
     parser.add_argument("--setting", action="append", default=[])
+    parser.add_argument(
+        "--pattern",
+        default="seed{seed}/{row}.jsonl",
+        help="a row's results file under OUT (default: %(default)s); greedy is OUT/greedy.jsonl",
+    )
+    parser.add_argument(
+        "--claim",
+        action="append",
+        default=[],
+        metavar="A:B",
+        help="row A above row B, a paired gap per seed (default: AlphaMath's order and ablations)",
+    )
+    parser.add_argument("--title", default="AlphaMath's table with the released search settings")
+    parser.add_argument("--made-by", default="make -C examples/alphamath released")
     args = parser.parse_args()
+    pairs = [tuple(c.split(":", 1)) for c in args.claim] or CLAIMS
+    if any(len(pair) != 2 for pair in pairs):
+        parser.error("--claim takes A:B, two row names")
 
     names = args.rows.split()
     rows: dict[str, list[Row]] = {}
@@ -243,24 +276,19 @@ def main() -> None:
     for name in names:
         rows[name] = []
         for seed in args.seeds.split():
-            row = load(args.out / f"seed{seed}" / f"{name}.jsonl", name)
+            row = load(args.out / args.pattern.format(seed=seed, row=name), name)
             if row is None:
                 missing.append(f"seed{seed}/{name}")
             else:
                 rows[name].append(row)
 
     lines = [
-        "# AlphaMath's table with the released search settings",
+        f"# {args.title}",
         "",
-        "Written by `make -C examples/alphamath released` (examples/alphamath/released.py) "
+        f"Written by `{args.made_by}` (examples/alphamath/released.py) "
         "from the search results; every number below is counted from them.",
         "",
         *[f"- {s}" for s in args.setting],
-        "- released settings (Super_MARIO configs/sbs_sft.yaml, configs/mcts_sft.yaml): "
-        "temperature 0.6; SBS max depth 10 with a parent's identical sampled steps merged; "
-        "MCTS 40 iterations on one tree per problem, c_puct 1.25, identical steps kept, "
-        "terminal children never selected and their reward backed up once, the answer from "
-        "the pruned tree by Q (offline_inference.yaml).",
         *([f"- missing rows: {', '.join(missing)}"] if missing else []),
         "",
         *table(rows, ["greedy", *names]),
@@ -268,9 +296,8 @@ def main() -> None:
         "Paired gaps: each seed's difference on the same problems ± its standard error; the "
         "first number is their mean over seeds.",
         "",
-        *claims(rows),
-        "",
-        cost_line(rows),
+        *claims(rows, pairs),
+        *(["", cost_line(rows)] if cost_line(rows) else []),
     ]
     if args.train_trees and args.test_trees and args.train_trees.exists():
         train, test = q_values(args.train_trees), q_values(args.test_trees)

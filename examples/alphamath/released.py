@@ -1,4 +1,4 @@
-"""Write examples/alphamath/RELEASED.md (and qvalues.png) from `make released`'s files.
+"""Write examples/alphamath/RESULTS.md (and qvalues.png) from `make released`'s files.
 
 AlphaMath's table (Chen et al. 2024: greedy 53.6, maj@5 61.8, SBS(1,5) 62.3, SBS(3,5) 65.7,
 MCTS(40) 64.0 on MATH, MCTS at 4.4x SBS's time) rerun with the search settings the authors
@@ -13,7 +13,7 @@ with gold rewards against test trees with values only).
 
     python examples/alphamath/released.py runs/alphamath-released --seeds "0 1 2" \\
         --rows "maj-5 sbs-1-5 sbs-3-5 mcts-40" --train-trees T.jsonl --test-trees U.jsonl \\
-        --figure examples/alphamath/qvalues.png --results examples/alphamath/RELEASED.md
+        --figure examples/alphamath/qvalues.png --results examples/alphamath/RESULTS.md
 
 examples/sbs's `make seeds` uses it too, with its own file layout (``--pattern``), rows and
 claims (``--claim A:B``: A above B, checked as a paired gap at every seed).
@@ -239,6 +239,40 @@ def draw(train: dict[str, list[float]], test: dict[str, list[float]], figure: Pa
     plt.close(fig)
 
 
+def section(
+    out: Path, seeds: list[str], names: list[str], pattern: str, pairs: list[tuple[str, str]]
+) -> list[str]:
+    """One results folder's table and claims. A row with no file at any seed was not run
+    for this folder and is left out (named); one missing at some seeds is reported missing."""
+    rows: dict[str, list[Row]] = {}
+    greedy = load(out / "greedy.jsonl", "greedy")
+    rows["greedy"] = [greedy] if greedy else []
+    missing = [] if greedy else ["greedy"]
+    not_run = []
+    for name in names:
+        found = {seed: load(out / pattern.format(seed=seed, row=name), name) for seed in seeds}
+        if all(row is None for row in found.values()):
+            not_run.append(name)
+            continue
+        missing += [f"seed{seed}/{name}" for seed, row in found.items() if row is None]
+        rows[name] = [row for row in found.values() if row is not None]
+    ran = [name for name in names if name in rows]
+    pairs = [(a, b) for a, b in pairs if a in rows and b in rows]
+    cost = cost_line(rows)
+    return [
+        *([f"- missing rows: {', '.join(missing)}"] if missing else []),
+        *([f"- not run here: {', '.join(LABELS.get(n, n) for n in not_run)}"] if not_run else []),
+        "",
+        *table(rows, ["greedy", *ran]),
+        "",
+        "Paired gaps: each seed's difference on the same problems ± its standard error; the "
+        "first number is their mean over seeds.",
+        "",
+        *claims(rows, pairs),
+        *(["", cost] if cost else []),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path)
@@ -263,24 +297,27 @@ def main() -> None:
     )
     parser.add_argument("--title", default="AlphaMath's table with the released search settings")
     parser.add_argument("--made-by", default="make -C examples/alphamath released")
+    parser.add_argument("--label", default="", help="the heading of OUT's section (with --also)")
+    parser.add_argument(
+        "--also",
+        action="append",
+        default=[],
+        metavar="LABEL=DIR",
+        help="another results folder with the same layout (another scorer): its own section",
+    )
+    parser.add_argument("--note", action="append", default=[], help="a line at the end")
     args = parser.parse_args()
     pairs = [tuple(c.split(":", 1)) for c in args.claim] or CLAIMS
     if any(len(pair) != 2 for pair in pairs):
         parser.error("--claim takes A:B, two row names")
 
     names = args.rows.split()
-    rows: dict[str, list[Row]] = {}
-    greedy = load(args.out / "greedy.jsonl", "greedy")
-    rows["greedy"] = [greedy] if greedy else []
-    missing = [] if greedy else ["greedy"]
-    for name in names:
-        rows[name] = []
-        for seed in args.seeds.split():
-            row = load(args.out / args.pattern.format(seed=seed, row=name), name)
-            if row is None:
-                missing.append(f"seed{seed}/{name}")
-            else:
-                rows[name].append(row)
+    sections = [(args.label, args.out)]
+    for also in args.also:
+        label, sep, folder = also.partition("=")
+        if not sep or not label or not folder:
+            parser.error(f"--also takes LABEL=DIR, got {also!r}")
+        sections.append((label, Path(folder)))
 
     lines = [
         f"# {args.title}",
@@ -289,16 +326,11 @@ def main() -> None:
         "from the search results; every number below is counted from them.",
         "",
         *[f"- {s}" for s in args.setting],
-        *([f"- missing rows: {', '.join(missing)}"] if missing else []),
-        "",
-        *table(rows, ["greedy", *names]),
-        "",
-        "Paired gaps: each seed's difference on the same problems ± its standard error; the "
-        "first number is their mean over seeds.",
-        "",
-        *claims(rows, pairs),
-        *(["", cost_line(rows)] if cost_line(rows) else []),
     ]
+    for label, out in sections:
+        if len(sections) > 1:
+            lines += ["", f"## {label}", "", f"- results: {out}"]
+        lines += section(out, args.seeds.split(), names, args.pattern, pairs)
     if args.train_trees and args.test_trees and args.train_trees.exists():
         train, test = q_values(args.train_trees), q_values(args.test_trees)
         lines += [
@@ -313,6 +345,8 @@ def main() -> None:
         if args.figure:
             draw(train, test, args.figure)
             lines += ["", f"![Q values]({args.figure.name})"]
+    if args.note:
+        lines += ["", *args.note]
     args.results.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 

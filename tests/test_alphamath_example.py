@@ -168,3 +168,57 @@ def test_an_svpo_report_becomes_a_section_with_its_headings_one_level_down(
     assert lines[0] == "## SVPO against SFT (SVPO-sft.md)"
     assert "### Summary" in lines and "#### runs/x" in lines and "| a |" in lines
     assert report.svpo_section(tmp_path / "SVPO.md")[0].startswith("## SVPO (SVPO.md): missing")
+
+
+released_spec = importlib.util.spec_from_file_location(
+    "alphamath_released", EXAMPLE / "released.py"
+)
+assert released_spec is not None and released_spec.loader is not None
+released = importlib.util.module_from_spec(released_spec)
+sys.modules[released_spec.name] = released
+released_spec.loader.exec_module(released)
+
+
+def write_seeds(folder: Path, rows: dict[str, list[list[bool]]], greedy: list[bool]) -> None:
+    write_jsonl(folder / "greedy.jsonl", [result(f"q{i}", r) for i, r in enumerate(greedy)])
+    for name, per_seed in rows.items():
+        for seed, rights in enumerate(per_seed):
+            (folder / f"seed{seed}").mkdir(parents=True, exist_ok=True)
+            write_jsonl(
+                folder / f"seed{seed}" / f"{name}.jsonl",
+                [result(f"q{i}", r) for i, r in enumerate(rights)],
+            )
+
+
+def test_released_section_counts_mean_spread_and_paired_gaps_per_seed(tmp_path: Path) -> None:
+    # Two seeds, four problems. SBS(3,5): 3/4 then 2/4; SBS(1,5): 1/4 both times.
+    write_seeds(
+        tmp_path,
+        {
+            "sbs-3-5": [[True, True, True, False], [True, True, False, False]],
+            "sbs-1-5": [[True, False, False, False], [False, True, False, False]],
+        },
+        greedy=[True, False, False, False],
+    )
+    lines = released.section(
+        tmp_path,
+        ["0", "1"],
+        ["sbs-1-5", "sbs-3-5", "mcts-40"],
+        "seed{seed}/{row}.jsonl",
+        [("sbs-3-5", "sbs-1-5"), ("mcts-40", "sbs-1-5")],
+    )
+    text = "\n".join(lines)
+    # Mean of 75 and 50 is 62.5, sd 17.7; per seed listed; greedy is one run for all seeds.
+    assert "| SBS(3,5) | 65.7 | 62.5 ± 17.7 | 75.0, 50.0 |" in text
+    assert "| greedy | 53.6 | 25.0 | 25.0 |" in text
+    # Paired gaps per seed: +50 and +25; MCTS never ran here, so it is named and its claim left out.
+    assert "| SBS(3,5) > SBS(1,5) | +3.4 | +37.5 (+50.0 ± " in text
+    assert "holds at every seed" in text
+    assert "- not run here: MCTS(40)" in text
+    assert "MCTS(40) >" not in text
+
+
+def test_released_section_names_a_row_missing_at_some_seeds(tmp_path: Path) -> None:
+    write_seeds(tmp_path, {"sbs-1-5": [[True, False]]}, greedy=[True, True])
+    lines = released.section(tmp_path, ["0", "1"], ["sbs-1-5"], "seed{seed}/{row}.jsonl", [])
+    assert "- missing rows: seed1/sbs-1-5" in lines

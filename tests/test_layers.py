@@ -1,13 +1,15 @@
-"""No module imports from a layer above its own (the table in :mod:`mathverify.layers`).
+"""No module imports from a layer above its own (the table in :mod:`mathverify.layers`), and no
+two modules import each other, directly or round a longer loop (issue #37).
 
 Every import of the package is read with ``ast``, function-level and ``TYPE_CHECKING`` ones
-included, relative imports resolved; the checker itself is tested on a small package with
-an upward import hidden in a function.
+included, relative imports resolved; the checkers themselves are tested on a small package
+with an upward import and a cycle hidden in functions.
 """
 
 from __future__ import annotations
 
 import ast
+import sys
 from pathlib import Path
 
 import mathverify
@@ -125,3 +127,116 @@ def test_the_checker_finds_upward_and_forbidden_imports(tmp_path: Path) -> None:
         "pkg/top/b.py:1: top imports pkg.side.c from side; the two are independent "
         "(shared code goes one layer down)",
     ]
+
+
+# -- cycles between modules -------------------------------------------------------------
+
+
+def import_graph(root: Path) -> dict[str, dict[str, int]]:
+    """``{module: {imported module: line}}`` over every import in the package under ``root``.
+
+    An import names the most specific module it reaches: ``from pkg.a import f`` is an edge
+    to ``pkg.a``, ``from pkg import a`` one to ``pkg.a`` when ``a`` is a module. The parent
+    packages that Python initialises on the way are not edges: a package's ``__init__``
+    re-exporting its modules is not a cycle with them.
+    """
+    paths = {_module_name(root, path): path for path in sorted(root.rglob("*.py"))}
+    graph: dict[str, dict[str, int]] = {}
+    for module, path in paths.items():
+        edges = graph.setdefault(module, {})
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for node in ast.walk(tree):
+            for dotted in _imported(node, module, path.name == "__init__.py"):
+                target = dotted
+                while target and target not in paths:
+                    target = target.rpartition(".")[0]
+                if target and target != module:
+                    edges.setdefault(target, node.lineno)
+    return graph
+
+
+def import_cycles(root: Path) -> list[str]:
+    """One message per loop of imports between modules, naming each module and import line.
+
+    A strongly connected group of modules is reported by one shortest loop through its
+    first module (by name), so a group found is always shown as a loop one can follow.
+    """
+    graph = import_graph(root)
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10 * len(graph)))
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    groups: list[list[str]] = []
+
+    def visit(module: str) -> None:  # Tarjan's strongly connected components
+        index[module] = low[module] = len(index)
+        stack.append(module)
+        on_stack.add(module)
+        for target in graph[module]:
+            if target not in index:
+                visit(target)
+                low[module] = min(low[module], low[target])
+            elif target in on_stack:
+                low[module] = min(low[module], index[target])
+        if low[module] == index[module]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == module:
+                    break
+            if len(group) > 1:
+                groups.append(sorted(group))
+
+    for module in sorted(graph):
+        if module not in index:
+            visit(module)
+    problems = []
+    for group in sorted(groups):
+        loop = _shortest_loop(graph, group[0], set(group))
+        hops = [f"{a} (line {graph[a][b]})" for a, b in zip(loop, loop[1:], strict=False)]
+        problems.append("import cycle: " + " -> ".join([*hops, loop[-1]]))
+    return problems
+
+
+def _shortest_loop(graph: dict[str, dict[str, int]], start: str, group: set[str]) -> list[str]:
+    """``[start, ..., start]``: a shortest path of imports inside ``group`` back to ``start``."""
+    paths = {start: [start]}
+    frontier = [start]
+    while frontier:
+        following = []
+        for module in frontier:
+            for target in sorted(graph[module]):
+                if target == start:
+                    return [*paths[module], start]
+                if target in group and target not in paths:
+                    paths[target] = [*paths[module], target]
+                    following.append(target)
+        frontier = following
+    raise AssertionError(f"{start} is in a cycle but no loop leads back to it")
+
+
+def test_no_two_modules_import_each_other() -> None:
+    problems = import_cycles(PACKAGE)
+    assert not problems, "\n".join(problems)
+
+
+def test_the_checker_finds_cycles_hidden_in_functions(tmp_path: Path) -> None:
+    root = tmp_path / "pkg"
+    (root / "sub").mkdir(parents=True)
+    (root / "__init__.py").write_text("from pkg.sub import a\n")
+    (root / "sub" / "__init__.py").write_text("from .a import f\nfrom .b import g\n")
+    (root / "sub" / "a.py").write_text("def f():\n    from pkg.sub.b import g\n")
+    (root / "sub" / "b.py").write_text("from . import c\n\n\ndef g():\n    pass\n")
+    (root / "sub" / "c.py").write_text("import os\n\n\ndef h():\n    from ..sub import a\n")
+    (root / "d.py").write_text("import pkg.e\n")
+    (root / "e.py").write_text("from pkg import d\nfrom pkg.sub import b\n")
+    assert import_cycles(root) == [
+        "import cycle: pkg.d (line 1) -> pkg.e (line 1) -> pkg.d",
+        "import cycle: pkg.sub.a (line 2) -> pkg.sub.b (line 1) -> pkg.sub.c (line 5) -> pkg.sub.a",
+    ]
+    (root / "sub" / "c.py").write_text("import os\n")
+    (root / "e.py").write_text("from pkg.sub import b\n")
+    assert import_cycles(root) == []  # a package's __init__ and its own modules are no cycle

@@ -4,16 +4,37 @@ A grader is a function ``(pred, gold) -> (equal, reason)`` over two non-empty an
 strings; it may raise (the pool turns that into an ``"error"`` verdict) and may run for
 ever (the pool kills it). Time limits are not a grader's business: the pool enforces them.
 :func:`run_grader` runs one in a grading mode: ``strict`` (the grader decides) or
-``lenient`` (the rules of :mod:`mathverify.grading.lenient` may change its verdict).
+``lenient`` (the rules of :mod:`mathverify.grading.lenient` may change its verdict, reading
+values with the grader's own parser: :data:`READERS`).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 from mathverify.errors import MathverifyError
+from mathverify.grading.answer_text import as_latex_answer
+from mathverify.grading.lenient import apply_rules
+from mathverify.grading.readers import MATH_VERIFY_READER, SYMPY_READER, Reader, math_verify_parse
+from mathverify.grading.sympy_grader import answers_equal
 from mathverify.grading.verdict import EQUAL, GOLD_NOT_PARSED, NOT_EQUAL
+
+__all__ = [
+    "GRADERS",
+    "GRADER_NAMES",
+    "GRADING_MODES",
+    "LENIENT",
+    "MATH_VERIFY",
+    "READERS",
+    "STRICT",
+    "SYMPY",
+    "as_latex_answer",
+    "check_mode",
+    "math_verify_grader",
+    "parse_graders",
+    "run_grader",
+    "sympy_grader",
+]
 
 GraderFn = Callable[[str, str], tuple[bool, str]]
 
@@ -21,31 +42,15 @@ MATH_VERIFY = "math-verify"
 SYMPY = "sympy"
 GRADER_NAMES = (MATH_VERIFY, SYMPY)
 
-_UNESCAPED_DOLLAR = re.compile(r"(?<!\\)\$")
-
-
-def as_latex_answer(answer: str) -> str:
-    """Text that math-verify's LaTeX extraction reads as exactly this answer.
-
-    A bare answer such as ``\\frac{14}{3}``, ``x=5`` or ``\\text{(C)}`` is wrapped in
-    ``\\boxed{}`` (boxes are extracted first and whole, spaces and ``\\text`` included); text
-    that already has a box or ``$...$`` delimiters is left for math-verify to extract from.
-    """
-    if "\\boxed" in answer or "\\fbox" in answer or _UNESCAPED_DOLLAR.search(answer):
-        return answer
-    return "\\boxed{" + answer + "}"
-
 
 def math_verify_grader(pred: str, gold: str) -> tuple[bool, str]:
     """Math-Verify's ``verify(parse(gold), parse(pred))``, its own timeouts switched off."""
-    from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse, verify
+    from math_verify import verify
 
-    # LaTeX first (answers are LaTeX), plain expressions (``14/3``, ``2*x``) as the fallback.
-    config = [LatexExtractionConfig(), ExprExtractionConfig()]
-    gold_parsed = parse(as_latex_answer(gold), config, parsing_timeout=None)
+    gold_parsed = math_verify_parse(gold)
     if not gold_parsed:
         return False, GOLD_NOT_PARSED
-    pred_parsed = parse(as_latex_answer(pred), config, parsing_timeout=None)
+    pred_parsed = math_verify_parse(pred)
     if not pred_parsed:
         return False, NOT_EQUAL
     equal = verify(gold_parsed, pred_parsed, timeout_seconds=None)
@@ -54,13 +59,13 @@ def math_verify_grader(pred: str, gold: str) -> tuple[bool, str]:
 
 def sympy_grader(pred: str, gold: str) -> tuple[bool, str]:
     """Our own normaliser and sympy comparison (:mod:`mathverify.grading.sympy_grader`)."""
-    from mathverify.grading.sympy_grader import answers_equal
-
     equal = answers_equal(pred, gold)
     return equal, EQUAL if equal else NOT_EQUAL
 
 
 GRADERS: dict[str, GraderFn] = {MATH_VERIFY: math_verify_grader, SYMPY: sympy_grader}
+# How the lenient rules read values under each grader: with that grader's own parser.
+READERS: dict[str, Reader] = {MATH_VERIFY: MATH_VERIFY_READER, SYMPY: SYMPY_READER}
 
 STRICT = "strict"
 LENIENT = "lenient"
@@ -73,14 +78,15 @@ def run_grader(
     """``(equal, reason, rule)`` of grader ``name``; in lenient mode the enabled ``rules`` may change it.
 
     ``rule`` is the lenient rule that decided (None when the grader's own verdict stands).
+    The rules read values with the grader's own parser (``READERS[name]``).
     """
     grader = GRADERS[name]
     equal, reason = grader(pred, gold)
     if mode != LENIENT or not rules:
         return equal, reason, None
-    from mathverify.grading.lenient import apply_rules
-
-    equal, rule = apply_rules(pred, gold, equal, lambda p, g: grader(p, g)[0], rules)
+    equal, rule = apply_rules(
+        pred, gold, equal, lambda p, g: grader(p, g)[0], rules, reader=READERS[name]
+    )
     if rule is None:
         return equal, reason, None
     return equal, EQUAL if equal else NOT_EQUAL, rule

@@ -1,7 +1,9 @@
 """Lenient grading: named rules for the answer conventions other evaluators accept and Math-Verify does not.
 
 ``--grading lenient`` runs the strict grader (Math-Verify by default) first and then the
-rules of the registry :data:`RULES`, each a pure function of the two answer strings. Most
+rules of the registry :data:`RULES`, each a pure function of the two answer strings and of
+the grader's reader: a rule that reads a value parses it with the grader's own parser
+(:mod:`mathverify.grading.readers`; under ``--graders sympy`` Math-Verify is not called). Most
 rules can only add an equality (``10 weeks`` = ``10``); a few can only take one away,
 where the strict grader reads more (or less) into an answer than its writer meant
 (``10cm`` is ``10*c*m``, not 10 with a unit; ``2,2`` is two answers, not the set {2}).
@@ -47,16 +49,17 @@ from mathverify.grading.notation_rules import (
     unicode_math,
     yes_no,
 )
+from mathverify.grading.readers import MATH_VERIFY_READER, Reader
 from mathverify.grading.rule_tools import (
     DECIMAL_LITERAL,
     NUMBER,
     Compare,
+    Equal,
     RuleError,
     RuleFn,
     as_column,
     complex_value,
     matrix_cells,
-    parse_answer,
     plain_number,
     split_top,
     strip_math,
@@ -481,7 +484,7 @@ def imaginary_unit(pred: str, gold: str, compare: Compare) -> bool | None:
         return None
 
     def value(text: str) -> Any:
-        expr = parse_answer(pattern.sub("i", text))
+        expr = compare.reader.value(pattern.sub("i", text))
         if expr is None or not isinstance(expr, sympy.Expr):
             return None
         names = {s.name: s for s in expr.free_symbols}
@@ -524,7 +527,7 @@ def rounded_decimal(pred: str, gold: str, compare: Compare) -> bool | None:
     if pred_dec == gold_dec:
         return None
     decimal, exact = (pred, gold) if pred_dec else (gold, pred)
-    decimal_v, exact_v = parse_answer(decimal), parse_answer(exact)
+    decimal_v, exact_v = compare.reader.value(decimal), compare.reader.value(exact)
     if decimal_v is None or exact_v is None:
         return None
     import sympy
@@ -559,7 +562,7 @@ def identity(pred: str, gold: str, compare: Compare) -> bool | None:
 
     def value(text: str) -> Any:
         text = _DEGREES.sub(r"(\1\\cdot\\frac{\\pi}{180})", text)
-        expr = parse_answer(text)
+        expr = compare.reader.value(text)
         return expr if isinstance(expr, sympy.Expr) else None
 
     # variables: letters outside command names and text; both sides need the same ones
@@ -660,33 +663,60 @@ def parse_rules(disabled: str | None = None) -> tuple[str, ...]:
 
 
 def lenient_equal(
-    pred: str, gold: str, base: Compare, rules: tuple[str, ...] = RULE_NAMES, depth: int = 0
+    pred: str,
+    gold: str,
+    base: Equal,
+    rules: tuple[str, ...] = RULE_NAMES,
+    depth: int = 0,
+    reader: Reader = MATH_VERIFY_READER,
 ) -> tuple[bool, str | None]:
     """``(equal, rule)``: the strict ``base`` verdict, changed by the first enabled rule that decides.
 
     ``rule`` names the rule that changed the verdict; None when the strict verdict stands.
+    ``reader`` is how the rules read values: the reader of the grader behind ``base``
+    (:data:`mathverify.grading.graders.READERS`); Math-Verify's, the default grader's, when
+    not given.
     """
     equal = base(pred, gold) if depth == 0 else _safe_base(base, pred, gold)
-    return apply_rules(pred, gold, equal, base, rules, depth)
+    return apply_rules(pred, gold, equal, base, rules, depth, reader=reader)
+
+
+@dataclass(frozen=True)
+class _LenientCompare:
+    """The ``compare`` a rule is handed: parts of an answer compared leniently, one level deeper.
+
+    It carries the grader's ``reader`` (:class:`~mathverify.grading.rule_tools.Compare`).
+    """
+
+    base: Equal
+    rules: tuple[str, ...]
+    depth: int
+    reader: Reader
+
+    def __call__(self, pred: str, gold: str) -> bool:
+        if self.depth >= _MAX_DEPTH:
+            return _safe_base(self.base, pred, gold)
+        return lenient_equal(pred, gold, self.base, self.rules, self.depth + 1, self.reader)[0]
 
 
 def apply_rules(
     pred: str,
     gold: str,
     equal: bool,
-    base: Compare,
+    base: Equal,
     rules: tuple[str, ...] = RULE_NAMES,
     depth: int = 0,
+    *,
+    reader: Reader,
 ) -> tuple[bool, str | None]:
-    """Given the strict verdict ``equal``, the lenient one and the rule that changed it (or None)."""
+    """Given the strict verdict ``equal``, the lenient one and the rule that changed it (or None).
 
-    def compare(p: str, g: str) -> bool:
-        if depth >= _MAX_DEPTH:
-            return _safe_base(base, p, g)
-        return lenient_equal(p, g, base, rules, depth + 1)[0]
-
+    ``reader`` is the grader's reading of values (:mod:`mathverify.grading.readers`): the
+    rules parse with it and with nothing else.
+    """
     if len(pred) + len(gold) > _MAX_RULE_CHARS:
         return equal, None
+    compare = _LenientCompare(base, rules, depth, reader)
     wanted = REMOVES if equal else ADDS
     for name in rules:
         rule = RULES[name]
@@ -702,9 +732,8 @@ def _run_rule(rule: Rule, pred: str, gold: str, compare: Compare) -> bool | None
     """``rule.fn(pred, gold, compare)``; an exception from it is a bug and is raised as a :class:`RuleError`.
 
     Rules turn a parser's "cannot read this" into "does not apply" themselves, where they
-    parse (:func:`~mathverify.grading.rule_tools.latex_to_sympy`; Math-Verify's ``parse``
-    catches its own), so nothing else is caught here (issue #34). A timeout
-    (a ``BaseException``) passes through untouched.
+    parse (the grader's reader, :mod:`mathverify.grading.readers`), so nothing else is
+    caught here (issue #34). A timeout (a ``BaseException``) passes through untouched.
     """
     try:
         return rule.fn(pred, gold, compare)
@@ -714,7 +743,7 @@ def _run_rule(rule: Rule, pred: str, gold: str, compare: Compare) -> bool | None
         raise RuleError(rule.name, exc) from exc
 
 
-def _safe_base(base: Compare, pred: str, gold: str) -> bool:
+def _safe_base(base: Equal, pred: str, gold: str) -> bool:
     """The strict grader on a part of an answer; an empty part equals nothing."""
     if not pred.strip() or not gold.strip():
         return False

@@ -3,9 +3,10 @@
 Nothing here decides a verdict; the rules in :mod:`mathverify.grading.lenient`,
 :mod:`mathverify.grading.notation_rules` and :mod:`mathverify.grading.value_rules` do.
 
-Errors: the rules read answers with Math-Verify's ``parse`` and ``verify``, which catch
-their own errors and return nothing (``raise_on_error=False``); the sympy grader's parser
-errors are narrowed in :func:`mathverify.grading.sympy_grader.latex_to_sympy`. Where a
+Errors: the rules read values with the reader of the grader they run under
+(:mod:`mathverify.grading.readers`), which turns "cannot read this" into None: Math-Verify's
+``parse`` and ``verify`` catch their own errors (``raise_on_error=False``); the sympy
+grader's parser errors are narrowed in :func:`mathverify.grading.sympy_grader.latex_to_sympy`. Where a
 rule evaluates a sympy object it catches only the errors sympy raises for "no such value"
 (:func:`complex_value`, :func:`too_big`). Anything else raised inside a rule is a bug,
 and surfaces as a :class:`RuleError` (issue #34).
@@ -16,19 +17,22 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
+
+from mathverify.grading.answer_text import split_outside_brackets
+from mathverify.grading.magnitude import MAX_LOG10, log10_bound
+from mathverify.grading.readers import Reader
 
 __all__ = [
     "DECIMAL_LITERAL",
     "NUMBER",
     "Compare",
+    "Equal",
     "RuleError",
     "RuleFn",
     "as_column",
     "complex_value",
     "matrix_cells",
-    "parse_all",
-    "parse_answer",
     "plain_number",
     "split_top",
     "strip_math",
@@ -37,9 +41,26 @@ __all__ = [
     "variable_letters",
 ]
 
-Compare = Callable[[str, str], bool]
+# A grader's verdict on two answer strings: the strict comparison the rules start from.
+Equal = Callable[[str, str], bool]
+
+
+class Compare(Protocol):
+    """What a rule is handed besides the two answers.
+
+    Called, it is the whole lenient comparison, for parts of an answer; its ``reader`` is
+    the grader's reading of values (:mod:`mathverify.grading.readers`), so a rule parses
+    with the parser of the grader it runs under, never with one of its own.
+    """
+
+    @property
+    def reader(self) -> Reader: ...
+
+    def __call__(self, pred: str, gold: str, /) -> bool: ...
+
+
 # A rule gets (pred, gold, compare) and returns True/False when it decides, None when it
-# does not apply; ``compare`` is the whole lenient comparison, for parts of an answer.
+# does not apply.
 RuleFn = Callable[[str, str, Compare], "bool | None"]
 
 NUMBER = r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)"
@@ -76,31 +97,10 @@ def strip_math(text: str) -> str:
     return text.rstrip(".").strip()
 
 
-def parse_all(text: str) -> list[Any]:
-    """Math-Verify's ``parse`` of an answer: its readings, then the text read; [] if none."""
-    from math_verify import ExprExtractionConfig, LatexExtractionConfig, parse
-
-    from mathverify.grading.graders import as_latex_answer
-
-    return parse(
-        as_latex_answer(text),
-        [LatexExtractionConfig(), ExprExtractionConfig()],
-        parsing_timeout=None,
-    )
-
-
-def parse_answer(text: str) -> Any:
-    """Math-Verify's reading of an answer as a sympy object, or None (it catches its own errors)."""
-    parsed = parse_all(text)
-    return parsed[0] if parsed and not isinstance(parsed[0], str) else None
-
-
 def too_big(expr: Any) -> bool:
     """True if evaluating ``expr`` could produce a number too large to compute quickly."""
-    from mathverify.grading.sympy_grader import MAX_LOG10, _log10_bound
-
     try:
-        return _log10_bound(expr) > MAX_LOG10 / 100
+        return log10_bound(expr) > MAX_LOG10 / 100
     except (TypeError, ValueError, RecursionError):  # sympy: no real magnitude to bound
         return True
 
@@ -122,9 +122,7 @@ def complex_value(expr: Any) -> complex | None:
 
 def split_top(text: str, separator: str = ",") -> list[str]:
     """Parts of ``text`` split at ``separator`` outside any brackets, each stripped."""
-    from mathverify.grading.sympy_grader import _split_top
-
-    return [part.strip() for part in _split_top(text, separator)]
+    return [part.strip() for part in split_outside_brackets(text, separator)]
 
 
 def plain_number(text: str) -> float | None:

@@ -19,16 +19,16 @@ import math
 import re
 from typing import Any
 
+from mathverify.grading.answer_text import split_outside_brackets
+from mathverify.grading.magnitude import MAX_LOG10, log10_bound
 from mathverify.steps import extract_boxed
 
-__all__ = ["answers_equal", "latex_to_sympy", "normalize_answer", "split_structure"]
+__all__ = ["answers_equal", "latex_to_sympy", "normalize_answer", "read_value", "split_structure"]
 
 # Relative tolerance when either side is a decimal (the writer rounded); exact values
 # (fractions, radicals, pi) must agree to near machine precision.
 DECIMAL_REL_TOL = 1e-6
 EXACT_REL_TOL = 1e-12
-# Numbers with more decimal digits than this are not evaluated (a guard against 9^{9^{9^9}}).
-MAX_LOG10 = 1e5
 # Fixed points at which expressions with free symbols are compared (seed-free determinism).
 _PROBE_POINTS = (0.5772156649, 1.6180339887, -0.7071067812)
 _MAX_SET_MATCH = 12
@@ -145,29 +145,6 @@ def normalize_answer(answer: str) -> str:
     return text
 
 
-def _split_top(text: str, separator: str = ",") -> list[str]:
-    """Split at separators outside any (), [], {} nesting."""
-    parts, depth, start = [], 0, 0
-    i = 0
-    while i < len(text):
-        char = text[i]
-        if char == "\\" and text[i + 1 : i + 2] in ("{", "}"):
-            i += 2
-            continue
-        if char in "([{":
-            depth += 1
-        elif char in ")]}":
-            depth -= 1
-        elif depth == 0 and text.startswith(separator, i):
-            parts.append(text[start:i])
-            start = i + len(separator)
-            i = start
-            continue
-        i += 1
-    parts.append(text[start:])
-    return parts
-
-
 def _outer_closes_at_end(text: str) -> bool:
     """True if the bracket opening at 0 closes at the last character."""
     depth = 0
@@ -187,16 +164,16 @@ def split_structure(text: str) -> tuple[str, Any]:
     if matrix:
         rows = [row for row in matrix.group(2).split("\\\\") if row.strip()]
         return "matrix", [[cell.strip() for cell in row.split("&")] for row in rows]
-    union = _split_top(text, "\\cup")
+    union = split_outside_brackets(text, "\\cup")
     if len(union) > 1:
         return "union", union
     if text.startswith("\\{") and text.endswith("\\}"):
-        return "set", _split_top(text[2:-2])
+        return "set", split_outside_brackets(text[2:-2])
     if len(text) >= 2 and text[0] in "([" and text[-1] in ")]" and _outer_closes_at_end(text):
-        items = _split_top(text[1:-1])
+        items = split_outside_brackets(text[1:-1])
         if len(items) > 1:
             return "sequence", (text[0], text[-1], items)
-    items = _split_top(text)
+    items = split_outside_brackets(text)
     if len(items) > 1:
         return "set", items
     return "scalar", text
@@ -207,7 +184,7 @@ def answers_equal(pred: str, gold: str) -> bool:
     pred, gold = normalize_answer(pred), normalize_answer(gold)
     # A worked chain such as \frac{28}{4}=7 or (b,c)=(6,5) commits to its last side, unless
     # both answers are equations.
-    pred_sides, gold_sides = _split_top(pred, "="), _split_top(gold, "=")
+    pred_sides, gold_sides = split_outside_brackets(pred, "="), split_outside_brackets(gold, "=")
     if len(pred_sides) > 1 and len(gold_sides) == 1:
         pred = pred_sides[-1]
     elif len(gold_sides) > 1 and len(pred_sides) == 1:
@@ -273,6 +250,15 @@ def _scalar_equal(pred: str, gold: str) -> bool:
     return _sympy_equal(pred_expr, gold_expr)
 
 
+def read_value(answer: str) -> Any:
+    """The sympy object this grader reads in ``answer`` (normalised first), or None.
+
+    What the lenient rules read a value with under ``--graders sympy``
+    (:data:`mathverify.grading.readers.SYMPY_READER`).
+    """
+    return _to_sympy(normalize_answer(answer))
+
+
 def _to_sympy(text: str) -> Any:
     """A sympy object for a scalar answer, or None if it does not parse."""
     import sympy
@@ -308,30 +294,6 @@ def latex_to_sympy(text: str) -> Any:
         if type(exc) is Exception:  # the parser's own "cannot read this"
             return None
         raise
-
-
-def _log10_bound(expr: Any) -> float:
-    """An upper bound on log10 of the magnitude a numeric expression can reach when evaluated."""
-    import sympy
-
-    if isinstance(expr, sympy.Rational):
-        return max(abs(expr.p).bit_length(), abs(expr.q).bit_length()) * math.log10(2)
-    if isinstance(expr, sympy.Float):
-        return max(0.0, float(sympy.log(abs(expr), 10))) if expr != 0 else 0.0
-    if isinstance(expr, sympy.Pow):
-        exponent = _log10_bound(expr.exp)
-        if exponent > 8:
-            return math.inf
-        return max(_log10_bound(expr.base), 1.0) * 10**exponent
-    if isinstance(expr, sympy.factorial):
-        argument = _log10_bound(expr.args[0])
-        if argument > 8:
-            return math.inf
-        n = 10**argument
-        return n * max(math.log10(n), 1.0)
-    if not expr.args:
-        return 1.0
-    return sum(_log10_bound(arg) for arg in expr.args) + 1.0
 
 
 def _numeric_close(a: Any, b: Any, rel_tol: float) -> bool:
@@ -375,7 +337,7 @@ def _sympy_equal(pred: Any, gold: Any) -> bool:
 def _expr_equal(pred: Any, gold: Any) -> bool:
     import sympy
 
-    if max(_log10_bound(pred), _log10_bound(gold)) > MAX_LOG10:
+    if max(log10_bound(pred), log10_bound(gold)) > MAX_LOG10:
         return False
     has_decimal = bool(pred.atoms(sympy.Float) or gold.atoms(sympy.Float))
     rel_tol = DECIMAL_REL_TOL if has_decimal else EXACT_REL_TOL

@@ -14,9 +14,9 @@ import re
 from mathverify.grading.notation_rules import plain_subscripts
 from mathverify.grading.rule_tools import (
     Compare,
+    Equal,
     as_column,
     matrix_cells,
-    parse_all,
     plain_number,
     split_top,
     strip_math,
@@ -49,7 +49,7 @@ _PROSE = re.compile(r"(?<![\\a-zA-Z])[a-zA-Z]{3,}|\$|:")
 _DECIMAL_COMMA = re.compile(r"[-+]?\d+,\d+")
 
 
-def _multiset_equal(pred_items: list[str], gold_items: list[str], compare: Compare) -> bool:
+def _multiset_equal(pred_items: list[str], gold_items: list[str], compare: Equal) -> bool:
     """Each item matched to a different equal item of the other list, in any order."""
     if len(pred_items) != len(gold_items):
         return False
@@ -310,18 +310,6 @@ _INTERVALS = re.compile(
 _OR = re.compile(r"\\text\s*\{\s*or\s*\}|(?<![a-zA-Z\\])or(?![a-zA-Z])|\\(?:lor|vee)(?![a-zA-Z])")
 
 
-def _relation_is_interval(relation: str, interval: str) -> bool:
-    """Math-Verify's verdict on an inequality against an interval, set relations allowed."""
-    from math_verify import verify
-
-    relation_parsed, interval_parsed = parse_all(relation), parse_all(interval)
-    if not relation_parsed or not interval_parsed:
-        return False
-    return verify(
-        interval_parsed, relation_parsed, allow_set_relation_comp=True, timeout_seconds=None
-    )
-
-
 def inequality_interval(pred: str, gold: str, compare: Compare) -> bool | None:
     """An inequality in one variable equals the interval it describes: ``x > 3`` = ``(3, \\infty)``, ``3 < x \\le 5`` = ``(3, 5]``, ``x<-1 \\text{ or } x>1`` = ``(-\\infty,-1)\\cup(1,\\infty)``; ``x > 3`` != ``[3, \\infty)``.
 
@@ -330,7 +318,8 @@ def inequality_interval(pred: str, gold: str, compare: Compare) -> bool | None:
     judger (``interval_equal``): a solution set may be written either way. Applies when one
     answer has ``<``, ``>``, ``\\le`` or ``\\ge`` and the other is an interval or a union of
     intervals; endpoints and openness must agree. Inequalities joined by "or" (``\\lor``)
-    match the parts of a union one to one, in any order.
+    match the parts of a union one to one, in any order. The grader's reader decides
+    (Math-Verify's ``verify``; under ``--graders sympy``, sympy's solution set).
     """
     pred_s = re.sub(r"\\(?:left|right)(?![a-zA-Z])", "", strip_math(pred))
     gold_s = re.sub(r"\\(?:left|right)(?![a-zA-Z])", "", strip_math(gold))
@@ -340,10 +329,11 @@ def inequality_interval(pred: str, gold: str, compare: Compare) -> bool | None:
     relation, interval = (pred_s, gold_s) if pred_rel else (gold_s, pred_s)
     if not _INTERVALS.fullmatch(interval.strip()):
         return None
+    relation_is_interval = compare.reader.relation_is_interval
     relations = [part.strip() for part in _OR.split(relation)]
     if len(relations) == 1:
-        return True if _relation_is_interval(relation, interval) else None
+        return True if relation_is_interval(relation, interval) else None
     intervals = split_top(interval, "\\cup")
     if len(relations) != len(intervals) or not all(relations):
         return None
-    return True if _multiset_equal(relations, intervals, _relation_is_interval) else None
+    return True if _multiset_equal(relations, intervals, relation_is_interval) else None

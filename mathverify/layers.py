@@ -11,8 +11,10 @@ From the top (what users run) to the bottom (what everything shares):
    (``backends/code_runner.py``).
 7. ``models``, ``prefix_cache``: model cards, tiny test models, the verifier model and how
    one verifier example is tokenised (``models/verifier.py``, ``models/verifier_examples.py``,
-   shared by training and scoring), the KV slab layer (``models/kv_slab.py``, shared by the
-   hf backend and the scorer); the KV prefix cache.
+   shared by training and scoring), the KV cache kept across calls and built into batches
+   (``models/kv_prefix.py``, with its slab layer ``models/kv_slab.py``, shared by the hf
+   backend and the scorers), the adapter for transformers internals (``models/compat.py``);
+   the KV prefix cache's store.
 8. ``data``, ``grading``, ``sandbox``, ``records``, ``code_steps``, ``prompting``,
    ``step_scores``: datasets, answer checking, the sandbox, JSONL records, the code-step
    format (``code_steps.py``), prompt formats, the ``Scorer`` protocol and the aggregation

@@ -206,10 +206,10 @@ def test_bad_options_and_paths(tmp_path: Path, policy: HFPolicy) -> None:
 
 
 def test_stop_matcher_sees_stops_across_tokens_but_not_in_the_prompt() -> None:
-    from mathverify.backends.hf import _StopMatcher
+    from mathverify.backends.hf_decoding import StopMatcher
 
     tokenizer = build_tokenizer()
-    matcher = _StopMatcher(tokenizer, ("\n\n", "ab"))
+    matcher = StopMatcher(tokenizer, ("\n\n", "ab"))
     ids = tokenizer.convert_tokens_to_ids
     rows = [
         ["x", "\n", "\n"],  # separator as two newline tokens

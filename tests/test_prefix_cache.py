@@ -15,7 +15,8 @@ import pytest
 import torch
 from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
-from mathverify.backends.hf import HFPolicy, _cpu_decode_attention
+from mathverify.backends.hf import HFPolicy
+from mathverify.backends.hf_decoding import cpu_decode_attention
 from mathverify.data.synthetic import SynthConfig, make_splits
 from mathverify.errors import MathverifyError
 from mathverify.models.card import ModelCard
@@ -104,7 +105,7 @@ def test_cpu_decode_attention_equals_sdpa(kv_heads: int) -> None:
     module = torch.nn.Module()
     module.num_key_value_groups = heads // kv_heads  # type: ignore[assignment]
     module.is_causal = True  # type: ignore[assignment]
-    ours, _ = _cpu_decode_attention(module, query, key, value, mask, scaling=0.3)
+    ours, _ = cpu_decode_attention(module, query, key, value, mask, scaling=0.3)
     theirs, _ = sdpa_attention_forward(module, query, key, value, mask, scaling=0.3)
     assert ours.shape == theirs.shape == (rows, 1, heads, dim)
     assert torch.allclose(ours, theirs, atol=1e-5)
@@ -191,9 +192,9 @@ def test_poisoned_cache_entries_change_the_completions(policy_dir: Path) -> None
     store = cached.prefix_cache
     honest = store.longest
 
-    def poisoned(ids: list[int], limit: int | None = None) -> tuple[int, torch.Tensor | None]:
+    def poisoned(ids: list[int], limit: int | None = None) -> tuple[int, object]:
         n, value = honest(ids, limit)
-        return n, None if value is None else value + 0.5
+        return n, None if value is None else (value[0] + 0.5, value[1])
 
     store.longest = poisoned  # type: ignore[method-assign]
     ours, _ = run_depths(cached, 0.0)

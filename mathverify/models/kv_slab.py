@@ -1,10 +1,12 @@
 """A KV cache layer in preallocated buffers (slabs), built from a batch of prefix caches.
 
-Used by the hf backend's decoding loop (each prompt's keys and values go to its sampled
-rows, with room for the continuation) and by the PRM scorer (each shared prefix goes to the
-rows of its candidates, with room for their own tokens). Either way each row's buffer is
-written once, and a new token's keys and values are written in place instead of
-concatenated (``DynamicLayer`` copies the whole cache at every update).
+Built by :mod:`mathverify.models.kv_prefix` for the hf backend's decoding loop (each prompt's
+keys and values go to its sampled rows, with room for the continuation) and for the PRM
+scorer (each shared prefix goes to the rows of its candidates, with room for their own
+tokens). Either way each row's buffer is written once, and a new token's keys and values are
+written in place instead of concatenated (``DynamicLayer`` copies the whole cache at every
+update). The ``DynamicLayer`` methods it overrides are checked by
+:func:`mathverify.models.compat.check_overrides`.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from transformers import DynamicLayer
+
+from mathverify.models.compat import CacheLayer, check_overrides
 
 __all__ = ["FULL_SLAB_SLACK", "SlabLayer"]
 
@@ -21,7 +24,7 @@ __all__ = ["FULL_SLAB_SLACK", "SlabLayer"]
 FULL_SLAB_SLACK = 64
 
 
-class SlabLayer(DynamicLayer):
+class SlabLayer(CacheLayer):
     """A layer's KV cache in buffers sized for the whole continuation, written in place.
 
     ``DynamicLayer`` concatenates (copies the whole cache) at every token; here a token
@@ -40,6 +43,7 @@ class SlabLayer(DynamicLayer):
         rows: torch.Tensor | None,
         capacity: int,
     ) -> None:
+        check_overrides(type(self))
         super().__init__()
         length = keys.shape[2]
         # Padded once per prompt, then gathered into the rows: each slab element is written

@@ -12,8 +12,9 @@ Solutions that differ only in their last step (search's candidate continuations 
 beam) share one encoding of their common token prefix, through the decoder's KV cache;
 their scores equal those of encoding each solution whole, up to float rounding. The keys,
 values and hidden states of each call's shared prefixes are kept for the next call
-(:class:`~mathverify.prefix_cache.PrefixCache`): at search's next depth a beam's prefix is
-the one read before plus one step, so only that step is encoded again.
+(:mod:`mathverify.models.kv_prefix`, which the hf policy uses for its prompts too): at
+search's next depth a beam's prefix is the one read before plus one step, so only that step
+is encoded again.
 
 A PRM trained with ``--step-features likelihood`` also reads, at each step, the sum, mean
 and minimum log-probability of the step's tokens under its backbone's LM head; both paths
@@ -26,11 +27,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import DynamicCache, DynamicLayer
+from transformers import DynamicCache
 
 from mathverify.errors import MathverifyError
-from mathverify.models.compat import cache_keyword
-from mathverify.models.kv_slab import SlabLayer
+from mathverify.models.compat import cache_keyword, new_cache
+from mathverify.models.kv_prefix import (
+    DEFAULT_PREFIX_CACHE_TOKENS,
+    gather_prefixes,
+    keep_prefixes,
+    prefix_rows,
+)
 from mathverify.models.verifier import (
     IGNORE,
     THREE_CLASS_SCORES,
@@ -45,11 +51,6 @@ from mathverify.prefix_cache import PrefixCache
 from mathverify.step_scores import StepScores
 
 __all__ = ["PRMScorer"]
-
-
-# Shared-prefix tokens whose keys, values and hidden states one call keeps for the next
-# (0: off); search keeps one prefix per live beam.
-DEFAULT_PREFIX_CACHE_TOKENS = 1 << 16
 
 
 def _default_dtype(device: torch.device) -> torch.dtype:
@@ -279,7 +280,8 @@ class TokenScorer:
         prefix_probs: list[list[float]] = [[] for _ in groups]
         prefix_hidden: torch.Tensor | None = None
         prefix_ids = [ids[group[0]][:share] for group, share in zip(groups, shares, strict=True)]
-        prefix_cache, prefix_hidden, fed = self._cached_prefixes(prefix_ids, width)
+        prefix_cache = self._new_cache()
+        fed, prefix_hidden = gather_prefixes(self.prefix_cache, prefix_cache, prefix_ids, width)
         if fed:
             positions = (prefix_mask.cumsum(-1) - 1).clamp(min=0)
             hidden = self._encode(
@@ -293,7 +295,7 @@ class TokenScorer:
             )
         if width:
             assert prefix_hidden is not None
-            self._keep_prefixes(prefix_ids, prefix_cache, prefix_hidden)
+            keep_prefixes(self.prefix_cache, prefix_cache, prefix_ids, width, prefix_hidden)
             if not self._likelihood:
                 prefix_probs = self._head_probabilities(prefix_hidden).tolist()
         likelihood = (
@@ -318,13 +320,7 @@ class TokenScorer:
             if width:
                 # Each row's prefix keys and values, with room for its own tokens: written
                 # once (a copy of the prefix rows, then concatenation, wrote them twice).
-                rows_on_device = owners.to(self.device)
-                cache.layers = [
-                    SlabLayer(layer.keys, layer.values, rows_on_device, width + tail_width)
-                    if type(layer) is DynamicLayer
-                    else _copied_layer(layer, rows_on_device)
-                    for layer in prefix_cache.layers
-                ]
+                prefix_rows(cache, prefix_cache, owners.to(self.device), width + tail_width)
             first = torch.tensor([shares[g] for _, g in batch])
             positions = first[:, None] + torch.arange(tail_width)[None, :]
             tail_hidden = self._encode(
@@ -354,62 +350,7 @@ class TokenScorer:
 
     def _new_cache(self) -> DynamicCache:
         """An empty KV cache with one layer per decoder layer."""
-        return DynamicCache(config=self.model.backbone.config)
-
-    def _cached_prefixes(
-        self, prefixes: list[list[int]], width: int
-    ) -> tuple[DynamicCache, torch.Tensor | None, int]:
-        """A KV cache for the left-padded ``prefixes`` holding what the prefix cache knows,
-        the hidden states of those cached positions, and how many last positions the
-        decoder must still encode.
-
-        Every prefix is encoded over the same last ``fed`` positions, the most any prefix
-        has beyond its cached part (one with less encodes a few cached tokens again, to the
-        same values up to rounding); ``fed`` is 0 when the cache holds every prefix whole.
-        """
-        cache = self._new_cache()
-        store = self.prefix_cache
-        if not width or not all(type(layer) is DynamicLayer for layer in cache.layers):
-            return cache, None, width
-        hits = [store.longest(ids) for ids in prefixes]
-        fed = max(len(ids) - n for ids, (n, _) in zip(prefixes, hits, strict=True))
-        if fed >= width:
-            return cache, None, width
-        past = width - fed
-        kv_sample, hidden_sample = next(value for _, value in hits if value is not None)
-        layers2, heads, _, dim = kv_sample.shape
-        kv = kv_sample.new_zeros((layers2, len(prefixes), heads, past, dim))
-        hidden = hidden_sample.new_zeros((len(prefixes), past, hidden_sample.shape[-1]))
-        for row, (ids, (_, value)) in enumerate(zip(prefixes, hits, strict=True)):
-            used = len(ids) - fed  # this prefix's tokens left of the encoded window
-            if used > 0:
-                kv[:, row, :, past - used :] = value[0][:, :, :used]
-                hidden[row, past - used :] = value[1][:used]
-                store.stats.reused_tokens += used
-        for index, layer in enumerate(cache.layers):
-            layer.lazy_initialization(kv[2 * index], kv[2 * index + 1])
-            layer.keys, layer.values = kv[2 * index], kv[2 * index + 1]
-        return cache, hidden, fed
-
-    def _keep_prefixes(
-        self, prefixes: list[list[int]], cache: DynamicCache, hidden: torch.Tensor
-    ) -> None:
-        """Store each prefix's keys and values (all layers, one tensor) and hidden states."""
-        store = self.prefix_cache
-        if not all(type(layer) is DynamicLayer for layer in cache.layers):
-            return
-        width = hidden.shape[1]
-        for row, ids in enumerate(prefixes):
-            if ids and store.wants(ids):
-                start = width - len(ids)
-                kv = torch.stack(
-                    [
-                        part[row, :, start:]
-                        for layer in cache.layers
-                        for part in (layer.keys, layer.values)
-                    ]
-                )
-                store.insert(ids, (kv, hidden[row, start:].clone()))
+        return new_cache(self.model.backbone.config)
 
 
 class _PrefixLikelihood:
@@ -511,15 +452,6 @@ def _length_batches(rows: list[Any], lengths: list[int], size: int) -> list[list
         batches.append([row])
         width = length
     return batches
-
-
-def _copied_layer(layer: DynamicLayer, rows: torch.Tensor) -> DynamicLayer:
-    """A new cache layer holding rows ``rows`` of ``layer`` (``layer`` itself is unchanged)."""
-    copy = DynamicLayer()
-    copy.lazy_initialization(layer.keys, layer.values)
-    copy.keys = layer.keys[rows]
-    copy.values = layer.values[rows]
-    return copy
 
 
 class PRMScorer(TokenScorer):

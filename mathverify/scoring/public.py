@@ -91,13 +91,13 @@ from transformers import (
     AutoModelForTokenClassification,
     AutoTokenizer,
     DynamicCache,
-    DynamicLayer,
     PreTrainedModel,
     PreTrainedTokenizerBase,
 )
 
 from mathverify.errors import MathverifyError
 from mathverify.models.card import CARD_NAME
+from mathverify.models.compat import new_cache
 from mathverify.models.verifier import check_tokenizer_files, default_max_length
 from mathverify.scoring.prm import TokenScorer
 from mathverify.step_scores import StepScores
@@ -700,9 +700,7 @@ class PublicScorer(TokenScorer):
     def _new_cache(self) -> DynamicCache:
         """Full layers even for a sliding-window model (Mistral): the model's attention mask
         still applies the window, and full layers let prefixes be kept across calls."""
-        cache = DynamicCache(config=self.model.backbone.config)
-        cache.layers = [DynamicLayer() for _ in cache.layers]
-        return cache
+        return new_cache(self.model.backbone.config, full_layers=True)
 
     def _probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         """In float64 on the CPU: sigmoid and softmax in float32 are exactly 1.0 from a logit

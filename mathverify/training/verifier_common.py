@@ -29,6 +29,7 @@ from transformers.trainer_utils import get_last_checkpoint
 
 from mathverify.errors import MathverifyError
 from mathverify.models.card import CARD_NAME, ModelCard, load_card
+from mathverify.models.compat import check_overrides
 from mathverify.models.prompts import model_prompt_format
 from mathverify.models.verifier import (
     IGNORE,
@@ -189,9 +190,15 @@ class TrainResult:
 
 
 class VerifierTrainer(Trainer):
-    """``Trainer`` that saves and loads checkpoints in the verifier's directory format."""
+    """``Trainer`` that saves and loads checkpoints in the verifier's directory format.
+
+    It overrides three private ``Trainer`` methods (there is no public hook for a model
+    saved in its own format); :func:`~mathverify.models.compat.check_overrides` checks
+    that the installed release still calls them with these signatures.
+    """
 
     def __init__(self, *args: Any, card: ModelCard, **kwargs: Any) -> None:
+        check_overrides(type(self))
         super().__init__(*args, **kwargs)
         self.card = card
 

@@ -23,11 +23,11 @@ keys already written. Reading never keys on question text.
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import os
 import sys
 import zlib
+from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,16 +75,20 @@ def _check(value: Any, kind: str) -> str | None:
     return None
 
 
-class Record:
-    """Base of the JSONL record types: validation from dicts and serialisation to dicts."""
+class Record(ABC):
+    """Base of the JSONL record types: validation from dicts and serialisation to dicts.
+
+    A record type says how its records are keyed (:meth:`key`); the rest is shared.
+    """
 
     # field name -> kind; a kind ending in "?" may be null. Fields with a dataclass default
     # may be absent from the JSON object.
     FIELDS: ClassVar[dict[str, str]] = {}
     KIND: ClassVar[str] = "record"
 
+    @abstractmethod
     def key(self) -> str:
-        raise NotImplementedError
+        """The record's id in a file of its kind; a resumed run skips the keys already written."""
 
     @classmethod
     def from_dict(cls: type[R], data: Any, *, path: str = "<dict>", line: int | None = None) -> R:
@@ -112,7 +116,8 @@ class Record:
         return record
 
     def validate(self, path: str, line: int | None) -> None:
-        """Cross-field checks; subclasses raise RecordError."""
+        """Cross-field checks; subclasses that have some raise RecordError (none by default)."""
+        return None
 
     def to_dict(self) -> dict[str, Any]:
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
@@ -587,10 +592,3 @@ def write_records(path: str | os.PathLike[str], records: Iterable[Record]) -> in
     with RecordWriter(path, record_type) as writer:
         writer.write_all(records)
         return writer.written
-
-
-def dumps_lines(records: Iterable[Record]) -> str:
-    buffer = io.StringIO()
-    for record in records:
-        buffer.write(record.to_json() + "\n")
-    return buffer.getvalue()

@@ -43,16 +43,6 @@ class Completion:
     logprob: float | None = None
 
 
-@dataclass(frozen=True)
-class SamplingConfig:
-    n: int = 1
-    temperature: float = 0.0
-    top_p: float = 1.0
-    max_tokens: int = 256
-    stop: tuple[str, ...] | None = None
-    seed: int = 0
-
-
 def check_sampling(*, n: int, temperature: float, top_p: float, max_tokens: int) -> None:
     """Refuse sampling options no backend can honour, with a message naming the option."""
     if n < 1:

@@ -107,10 +107,6 @@ class Expr:
     left: Expr | None = None
     right: Expr | None = None
 
-    @property
-    def is_number(self) -> bool:
-        return self.op is None
-
 
 def number(value: int) -> Expr:
     return Expr(value=value)

@@ -181,8 +181,6 @@ def glued_letters(pred: str, gold: str, compare: Compare) -> bool | None:
 
 # -- rules that add an equality ---------------------------------------------------------
 
-_DOUBLED_COMMAND = re.compile(r"\\\\(?=[a-zA-Z]{2,})")
-
 
 def escaped_backslash(pred: str, gold: str, compare: Compare) -> bool | None:
     """Backslashes doubled by a JSON/string escape (``\\\\frac``, ``\\\\begin``) or a trailing ``\\`` or ``\\\\`` left by extraction are undone.

@@ -23,6 +23,7 @@ compute them (the shared one from the prefix's and the solution's own tokens tog
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +60,12 @@ def _default_dtype(device: torch.device) -> torch.dtype:
     return torch.float32
 
 
-class TokenScorer:
-    """Shared batching for verifiers that read probabilities at token positions."""
+class TokenScorer(ABC):
+    """Shared batching for verifiers that read probabilities at token positions.
+
+    A subclass says how one solution is tokenised (:meth:`tokenize`) and how the
+    probabilities read at its score positions spread over the steps (:meth:`place`).
+    """
 
     kind: tuple[str, ...] = ("prm", "orm")
 
@@ -102,16 +107,17 @@ class TokenScorer:
                 f"{', '.join(THREE_CLASS_SCORES)}"
             )
 
+    @abstractmethod
     def tokenize(self, problem: str, steps: list[str]) -> dict[str, list[Any]]:
-        raise NotImplementedError
+        """One solution's model inputs: ``input_ids`` and the ``score_positions`` read for it."""
 
     def tokenize_many(self, solutions: list[tuple[str, list[str]]]) -> list[dict[str, list[Any]]]:
         """:meth:`tokenize` of each (problem, steps); a subclass may do it in one call."""
         return [self.tokenize(problem, list(steps)) for problem, steps in solutions]
 
+    @abstractmethod
     def place(self, n_steps: int, probabilities: list[float]) -> StepScores:
         """Spread the probabilities read at score positions over the steps."""
-        raise NotImplementedError
 
     def _probabilities(self, logits: torch.Tensor) -> torch.Tensor:
         logits = logits.float()

@@ -45,10 +45,6 @@ SEARCHES: dict[str, SearchFn] = {
     "mcts": mcts,
 }
 
-# Methods that rank solutions with a scorer: always, or (sbs) when the beam is wider than one.
-USES_SCORER = ("best-of-n", "weighted-vote", "sbs")
-
-
 def run_search(
     method: str,
     problems: list[Problem],
@@ -79,7 +75,6 @@ __all__ = [
     "METHOD_FIELDS",
     "SCORER_METHODS",
     "SEARCHES",
-    "USES_SCORER",
     "SearchConfig",
     "SearchFn",
     "best_of_n",

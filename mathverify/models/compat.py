@@ -15,7 +15,7 @@ Internals used (``grep -n "^- \\`\\`" mathverify/models/compat.py``), each with 
 
 - ``forward(cache=...)`` / ``forward(past_key_values=...)``: the KV-cache keyword of a
   decoder's forward (renamed in 5.25) -- :func:`cache_keyword`;
-  ``test_cache_keyword_is_a_forward_parameter``.
+  ``test_cache_keyword_is_the_one_the_forward_reads``.
 - ``GenerationMixin._prepare_special_tokens``: fills a generation config's special-token
   tensors -- :func:`generation_processors`; ``test_internal_signature[...]``.
 - ``GenerationMixin._get_logits_processor``: the logits processors ``generate`` builds for a
@@ -25,10 +25,11 @@ Internals used (``grep -n "^- \\`\\`" mathverify/models/compat.py``), each with 
   layer, whose layers we replace -- :func:`new_cache`, :func:`set_layers`;
   ``test_internal_signature[DynamicCache.__init__]``, ``test_new_cache_has_a_layer_per_decoder_layer``.
 - ``DynamicLayer.lazy_initialization``, ``DynamicLayer.keys`` / ``.values`` /
-  ``.is_initialized``: written directly to fill a layer from stored tensors --
-  :func:`fill_layers`, :func:`copied_layer`, :func:`layer_tensors`;
-  ``test_internal_signature[DynamicLayer.lazy_initialization]``,
-  ``test_dynamic_layer_attributes_we_write``.
+  ``.is_initialized``: written directly to fill a layer from stored tensors (and by
+  ``SlabLayer`` for its own buffers) -- :func:`fill_layers`, :func:`copied_layer`,
+  :func:`layer_tensors`; ``test_internal_signature[DynamicLayer.lazy_initialization]``,
+  ``test_dynamic_layer_attributes_we_write``,
+  ``test_a_filled_cache_feeds_the_forward_as_an_encoded_prefix``.
 - ``DynamicLayer.batch_select_indices``: keeps (or repeats) rows of a layer --
   :func:`select_rows`; ``test_internal_signature[...]``, ``test_select_rows``.
 - ``DynamicLayer.update`` / ``.get_mask_sizes`` / ``.get_seq_length`` /
@@ -46,7 +47,10 @@ Internals used (``grep -n "^- \\`\\`" mathverify/models/compat.py``), each with 
 - ``Trainer._save``, ``Trainer._load_from_checkpoint``, ``Trainer._load_best_model``:
   overridden by :class:`~mathverify.training.verifier_common.VerifierTrainer` to save and
   load the verifier's directory format -- :func:`check_overrides` (run when the trainer is
-  built); ``test_internal_signature[...]``, ``test_our_overrides_match_the_table``.
+  built); ``test_internal_signature[...]``, ``test_our_overrides_match_the_table``,
+  ``test_trainer_save_model_reaches_the_save_override`` (``_load_from_checkpoint`` and
+  ``_load_best_model`` are reached by resume and best-model tests in
+  ``tests/test_train_verifiers.py``).
 """
 
 from __future__ import annotations
@@ -73,6 +77,7 @@ __all__ = [
     "attention_implementation",
     "cache_keyword",
     "cache_layers",
+    "check",
     "check_internal",
     "check_overrides",
     "copied_layer",
@@ -249,8 +254,13 @@ def _changed(name: str, used_by: str, what: str) -> TransformersChanged:
 @functools.cache
 def check_internal(name: str) -> None:
     """Raise :class:`TransformersChanged` when the installed release's ``name`` (a key of
-    :data:`INTERNALS`) is gone or no longer takes the parameters we rely on."""
-    internal = INTERNALS[name]
+    :data:`INTERNALS`) is gone or no longer takes the parameters we rely on (checked once)."""
+    check(INTERNALS[name])
+
+
+def check(internal: Internal) -> None:
+    """:func:`check_internal` for any :class:`Internal`, every time."""
+    name = internal.name
     try:
         found = internal.resolve()
     except (ImportError, AttributeError):

@@ -111,7 +111,7 @@ METHOD_OPTIONS: dict[str, tuple[str, ...]] = {
     "mcts": ("pairs",),
 }
 # Read by --method mcts only with --pairs.
-PAIR_OPTIONS = ("min_q_gap", "max_pairs_per_node")
+PAIR_OPTIONS = ("min_q_gap", "max_pairs_per_node", "min_visits", "opposite_q_signs")
 
 
 def _readers(name: str) -> str | None:
@@ -249,6 +249,21 @@ def label(
             help="mcts --pairs: keep at most this many pairs per node, the largest Q gaps first.",
         ),
     ] = None,
+    min_visits: Annotated[
+        int,
+        typer.Option(
+            "--min-visits",
+            help="mcts --pairs: least visit count of each step of a pair (an unvisited "
+            "terminal step has 0).",
+        ),
+    ] = 0,
+    opposite_q_signs: Annotated[
+        bool,
+        typer.Option(
+            "--opposite-q-signs",
+            help="mcts --pairs: keep only pairs with chosen Q > 0 > rejected Q.",
+        ),
+    ] = False,
     seed: SeedOpt = 0,
     graders: GradersOpt = "math-verify",
     audit: AuditOpt = None,
@@ -274,7 +289,9 @@ def label(
     )
     if method == "mcts":
         if pairs:
-            _write_pairs(where, problems, min_q_gap, max_pairs_per_node)
+            _write_pairs(
+                where, problems, min_q_gap, max_pairs_per_node, min_visits, opposite_q_signs
+            )
         else:
             _label_mcts(where, problems)
     elif method == "exact":
@@ -466,16 +483,34 @@ def _label_mcts(where: _Where, problems: str) -> None:
 
 
 def _write_pairs(
-    where: _Where, problems: str, min_q_gap: float, max_pairs_per_node: int | None
+    where: _Where,
+    problems: str,
+    min_q_gap: float,
+    max_pairs_per_node: int | None,
+    min_visits: int = 0,
+    opposite_q_signs: bool = False,
 ) -> None:
     from mathverify.labeling.pairs import check_pair_options, step_pairs
     from mathverify.records import StepPair, Tree
 
-    check_pair_options(min_q_gap, max_pairs_per_node)
+    check_pair_options(min_q_gap, max_pairs_per_node, min_visits)
     gold: dict[str, Problem] = read_problems_by_id(problems)
-    settings = {"pairs": True, "min_q_gap": min_q_gap, "max_pairs_per_node": max_pairs_per_node}
+    settings = {
+        "pairs": True,
+        "min_q_gap": min_q_gap,
+        "max_pairs_per_node": max_pairs_per_node,
+        "min_visits": min_visits,
+        "opposite_q_signs": opposite_q_signs,
+    }
     with where.writer(StepPair, _provenance("mcts", settings)) as writer:
         trees = (t for t in read_records(where.input, Tree) if in_shard(t.problem_id, where.shard))
-        found = step_pairs(trees, gold, min_q_gap=min_q_gap, max_pairs_per_node=max_pairs_per_node)
+        found = step_pairs(
+            trees,
+            gold,
+            min_q_gap=min_q_gap,
+            max_pairs_per_node=max_pairs_per_node,
+            min_visits=min_visits,
+            opposite_signs=opposite_q_signs,
+        )
         writer.write_all(p for p in found if not writer.done(p.key()))
         where.summary(writer, "step pairs (mcts --pairs)")

@@ -113,6 +113,15 @@ def train_policy_command(
     value_head: Annotated[
         str, typer.Option("--value-head", help=config_help("value_head"))
     ] = _D.value_head,
+    value_loss: Annotated[
+        str, typer.Option("--value-loss", help=config_help("value_loss"))
+    ] = _D.value_loss,
+    value_margin: Annotated[
+        float, typer.Option("--value-margin", help=config_help("value_margin"))
+    ] = _D.value_margin,
+    value_margin_weight: Annotated[
+        float, typer.Option("--value-margin-weight", help=config_help("value_margin_weight"))
+    ] = _D.value_margin_weight,
 ) -> None:
     """Fine-tune a causal LM (--init) or train the tiny model from scratch on step-by-step
     solutions (sft), or train a policy on MCTS step pairs (svpo)."""
@@ -141,6 +150,9 @@ def train_policy_command(
         sft_weight=sft_weight,
         value_features=value_features,
         value_head=value_head,
+        value_loss=value_loss,
+        value_margin=value_margin,
+        value_margin_weight=value_margin_weight,
     )
     config.validate()
     if objective == "svpo":

@@ -15,6 +15,16 @@ never give a pair, whatever ``min_q_gap``. With ``max_pairs_per_node`` a node ke
 pairs with the largest Q gaps (ties: siblings in creation order), so one wide node does not
 dominate the data.
 
+Two more filters (ours, for the SVPO ablation of examples/alphamath; the paper's pair rule
+is the Q order of siblings alone) drop pairs whose Q is a thin estimate, before the cap:
+
+- ``min_visits``: both steps visited at least this often (a child's ``visits``; an
+  unvisited terminal child, whose Q is its reward, has 0), so a Q from a single rollout or
+  a single backup does not decide a pair;
+- ``opposite_signs``: chosen Q > 0 > rejected Q, so the chosen step more often led to a
+  right answer than not and the rejected one the reverse (Q in [-1, 1] is the mean of +1 /
+  -1 outcomes).
+
 Not here: the training loss (:mod:`mathverify.training.svpo`).
 """
 
@@ -29,12 +39,17 @@ from mathverify.records import Problem, StepPair, Tree
 __all__ = ["check_pair_options", "node_q", "step_pairs", "tree_pairs"]
 
 
-def check_pair_options(min_q_gap: float, max_pairs_per_node: int | None) -> None:
-    """Refuse a negative gap or a cap below one pair (before any tree is read)."""
+def check_pair_options(
+    min_q_gap: float, max_pairs_per_node: int | None, min_visits: int = 0
+) -> None:
+    """Refuse a negative gap or visit count, or a cap below one pair (before any tree is
+    read)."""
     if min_q_gap < 0:
         raise MathverifyError(f"--min-q-gap must be >= 0, got {min_q_gap}")
     if max_pairs_per_node is not None and max_pairs_per_node < 1:
         raise MathverifyError(f"--max-pairs-per-node must be >= 1, got {max_pairs_per_node}")
+    if min_visits < 0:
+        raise MathverifyError(f"--min-visits must be >= 0, got {min_visits}")
 
 
 def node_q(node: dict[str, Any]) -> float | None:
@@ -46,11 +61,34 @@ def node_q(node: dict[str, Any]) -> float | None:
     return None
 
 
+def _keeps(
+    a: dict[str, Any],
+    qa: float,
+    b: dict[str, Any],
+    qb: float,
+    *,
+    min_q_gap: float,
+    min_visits: int,
+    opposite_signs: bool,
+) -> bool:
+    """Whether step ``a`` (Q ``qa``) chosen over step ``b`` (Q ``qb``) passes the filters."""
+    if not (qa > qb and qa - qb >= min_q_gap):
+        return False
+    if min(int(a.get("visits") or 0), int(b.get("visits") or 0)) < min_visits:
+        return False
+    return not opposite_signs or qa > 0 > qb
+
+
 def tree_pairs(
-    tree: Tree, *, min_q_gap: float = 0.0, max_pairs_per_node: int | None = None
+    tree: Tree,
+    *,
+    min_q_gap: float = 0.0,
+    max_pairs_per_node: int | None = None,
+    min_visits: int = 0,
+    opposite_signs: bool = False,
 ) -> Iterator[StepPair]:
     """The step pairs of one tree, node by node in creation order."""
-    check_pair_options(min_q_gap, max_pairs_per_node)
+    check_pair_options(min_q_gap, max_pairs_per_node, min_visits)
     by_id = {node["id"]: node for node in tree.nodes}
     if len(by_id) != len(tree.nodes):
         raise MathverifyError(f"tree of problem {tree.problem_id!r}: duplicate node ids")
@@ -74,7 +112,15 @@ def tree_pairs(
         candidates = []
         for i, (a, qa) in enumerate(kids):
             for j, (b, qb) in enumerate(kids):
-                if qa > qb and qa - qb >= min_q_gap:
+                if _keeps(
+                    a,
+                    qa,
+                    b,
+                    qb,
+                    min_q_gap=min_q_gap,
+                    min_visits=min_visits,
+                    opposite_signs=opposite_signs,
+                ):
                     candidates.append((qa - qb, i, j, a, b))
         if not candidates:
             continue
@@ -116,9 +162,17 @@ def step_pairs(
     *,
     min_q_gap: float = 0.0,
     max_pairs_per_node: int | None = None,
+    min_visits: int = 0,
+    opposite_signs: bool = False,
 ) -> Iterator[StepPair]:
     """The step pairs of every tree, in tree order; a tree's problem must be known."""
     for tree in trees:
         if tree.problem_id not in problems:
             raise MathverifyError(f"problem id {tree.problem_id!r} is not in the problems file")
-        yield from tree_pairs(tree, min_q_gap=min_q_gap, max_pairs_per_node=max_pairs_per_node)
+        yield from tree_pairs(
+            tree,
+            min_q_gap=min_q_gap,
+            max_pairs_per_node=max_pairs_per_node,
+            min_visits=min_visits,
+            opposite_signs=opposite_signs,
+        )

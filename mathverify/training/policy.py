@@ -35,6 +35,7 @@ from mathverify.steps import DEFAULT_SEPARATOR
 
 FROM_SCRATCH_CHOICES = ("tiny",)
 OBJECTIVES = ("sft", "svpo")
+VALUE_LOSSES = ("mse", "mse+margin")
 # An output block as mathverify.code_steps reads one: the fence, optional blanks, a newline, the
 # body, the closing fence.
 _OUTPUT_BLOCK = re.compile(re.escape(OUTPUT_FENCE) + r"[ \t]*\n.*?```", re.DOTALL | re.IGNORECASE)
@@ -120,6 +121,28 @@ class PolicyTrainConfig:
             "NLL term), added to the DPO loss so the chosen steps stay likely; 0 = DPO alone."
         },
     )
+    value_loss: str = field(
+        default="mse",
+        metadata={
+            "help": "svpo with --value-weight: mse (the value head's MSE alone) or mse+margin "
+            "(plus --value-margin-weight x the pairs' hinge max(0, m - (V_chosen - V_rejected)), "
+            "V = 2 sigmoid(logit) - 1 on the Q scale; SVPO's ranking term)."
+        },
+    )
+    value_margin: float = field(
+        default=0.5,
+        metadata={
+            "help": "svpo --value-loss mse+margin: the margin m on the Q scale [-1, 1] (ours: "
+            "the example's --min-q-gap, so no kept pair asks more than its Q gap)."
+        },
+    )
+    value_margin_weight: float = field(
+        default=1.0,
+        metadata={
+            "help": "svpo --value-loss mse+margin: weight of the margin term beside the MSE "
+            "(ours: equal weights)."
+        },
+    )
     value_features: str = field(
         default="hidden",
         metadata={
@@ -167,6 +190,14 @@ class PolicyTrainConfig:
             raise MathverifyError(f"--sft-weight must be >= 0, got {self.sft_weight}")
         if self.sft_weight > 0 and self.objective != "svpo":
             raise MathverifyError("--sft-weight needs --objective svpo")
+        if self.value_loss not in VALUE_LOSSES:
+            raise MathverifyError(
+                f"--value-loss {self.value_loss!r}: choose one of {', '.join(VALUE_LOSSES)}"
+            )
+        if self.value_loss != "mse" and self.value_weight <= 0:
+            raise MathverifyError(f"--value-loss {self.value_loss} needs --value-weight > 0")
+        if self.value_margin < 0 or self.value_margin_weight < 0:
+            raise MathverifyError("--value-margin and --value-margin-weight must be >= 0")
         if self.value_features not in ("hidden", "likelihood"):
             raise MathverifyError("--value-features: choose hidden or likelihood")
         if self.value_head not in ("linear", "mlp"):

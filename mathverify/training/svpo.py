@@ -28,8 +28,21 @@ then forgets how to write right steps; the NLL term keeps the chosen steps likel
 separator as :class:`~mathverify.scoring.value.ValueScorer` reads it (the head and the saved
 directory are :class:`~mathverify.training.value.ValueModel`'s, so the result is a policy and
 a scorer at once; likelihood features are detached, so the value loss moves the policy only
-through the hidden state). The paper's value model also has a ranking (margin) term on the
-pairs; it is not implemented here. Every logging step also logs the mean summed
+through the hidden state). The paper trains its value model "from the perspective of
+learning-to-rank" on the step pairs as well as on Q (abstract; its value loss is a margin
+term plus an MSE term). ``value_loss="mse+margin"`` adds that ranking term, per pair:
+
+    L_margin = max(0, m - (V(x, y_c) - V(x, y_r))),   V = 2 sigmoid(logit) - 1
+
+(V on the Q scale [-1, 1], read where ``L_V`` reads it), so ``L_V`` becomes
+``L_MSE + w_m * mean(L_margin)``. The margin ``m`` (``value_margin``, 0.5) and the weight
+``w_m`` (``value_margin_weight``, 1) are ours: the equation and weights of the paper's
+method section were not available to check when this was written (Super_MARIO, the
+authors' repository, releases no SVPO training code; its implementation_details.md gives
+AlphaMath's value MSE only), so a run that means to follow the paper should set both from
+it. With m at most the pairs' least Q gap (the example keeps gaps of at least 0.5) the term
+never asks V for more separation than Q has, so it cannot pull against the MSE's optimum
+(V = Q). Every logging step also logs the mean summed
 log-probability of the chosen and of the rejected steps under the policy (``logps/chosen``,
 ``logps/rejected``), over the pairs trained on since the last log.
 
@@ -84,6 +97,7 @@ __all__ = [
     "completion_logps",
     "dpo_loss",
     "nll_loss",
+    "value_margin_loss",
     "read_pairs",
     "tokenize_pair",
     "train_svpo",
@@ -118,6 +132,15 @@ def nll_loss(policy_chosen: torch.Tensor, chosen_lengths: torch.Tensor) -> torch
     return -policy_chosen / chosen_lengths.clamp(min=1).to(policy_chosen.dtype)
 
 
+def value_margin_loss(
+    chosen_logits: torch.Tensor, rejected_logits: torch.Tensor, margin: float
+) -> torch.Tensor:
+    """Per pair: ``max(0, margin - (V_c - V_r))`` with ``V = 2 sigmoid(logit) - 1``."""
+    chosen = 2.0 * torch.sigmoid(chosen_logits.float()) - 1.0
+    rejected = 2.0 * torch.sigmoid(rejected_logits.float()) - 1.0
+    return F.relu(margin - (chosen - rejected))
+
+
 # --------------------------------------------------------------------------------------
 # Data
 
@@ -137,12 +160,18 @@ class SVPORow:
 
 @dataclass
 class PairExample:
-    """A pair's rows: chosen, rejected, then value-only rows (finished steps, with a value)."""
+    """A pair's rows: chosen, rejected, then value-only rows (finished steps, with a value).
+
+    ``chosen_value_row`` / ``rejected_value_row``: which of the rows (0 chosen, 1 rejected,
+    2 on the value rows) holds each step's value target; -1 without values.
+    """
 
     chosen: SVPORow
     rejected: SVPORow
     value_rows: list[SVPORow] = field(default_factory=list)
     group: str = ""
+    chosen_value_row: int = -1
+    rejected_value_row: int = -1
 
 
 def _step_rows(
@@ -231,7 +260,11 @@ def tokenize_pair(
         with_value,
     )
     extra = [row for row in (chosen_value, rejected_value) if row is not None]
-    return PairExample(chosen, rejected, extra, group=pair.problem_id)
+    example = PairExample(chosen, rejected, extra, group=pair.problem_id)
+    if with_value:
+        example.chosen_value_row = 0 if chosen_value is None else 2
+        example.rejected_value_row = 1 if rejected_value is None else 1 + len(extra)
+    return example
 
 
 def read_pairs(path: str) -> list[tuple[int, StepPair]]:
@@ -282,12 +315,22 @@ class PairCollator:
     def __call__(self, batch: Sequence[PairExample]) -> dict[str, torch.Tensor]:
         rows: list[SVPORow] = []
         chosen, rejected = [], []
+        # (row, position) of each pair's chosen / rejected value, for the margin term.
+        chosen_value: list[tuple[int, int]] = []
+        rejected_value: list[tuple[int, int]] = []
         for example in batch:
-            chosen.append(len(rows))
+            first = len(rows)
+            chosen.append(first)
             rows.append(example.chosen)
             rejected.append(len(rows))
             rows.append(example.rejected)
             rows.extend(example.value_rows)
+            if example.chosen_value_row >= 0 and example.rejected_value_row >= 0:
+                for index, found in (
+                    (example.chosen_value_row, chosen_value),
+                    (example.rejected_value_row, rejected_value),
+                ):
+                    found.append((first + index, rows[first + index].value_position))
         width = max(len(r.input_ids) for r in rows)
         n = len(rows)
         input_ids = torch.full((n, width), self.pad_token_id, dtype=torch.long)
@@ -306,7 +349,7 @@ class PairCollator:
                 step_index[i, :length] = torch.tensor(
                     step_index_row(length, row.step_start, row.score_positions)
                 )
-        return {
+        out = {
             "input_ids": input_ids,
             "attention_mask": attention_mask,
             "completion_mask": completion_mask,
@@ -315,6 +358,11 @@ class PairCollator:
             "chosen_rows": torch.tensor(chosen, dtype=torch.long),
             "rejected_rows": torch.tensor(rejected, dtype=torch.long),
         }
+        if len(chosen_value) == len(batch):
+            # Flat indices into a [rows, width] map of value logits.
+            out["chosen_value_index"] = torch.tensor([r * width + t for r, t in chosen_value])
+            out["rejected_value_index"] = torch.tensor([r * width + t for r, t in rejected_value])
+        return out
 
 
 # --------------------------------------------------------------------------------------
@@ -371,6 +419,8 @@ class SVPOTrainer(Trainer):
         beta: float,
         value_weight: float,
         sft_weight: float = 0.0,
+        value_margin_weight: float = 0.0,
+        value_margin: float = 0.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -378,6 +428,9 @@ class SVPOTrainer(Trainer):
         self.beta = beta
         self.value_weight = value_weight
         self.sft_weight = sft_weight
+        # 0 = the value MSE alone (value_loss "mse").
+        self.value_margin_weight = value_margin_weight
+        self.value_margin = value_margin
         # Sums of the policy's chosen / rejected log-probabilities and their count, since the
         # last log; kept as tensors so that a training step does not wait on the device.
         self._logp_sums: list[torch.Tensor] = []
@@ -415,9 +468,16 @@ class SVPOTrainer(Trainer):
             self._logp_sums.append(torch.stack([chosen.detach().sum(), rejected.detach().sum()]))
             self._logp_count += n
         if value_logits is not None and self.value_weight > 0:
-            loss = loss + self.value_weight * value_loss(
-                value_logits, inputs["value_labels"], "mse"
-            )
+            values = value_loss(value_logits, inputs["value_labels"], "mse")
+            if self.value_margin_weight > 0:
+                flat = value_logits[..., 0].reshape(-1)
+                margins = value_margin_loss(
+                    flat[inputs["chosen_value_index"]],
+                    flat[inputs["rejected_value_index"]],
+                    self.value_margin,
+                )
+                values = values + self.value_margin_weight * margins.mean()
+            loss = loss + self.value_weight * values
         return (loss, {"loss": loss}) if return_outputs else loss
 
     def log(self, logs: dict[str, float], *args: Any, **kwargs: Any) -> None:
@@ -474,7 +534,7 @@ def _card(
             extra={
                 "n_outputs": 1,
                 "value": "sigmoid(logit) = (V + 1) / 2, V in [-1, 1]",
-                "loss": "mse",
+                "loss": config.value_loss,
                 "sft_weight": config.sft_weight,
                 "freeze_policy": False,
                 "step_features": config.value_features,
@@ -548,6 +608,10 @@ def prepare_svpo(
         beta=config.beta,
         value_weight=config.value_weight,
         sft_weight=config.sft_weight,
+        value_margin_weight=(
+            config.value_margin_weight if config.value_loss == "mse+margin" else 0.0
+        ),
+        value_margin=config.value_margin,
     )
     return Prepared(trainer, policy, tokenizer, prompt_format, base, len(examples), too_long)
 
@@ -573,6 +637,15 @@ def train_svpo(
         "beta": config.beta,
         "value_weight": config.value_weight,
         "sft_weight": config.sft_weight,
+        **(
+            {
+                "value_loss": config.value_loss,
+                "value_margin": config.value_margin,
+                "value_margin_weight": config.value_margin_weight,
+            }
+            if config.value_loss == "mse+margin"
+            else {}
+        ),
         "steps": int(trainer.state.global_step),
         "batch_size": config.batch_size,
         "learning_rate": config.learning_rate,

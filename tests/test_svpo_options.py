@@ -107,6 +107,42 @@ def test_pair_filters_on_a_hand_built_tree(options: dict, expected: list[tuple[i
     assert all(p.chosen_q > p.rejected_q for p in found)
 
 
+def test_identical_siblings_are_one_step_with_their_visit_weighted_q() -> None:
+    # Root 0: "= 5" twice (Q 1 from 1 visit, Q -1 from 3 visits: one step, Q (1 - 3) / 4 =
+    # -.5, 4 visits), "= 6" (Q 0, 2 visits), \\boxed{5} finished twice, unvisited (Q = reward
+    # 1 each: one step, the plain mean 1, 0 visits).
+    tree = Tree(
+        problem_id="p",
+        run=0,
+        method="mcts",
+        nodes=[
+            node(0, None, q=0.0, visits=6),
+            node(1, 0, "= 5", q=1.0, visits=1),
+            node(2, 0, "= 6", q=0.0, visits=2),
+            node(3, 0, "= 5", q=-1.0, visits=3),
+            node(4, 0, "\\boxed{5}", terminal=True, reward=1.0),
+            node(5, 0, "\\boxed{5}", terminal=True, reward=1.0),
+        ],
+    )
+    found = list(tree_pairs(tree))
+    # Never "= 5" against itself; the merged step keeps its first copy's id.
+    assert [(p.chosen, p.rejected, p.chosen_q, p.rejected_q) for p in found] == [
+        ("\\boxed{5}", "= 5", 1.0, -0.5),
+        ("\\boxed{5}", "= 6", 1.0, 0.0),
+        ("= 6", "= 5", 0.0, -0.5),
+    ]
+    assert chosen_over_rejected(found) == [(4, 1), (4, 2), (2, 1)]
+    assert found[0].meta == {
+        "chosen_visits": 0,
+        "rejected_visits": 4,
+        "chosen_copies": [4, 5],
+        "rejected_copies": [1, 3],
+    }
+    # The merged visits count for --min-visits: "= 6" (2) over "= 5" (4) passes 2, not 3.
+    assert chosen_over_rejected(list(tree_pairs(tree, min_visits=2))) == [(2, 1)]
+    assert list(tree_pairs(tree, min_visits=3)) == []
+
+
 def test_pair_filters_refuse_a_negative_visit_count() -> None:
     with pytest.raises(MathverifyError, match="--min-visits must be >= 0"):
         list(tree_pairs(filter_tree(), min_visits=-1))

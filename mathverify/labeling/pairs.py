@@ -15,6 +15,13 @@ never give a pair, whatever ``min_q_gap``. With ``max_pairs_per_node`` a node ke
 pairs with the largest Q gaps (ties: siblings in creation order), so one wide node does not
 dominate the data.
 
+Identical siblings (the same text, both finished or both not: MCTS as AlphaMath released
+it keeps copies, ``--mcts-budget tree`` without ``--distinct``) are one step here, never a
+pair with each other: their Q is the visit-weighted mean of the copies' Q values (what the
+tree's backups through the step average to; the plain mean when no copy was visited), their
+visits the sum, their node id the first copy's (``meta`` lists every copy's id). Two copies
+with Q +1 and -1 from one rollout each would otherwise make a step its own rejected twin.
+
 Two more filters (ours, for the SVPO ablation of examples/alphamath; the paper's pair rule
 is the Q order of siblings alone) drop pairs whose Q is a thin estimate, before the cap:
 
@@ -31,6 +38,7 @@ Not here: the training loss (:mod:`mathverify.training.svpo`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from mathverify.errors import MathverifyError
@@ -61,22 +69,49 @@ def node_q(node: dict[str, Any]) -> float | None:
     return None
 
 
-def _keeps(
-    a: dict[str, Any],
-    qa: float,
-    b: dict[str, Any],
-    qb: float,
-    *,
-    min_q_gap: float,
-    min_visits: int,
-    opposite_signs: bool,
-) -> bool:
-    """Whether step ``a`` (Q ``qa``) chosen over step ``b`` (Q ``qb``) passes the filters."""
-    if not (qa > qb and qa - qb >= min_q_gap):
+@dataclass
+class _Step:
+    """A distinct child step: its first copy, merged Q and visits, and every copy's id."""
+
+    node: dict[str, Any]
+    finished: bool
+    q: float
+    visits: int | None
+    ids: list[Any] = field(default_factory=list)
+
+
+def _distinct_steps(kids: list[dict[str, Any]]) -> list[_Step]:
+    """The children with a step and a Q, identical ones merged, in first-copy order."""
+    groups: dict[tuple[str, bool], list[tuple[dict[str, Any], float]]] = {}
+    for kid in kids:
+        q = node_q(kid)
+        if str(kid["text"]).strip() and q is not None:
+            finished = bool(kid.get("finished", kid.get("terminal")))
+            groups.setdefault((str(kid["text"]), finished), []).append((kid, q))
+    steps = []
+    for (_text, finished), copies in groups.items():
+        first = copies[0][0]
+        if len(copies) == 1:
+            steps.append(_Step(first, finished, copies[0][1], first.get("visits"), [first["id"]]))
+            continue
+        visits = [int(kid.get("visits") or 0) for kid, _ in copies]
+        total = sum(visits)
+        q = (
+            sum(q * v for (_, q), v in zip(copies, visits, strict=True)) / total
+            if total
+            else sum(q for _, q in copies) / len(copies)
+        )
+        steps.append(_Step(first, finished, q, total, [kid["id"] for kid, _ in copies]))
+    return steps
+
+
+def _keeps(a: _Step, b: _Step, *, min_q_gap: float, min_visits: int, opposite_signs: bool) -> bool:
+    """Whether step ``a`` chosen over step ``b`` passes the filters."""
+    if not (a.q > b.q and a.q - b.q >= min_q_gap):
         return False
-    if min(int(a.get("visits") or 0), int(b.get("visits") or 0)) < min_visits:
+    if min(a.visits or 0, b.visits or 0) < min_visits:
         return False
-    return not opposite_signs or qa > 0 > qb
+    return not opposite_signs or a.q > 0 > b.q
 
 
 def tree_pairs(
@@ -104,24 +139,18 @@ def tree_pairs(
             )
         children.setdefault(parent, []).append(node)
     for node in tree.nodes:
-        kids = [
-            (kid, q)
-            for kid in children.get(node["id"], [])
-            if str(kid["text"]).strip() and (q := node_q(kid)) is not None
-        ]
+        kids = _distinct_steps(children.get(node["id"], []))
         candidates = []
-        for i, (a, qa) in enumerate(kids):
-            for j, (b, qb) in enumerate(kids):
+        for i, a in enumerate(kids):
+            for j, b in enumerate(kids):
                 if _keeps(
                     a,
-                    qa,
                     b,
-                    qb,
                     min_q_gap=min_q_gap,
                     min_visits=min_visits,
                     opposite_signs=opposite_signs,
                 ):
-                    candidates.append((qa - qb, i, j, a, b))
+                    candidates.append((a.q - b.q, i, j, a, b))
         if not candidates:
             continue
         # Largest gap first; the sort is stable on (i, j), i.e. creation order.
@@ -130,20 +159,25 @@ def tree_pairs(
             candidates = candidates[:max_pairs_per_node]
         prefix = _prefix(node, by_id)
         for _gap, _i, _j, a, b in candidates:
+            meta: dict[str, Any] = {"chosen_visits": a.visits, "rejected_visits": b.visits}
+            if len(a.ids) > 1:
+                meta["chosen_copies"] = a.ids
+            if len(b.ids) > 1:
+                meta["rejected_copies"] = b.ids
             yield StepPair(
                 problem_id=tree.problem_id,
                 run=tree.run,
                 node=node["id"],
                 prefix=prefix,
-                chosen=str(a["text"]),
-                rejected=str(b["text"]),
-                chosen_q=node_q(a),  # type: ignore[arg-type]
-                rejected_q=node_q(b),  # type: ignore[arg-type]
-                chosen_node=a["id"],
-                rejected_node=b["id"],
-                chosen_finished=bool(a.get("finished", a.get("terminal"))),
-                rejected_finished=bool(b.get("finished", b.get("terminal"))),
-                meta={"chosen_visits": a.get("visits"), "rejected_visits": b.get("visits")},
+                chosen=str(a.node["text"]),
+                rejected=str(b.node["text"]),
+                chosen_q=a.q,
+                rejected_q=b.q,
+                chosen_node=a.node["id"],
+                rejected_node=b.node["id"],
+                chosen_finished=a.finished,
+                rejected_finished=b.finished,
+                meta=meta,
             )
 
 

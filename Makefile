@@ -32,7 +32,15 @@ $(STAMP): pyproject.toml
 	$$install -e ".[dev]"
 	@mkdir -p build && touch $(STAMP)
 
+# The console script lands in the interpreter's scripts folder. A pyenv Python reaches it
+# through a shim that exists only after `pyenv rehash` (uv does not run it, pip's pyenv hook
+# does), so run it; if `mathverify` is still not on PATH, say where it is and what works.
 install: $(STAMP)
+	@if command -v pyenv >/dev/null 2>&1; then pyenv rehash 2>/dev/null || true; fi
+	@command -v mathverify >/dev/null 2>&1 || { \
+	scripts=$$($(PYTHON) -c 'import sysconfig; print(sysconfig.get_path("scripts"))'); \
+	echo "note: mathverify is installed in $$scripts, which is not on PATH:" \
+	"add it to PATH, or run it as '$(PYTHON) -m mathverify'"; }
 
 # pytest exits 5 when it collects nothing; that is not a failure of the suite.
 test: install

@@ -25,12 +25,15 @@ from mathverify.prompting import PromptFormat
 from mathverify.records import Problem, Solution
 from mathverify.steps import extract_answer, split_steps
 
+# Samples per problem when none is named: the same in generate and search (SearchConfig.n).
+DEFAULT_SAMPLES = 8
+
 
 @dataclass(frozen=True)
 class GenerationConfig:
     """Sampling options for :func:`generate_solutions`, recorded in each solution's meta."""
 
-    n: int = 16
+    n: int = DEFAULT_SAMPLES
     temperature: float = 0.7
     top_p: float = 1.0
     max_tokens: int = 256

@@ -419,11 +419,11 @@ def test_cli_prm800k_skip_bad_counts_in_summary(tmp_path):
     ]
     path = write_rows(tmp_path / "p.jsonl", rows)
     out = tmp_path / "s.jsonl"
-    result = runner.invoke(app, ["data", "prm800k", "--path", str(path), "-o", str(out)])
+    result = runner.invoke(app, ["data", "prm800k", "--input", str(path), "-o", str(out)])
     assert result.exit_code == 2
     assert "p.jsonl:2: field 'label.steps[0].chosen_completion'" in result.stderr
     result = runner.invoke(
-        app, ["data", "prm800k", "--path", str(path), "-o", str(out), "--skip-bad"]
+        app, ["data", "prm800k", "--input", str(path), "-o", str(out), "--skip-bad"]
     )
     assert result.exit_code == 0, result.output
     assert [s.sample_id for s in read_all(out, Solution)] == [1]
@@ -436,7 +436,7 @@ def test_cli_prm800k_skip_bad_counts_in_summary(tmp_path):
 
 def test_cli_math_shepherd_stdin_to_stdout_and_resume(tmp_path):
     text = SHEPHERD_FIXTURE.read_text(encoding="utf-8")
-    result = runner.invoke(app, ["data", "math-shepherd", "--path", "-", "-o", "-"], input=text)
+    result = runner.invoke(app, ["data", "math-shepherd", "--input", "-", "-o", "-"], input=text)
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert [json.loads(line)["step_labels"] for line in lines] == [
@@ -445,7 +445,7 @@ def test_cli_math_shepherd_stdin_to_stdout_and_resume(tmp_path):
     # a killed run left two rows; --resume writes only the rest
     out = tmp_path / "s.jsonl"
     out.write_text("\n".join(lines[:2]) + "\n", encoding="utf-8")
-    args = ["data", "math-shepherd", "--path", str(SHEPHERD_FIXTURE), "-o", str(out), "--resume"]
+    args = ["data", "math-shepherd", "--input", str(SHEPHERD_FIXTURE), "-o", str(out), "--resume"]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     assert out.read_text(encoding="utf-8").splitlines() == lines
@@ -577,7 +577,7 @@ def test_cli_missing_input_leaves_output_alone(tmp_path):
     out = tmp_path / "s.jsonl"
     out.write_text("earlier run\n", encoding="utf-8")
     missing = tmp_path / "missing.jsonl"
-    result = runner.invoke(app, ["data", "math-shepherd", "--path", str(missing), "-o", str(out)])
+    result = runner.invoke(app, ["data", "math-shepherd", "--input", str(missing), "-o", str(out)])
     assert result.exit_code == 2
     assert result.stderr.strip() == f"error: {missing}: no such file or directory"
     assert out.read_text(encoding="utf-8") == "earlier run\n"

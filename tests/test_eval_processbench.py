@@ -387,7 +387,7 @@ def test_real_processbench_rows_scored_by_a_tiny_model_end_to_end(tmp_path):
                     "processbench",
                     "--split",
                     split,
-                    "--path",
+                    "--input",
                     str(source),
                     "-o",
                     str(labeled),

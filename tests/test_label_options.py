@@ -38,13 +38,13 @@ def inputs(tmp_path: Path) -> tuple[Path, Path]:
 @pytest.mark.parametrize(
     ("method", "extra", "named"),
     [
-        ("outcome", ["--k", "0"], "--k"),
+        ("outcome", ["--rollouts", "0"], "--rollouts"),
         ("outcome", ["--policy", "/nonexistent"], "--policy"),
         ("outcome", ["--scorer", "/nope"], "--scorer"),
         ("outcome", ["--threshold", "7"], "--threshold"),
         ("outcome", ["--temperature", "-3"], "--temperature"),
         ("exact", ["--grading", "lenient"], "--grading"),
-        ("supervisor", ["--k", "4"], "--k"),
+        ("supervisor", ["--rollouts", "4"], "--rollouts"),
         ("mcts", ["--min-q-gap", "0.1"], "--min-q-gap"),
     ],
 )

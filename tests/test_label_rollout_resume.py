@@ -57,7 +57,7 @@ def label_args(policy: Path, problems: Path, solutions: Path, out: Path, max_tok
     # lengths (the rows' rollout_tokens) differ between samples and seeds.
     return [
         "label", "--method", "rollout", "--policy", str(policy), "-p", str(problems),
-        "-i", str(solutions), "-o", str(out), "--k", "3", "--max-tokens", str(max_tokens),
+        "-i", str(solutions), "-o", str(out), "--rollouts", "3", "--max-tokens", str(max_tokens),
         "--temperature", "2", "--chunk", str(CHUNK), "--seed", "5", "--grade-workers", "1",
     ]  # fmt: skip
 

@@ -258,7 +258,7 @@ def test_real_files_load_with_distinct_ids():
 def test_cli_math500_writes_records_and_summary(tmp_path):
     out = tmp_path / "m.jsonl"
     result = runner.invoke(
-        app, ["data", "math500", "--path", str(FIXTURES / "math500_head3.jsonl"), "-o", str(out)]
+        app, ["data", "math500", "--input", str(FIXTURES / "math500_head3.jsonl"), "-o", str(out)]
     )
     assert result.exit_code == 0, result.output
     assert read_all(out, Problem) == loaders.load_math500(FIXTURES / "math500_head3.jsonl")
@@ -277,7 +277,7 @@ def test_cli_shards_partition_the_problems(tmp_path):
                 "gsm8k",
                 "--split",
                 "test",
-                "--path",
+                "--input",
                 str(path),
                 "--shard",
                 f"{i}/2",
@@ -295,7 +295,7 @@ def test_cli_shards_partition_the_problems(tmp_path):
 
 def test_cli_mario_to_stdout():
     result = runner.invoke(
-        app, ["data", "mario", "--path", str(FIXTURES / "mario_qaf_3.json"), "-o", "-"]
+        app, ["data", "mario", "--input", str(FIXTURES / "mario_qaf_3.json"), "-o", "-"]
     )
     assert result.exit_code == 0, result.output
     ids = [json.loads(line)["id"] for line in result.stdout.splitlines()]
@@ -304,9 +304,9 @@ def test_cli_mario_to_stdout():
 
 def test_cli_bad_input_is_one_line(tmp_path):
     path = write_jsonl(tmp_path / "g.jsonl", [{"question": "q"}])
-    result = runner.invoke(app, ["data", "gsm8k", "--path", str(path), "-o", "-"])
+    result = runner.invoke(app, ["data", "gsm8k", "--input", str(path), "-o", "-"])
     assert result.exit_code == 2
     assert result.stderr.strip() == f"error: {path}:1: field 'answer': missing"
-    result = runner.invoke(app, ["data", "gsm8k", "--shard", "3/2", "--path", str(path)])
+    result = runner.invoke(app, ["data", "gsm8k", "--shard", "3/2", "--input", str(path)])
     assert result.exit_code == 2
     assert "--shard" in result.stderr

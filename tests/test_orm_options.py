@@ -173,7 +173,7 @@ def test_train_orm_cli_passes_the_backbone_options(tmp_path: Path, policy: Path)
             "train-orm", "-i", str(labeled), "-p", str(problems), "-o", str(out),
             "--init", str(policy), "--max-steps", "4", "-b", "8", "--eval-steps", "2",
             "--step-features", "likelihood", "--head", "mlp", "--freeze-backbone",
-            "--score-at", "last-step", "--no-progress",
+            "--score-at", "last-step", "--quiet",
         ],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
@@ -187,7 +187,7 @@ def test_train_orm_cli_passes_the_backbone_options(tmp_path: Path, policy: Path)
         app,
         [
             "train-orm", "-i", str(labeled), "-p", str(problems), "-o", str(tmp_path / "bad"),
-            "--init", str(policy), "--score-at", "middle", "--no-progress",
+            "--init", str(policy), "--score-at", "middle", "--quiet",
         ],
     )  # fmt: skip
     assert bad.exit_code == 2 and "--score-at 'middle'" in bad.output

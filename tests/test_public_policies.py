@@ -211,13 +211,13 @@ def test_pipeline_with_a_cardless_chat_policy(models, problems_file, tmp_path) -
 
     rollout = tmp_path / "rollout.jsonl"
     invoke("label", "--method", "rollout", "--policy", policy, "-p", problems, "-i", solutions,
-           "-o", rollout, "--k", "2", "--max-tokens", "32", *FAST)  # fmt: skip
+           "-o", rollout, "--rollouts", "2", "--max-tokens", "32", *FAST)  # fmt: skip
     for row in rows(rollout):
         assert len(row["step_labels"]) == len(row["steps"])
 
     prm = tmp_path / "prm"
     invoke("train-prm", "-i", rollout, "-p", problems, "-o", prm, "--init", policy,
-           "--max-steps", "2", "--batch-size", "4", "--eval-fraction", "0", "--no-progress")  # fmt: skip
+           "--max-steps", "2", "--batch-size", "4", "--eval-fraction", "0", "--quiet")  # fmt: skip
     card = load_card(prm)
     assert (card.prompt.kind, card.prompt.system, card.base_model) == (
         "chat",
@@ -243,7 +243,7 @@ def test_pipeline_with_a_cardless_chat_policy(models, problems_file, tmp_path) -
     invoke("label", "--method", "mcts", "-p", problems, "-i", trees, "-o", q_labels)
     value = tmp_path / "value"
     invoke("train-value", "-i", q_labels, "-p", problems, "-o", value, "--init", policy,
-           "--max-steps", "2", "--batch-size", "4", "--eval-fraction", "0", "--no-progress")  # fmt: skip
+           "--max-steps", "2", "--batch-size", "4", "--eval-fraction", "0", "--quiet")  # fmt: skip
     assert load_card(value).prompt.kind == "chat"
 
     gold = tmp_path / "gold.jsonl"

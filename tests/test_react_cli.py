@@ -82,7 +82,7 @@ def test_label_rollout_react(tmp_path, problems, scripted):
     solutions = tmp_path / "solutions.jsonl"
     assert generate(problems, solutions, "--step-format", "react").exit_code == 0
     args = ["label", "-m", "rollout", "-p", problems, "-i", str(solutions), "--policy", "x"]
-    args += ["--k", "2", *FAST]
+    args += ["--rollouts", "2", *FAST]
     react, plain = tmp_path / "react.jsonl", tmp_path / "plain.jsonl"
     result = runner.invoke(app, [*args, "-o", str(react), "--step-format", "react"])
     assert result.exit_code == 0, result.output

@@ -381,7 +381,7 @@ def test_train_policy_svpo_cli_saves_a_policy_and_scorer(setup: dict[str, Path])
         ["train-value", "--init", str(out), "-i", str(labeled), "-p", str(setup["problems"])]
         + ["-o", str(setup["root"] / "refit"), "--freeze-policy", "--sft-weight", "0"]
         + ["--step-features", "likelihood", "--head", "mlp", "--max-steps", "1"]
-        + ["--batch-size", "2", "--eval-fraction", "0", "--no-progress"],
+        + ["--batch-size", "2", "--eval-fraction", "0", "--quiet"],
     )
     assert refit.exit_code == 0, refit.output
 

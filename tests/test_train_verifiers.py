@@ -145,7 +145,7 @@ def test_orm_cli_trains_and_scores_only_the_last_step(setup: dict[str, Path]) ->
             "--batch-size", "8",
             "--lr", "3e-3",
             "--eval-steps", "10",
-            "--no-progress",
+            "--quiet",
         ],
     )  # fmt: skip
     assert result.exit_code == 0, result.output

@@ -109,7 +109,7 @@ def train_args(setup: dict[str, Path], output: Path, *extra: str) -> list[str]:
         "--batch-size", "8",
         "--lr", "3e-3",
         "--eval-fraction", "0",
-        "--no-progress",
+        "--quiet",
         *extra,
     ]  # fmt: skip
 

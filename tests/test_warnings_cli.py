@@ -104,8 +104,8 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory, tiny_policy_dir: Path) ->
         ("prm800k", "prm800k_openr_samples.jsonl"),
         ("math-shepherd", "math_shepherd_format.jsonl"),
     ):
-        run(f"data {name}", "data", name, "--path", str(FIXTURES / path), "-o", str(root / name))
-    run("data processbench", "data", "processbench", "--split", "gsm8k", "--path",
+        run(f"data {name}", "data", name, "--input", str(FIXTURES / path), "-o", str(root / name))
+    run("data processbench", "data", "processbench", "--split", "gsm8k", "--input",
         str(FIXTURES / "processbench_format.json"), "-o", str(root / "processbench"))  # fmt: skip
 
     run("train-policy sft", "train-policy", "-i", str(data / "train.jsonl"), "-o", model["sft"],
@@ -117,9 +117,9 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory, tiny_policy_dir: Path) ->
     run("label exact", "label", "--method", "exact", "-p", test, "-i", out["samples"],
         "-o", out["exact"])  # fmt: skip
     run("label rollout", "label", "--method", "rollout", "-p", test, "-i", out["exact"],
-        "-o", out["rollout"], "--policy", policy, "--k", "2", "--max-tokens", "8", *GRADE)  # fmt: skip
+        "-o", out["rollout"], "--policy", policy, "--rollouts", "2", "--max-tokens", "8", *GRADE)  # fmt: skip
     train = ["-i", out["exact"], "-p", test, "--init", policy, "--max-steps", "2",
-             "--batch-size", "2", "--eval-steps", "2", "--logging-steps", "1", "--no-progress"]  # fmt: skip
+             "--batch-size", "2", "--eval-steps", "2", "--logging-steps", "1", "--quiet"]  # fmt: skip
     run("train-prm", "train-prm", *train, "-o", model["prm"])
     run("train-orm", "train-orm", *train, "-o", model["orm"])
     run("train-value", "train-value", *train, "-o", model["value"])

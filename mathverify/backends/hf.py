@@ -31,6 +31,7 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
+from mathverify import progress
 from mathverify.backends.base import Completion, check_sampling, stop_strings
 from mathverify.backends.hf_decoding import Decoder, StopMatcher
 from mathverify.errors import MathverifyError
@@ -216,8 +217,10 @@ class HFPolicy:
         order = sorted(range(len(prompts)), key=lambda i: -len(encoded[i]))
         matcher = self._matcher(stops) if stops else None
         per_prompt: list[list[Completion]] = [[] for _ in prompts]
+        rows, done_rows = copies * len(prompts), 0
         with self.prefix_cache.call():
             for index, chunk in enumerate(_chunks(order, copies, self.batch_size)):
+                progress.note(sequences=f"{done_rows}/{rows}")
                 # Each batch has its own seed, so when one batch stops early the random numbers
                 # the next one draws stay the same.
                 torch.manual_seed(batch_seed(seed, index))
@@ -234,6 +237,8 @@ class HFPolicy:
                 )
                 for i, count in chunk:
                     per_prompt[i].extend(next(results) for _ in range(count))
+                done_rows += sum(count for _, count in chunk)
+        progress.note(sequences="")
         return [mine * n if greedy else mine for mine in per_prompt]
 
     def _encode(self, prompts: list[str]) -> list[list[int]]:

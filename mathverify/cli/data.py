@@ -18,13 +18,17 @@ from typing import Annotated, Any
 import typer
 
 from mathverify.cli.app import (
+    HELP_OPTIONS,
+    IO,
+    Group,
+    InputOpt,
     OutputOpt,
     ResumeOpt,
     ShardOpt,
     app,
+    command,
     console,
     existing_path,
-    guarded,
 )
 from mathverify.data import converters, loaders
 from mathverify.errors import MathverifyError
@@ -44,36 +48,45 @@ data_app = typer.Typer(
         "Write problems from benchmarks (MATH500, MARIO_EVAL, GSM8K, hub datasets) and labeled "
         "solutions converted from PRM800K, Math-Shepherd and ProcessBench, as JSONL."
     ),
+    cls=Group,
+    context_settings=HELP_OPTIONS,
     no_args_is_help=True,
 )
 app.add_typer(data_app, name="data")
 
 
-def _register(name: str, help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
-        data_app.command(name, help=help)(guarded(fn))
-        return fn
+# --input was --path before: the old spelling still works, with a note.
+RENAMED: dict[str, str | None] = {"--path": "--input"}
 
-    return decorate
+
+def _register(name: str, help: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return command(name, renamed=RENAMED, on=data_app, help=help)
 
 
 PathOpt = Annotated[
     str | None,
-    typer.Option("--path", help="Input file (default: the file under MATHVERIFY_DATA)."),
+    typer.Option(
+        "--input",
+        "-i",
+        help="Input file (default: the file under MATHVERIFY_DATA).",
+        rich_help_panel=IO,
+    ),
 ]
-RequiredPathOpt = Annotated[str, typer.Option("--path", help="Input JSONL file, or - for stdin.")]
+RequiredPathOpt = InputOpt
 ProblemsOutOpt = Annotated[
     str | None,
     typer.Option(
         "--problems-out",
-        help="Also write the problems (JSONL; one per distinct problem id).",
+        help="Also write the problems (JSONL, one per problem id).",
+        rich_help_panel=IO,
     ),
 ]
 SkipBadOpt = Annotated[
     bool,
     typer.Option(
         "--skip-bad",
-        help="Skip malformed rows (counted in the summary) instead of stopping at the first.",
+        help="Skip malformed rows (counted) instead of stopping at the first.",
+        rich_help_panel=IO,
     ),
 ]
 
@@ -116,7 +129,9 @@ def mario(output: OutputOpt = "-", path: PathOpt = None, shard: ShardOpt = None)
 
 @_register("gsm8k", "GSM8K problems (id = gsm8k-SPLIT-ROW; answer = the number after ####).")
 def gsm8k(
-    split: Annotated[str, typer.Option("--split", help="train or test.")] = "test",
+    split: Annotated[
+        str, typer.Option("--split", help="train or test.", rich_help_panel=IO)
+    ] = "test",
     output: OutputOpt = "-",
     path: PathOpt = None,
     shard: ShardOpt = None,
@@ -131,17 +146,24 @@ def gsm8k(
 )
 def hub(
     name: Annotated[str, typer.Argument(help="Hub dataset name, e.g. HuggingFaceH4/MATH-500.")],
-    split: Annotated[str, typer.Option("--split", help="Dataset split, e.g. test.")],
+    split: Annotated[
+        str, typer.Option("--split", help="Dataset split, e.g. test.", rich_help_panel=IO)
+    ],
     output: OutputOpt = "-",
     config: Annotated[
         str | None,
-        typer.Option("--config", help="Dataset config (default: known per name, e.g. main)."),
+        typer.Option(
+            "--config",
+            help="Dataset config (default: known per name, e.g. main).",
+            rich_help_panel=IO,
+        ),
     ] = None,
     fmt: Annotated[
         str | None,
         typer.Option(
             "--format",
-            help=f"Row format, one of {', '.join(loaders.FORMATS)} (default: from name/columns).",
+            help=f"Row format: {', '.join(loaders.FORMATS)} (default: from name, columns).",
+            rich_help_panel=IO,
         ),
     ] = None,
     shard: ShardOpt = None,
@@ -223,7 +245,9 @@ def prm800k(
     keep_quality_control: Annotated[
         bool,
         typer.Option(
-            "--keep-quality-control", help="Keep quality-control rows (skipped by default)."
+            "--keep-quality-control",
+            help="Keep quality-control rows (skipped by default).",
+            rich_help_panel=IO,
         ),
     ] = False,
     skip_bad: SkipBadOpt = False,
@@ -263,7 +287,11 @@ def math_shepherd(
 def processbench(
     split: Annotated[
         str,
-        typer.Option("--split", help=f"One of {', '.join(converters.PROCESSBENCH_SPLITS)}."),
+        typer.Option(
+            "--split",
+            help=f"One of {', '.join(converters.PROCESSBENCH_SPLITS)}.",
+            rich_help_panel=IO,
+        ),
     ],
     output: OutputOpt = "-",
     path: PathOpt = None,

@@ -25,7 +25,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from mathverify.cli.app import SeedOpt, command, given_options
+from mathverify.cli.app import (
+    INPUT_HELP,
+    IO,
+    METRICS,
+    ProblemsOpt,
+    SeedOpt,
+    command,
+    given_options,
+)
 from mathverify.cli.grading_options import (
     AuditOpt,
     GradersOpt,
@@ -124,6 +132,7 @@ APPLIES: dict[str, tuple[Callable[[Mode], bool], str]] = {
 # The options --compare-labels reads; it refuses the others.
 COMPARE_READS = {
     "inputs",
+    "input_paths",
     "names",
     "json_path",
     "compare_labels",
@@ -936,69 +945,110 @@ def _write_json(json_path: str, payload: dict[str, Any]) -> None:
 def eval_command(
     ctx: typer.Context,
     inputs: Annotated[
-        list[str], typer.Argument(help="Solution or search-result JSONL files (- for stdin).")
-    ],
-    problems: Annotated[
-        str | None, typer.Option("--problems", "-p", help="Problem records with gold answers.")
+        list[str] | None,
+        typer.Argument(
+            help="Solution or search-result JSONL files (- for stdin); or give them with -i.",
+            show_default=False,
+        ),
     ] = None,
+    input_paths: Annotated[
+        list[str] | None,
+        typer.Option("--input", "-i", help=INPUT_HELP, rich_help_panel=IO, show_default=False),
+    ] = None,
+    problems: ProblemsOpt = None,
     qaf: Annotated[
         str | None,
-        typer.Option("--qaf", help="MARIO_EVAL question/answer file instead of --problems."),
-    ] = None,
-    k: Annotated[
-        str | None,
         typer.Option(
-            "--k",
-            help=(
-                "Comma-separated k for maj@k/pass@k in the table and JSON (default: the table "
-                "shows the largest, the JSON has 1,2,4,..,n); each at most the fewest samples "
-                "of a problem."
-            ),
+            "--qaf",
+            help="MARIO_EVAL question/answer file instead of --problems.",
+            rich_help_panel=IO,
         ),
     ] = None,
     json_path: Annotated[
         str | None,
-        typer.Option("--json", help="Write the numbers as JSON to this path (- for stdout)."),
+        typer.Option(
+            "--json",
+            help="Write the numbers as JSON to this path (- for stdout).",
+            rich_help_panel=IO,
+        ),
     ] = None,
     names: Annotated[
-        str | None, typer.Option("--names", help="Comma-separated row names, one per input.")
-    ] = None,
-    processbench_flag: Annotated[
-        bool,
-        typer.Option(
-            "--processbench",
-            help="Report ProcessBench's first-wrong-step accuracies and F1 per split.",
-        ),
-    ] = False,
-    threshold: Annotated[
-        float | None,
-        typer.Option(
-            "--threshold",
-            help="With --processbench: a step scored below this is the predicted first wrong step.",
-        ),
-    ] = None,
-    threshold_from: Annotated[
         str | None,
         typer.Option(
-            "--threshold-from",
-            help=(
-                "With --processbench: choose the threshold that maximises F1 (pooled over its "
-                "solutions) on this held-out file of scored, labeled solutions, e.g. the "
-                "gsm8k split; never an evaluated input."
-            ),
+            "--names", help="Row names, comma-separated, one per input.", rich_help_panel=IO
         ),
     ] = None,
     plot: Annotated[
         str | None,
         typer.Option(
             "--plot",
-            help="Write reliability, best-of-N and accuracy-vs-tokens PNGs and their numbers "
-            "(diagnostics.json) into this folder.",
+            help="Write calibration, best-of-N and tokens plots (and JSON) to this folder.",
+            rich_help_panel=IO,
+        ),
+    ] = None,
+    k: Annotated[
+        str | None,
+        typer.Option(
+            "--k",
+            help="k for maj@k and pass@k, comma-separated (default: 1, 2, 4, ..., n).",
+            rich_help_panel=METRICS,
+        ),
+    ] = None,
+    processbench_flag: Annotated[
+        bool,
+        typer.Option(
+            "--processbench",
+            help="ProcessBench's first-wrong-step accuracies and F1, per split.",
+            rich_help_panel=METRICS,
+        ),
+    ] = False,
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--threshold",
+            help="--processbench: a step scored below this (in [0, 1]) is wrong.",
+            rich_help_panel=METRICS,
+        ),
+    ] = None,
+    threshold_from: Annotated[
+        str | None,
+        typer.Option(
+            "--threshold-from",
+            help="--processbench: the F1-best threshold on this held-out file.",
+            rich_help_panel=METRICS,
         ),
     ] = None,
     bins: Annotated[
-        int, typer.Option("--bins", help="With --plot: equal-width bins for calibration.")
+        int,
+        typer.Option(
+            "--bins", help="--plot: equal-width calibration bins.", rich_help_panel=METRICS
+        ),
     ] = 10,
+    compare_labels: Annotated[
+        str | None,
+        typer.Option(
+            "--compare-labels",
+            metavar="GOLD",
+            help="Compare each input's step labels with GOLD's (see docs/eval.md).",
+            rich_help_panel=METRICS,
+        ),
+    ] = None,
+    label_threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--label-threshold",
+            help="--compare-labels: a soft label at least this is a correct step.",
+            rich_help_panel=METRICS,
+        ),
+    ] = None,
+    until_first_wrong: Annotated[
+        bool,
+        typer.Option(
+            "--until-first-wrong",
+            help="--compare-labels: count steps up to each input's first wrong one.",
+            rich_help_panel=METRICS,
+        ),
+    ] = False,
     subsets: Annotated[
         int | None,
         typer.Option(
@@ -1011,38 +1061,13 @@ def eval_command(
     graders: GradersOpt = "math-verify",
     audit: AuditOpt = None,
     grade_timeout: GradeTimeoutOpt = 5.0,
-    grade_workers: GradeWorkersOpt = 2,
     grading_mode: GradingModeOpt = "strict",
     no_rule: NoRuleOpt = None,
-    compare_labels: Annotated[
-        str | None,
-        typer.Option(
-            "--compare-labels",
-            metavar="GOLD",
-            help="Instead of accuracy: compare each input's step labels with those of GOLD "
-            "(the same solutions, e.g. exact labels): precision/recall/F1 of correct and of "
-            "wrong steps (the correct-step F1 with a 95% bootstrap interval over problems, "
-            "resampled from --seed), AUROC of the raw labels, first-wrong-step agreement, ProcessBench "
-            "F1 and label tokens spent (meta.rollout_tokens). Prints a Markdown table.",
-        ),
-    ] = None,
-    label_threshold: Annotated[
-        float | None,
-        typer.Option(
-            "--label-threshold",
-            help="With --compare-labels: a soft label at least this is a correct step "
-            "(default: above 0, as Math-Shepherd's hard labels: any rollout reached the answer).",
-        ),
-    ] = None,
-    until_first_wrong: Annotated[
-        bool,
-        typer.Option(
-            "--until-first-wrong",
-            help="With --compare-labels: count only steps up to each input's first wrong step "
-            "(the steps a first-error-cut labeler labels).",
-        ),
-    ] = False,
+    grade_workers: GradeWorkersOpt = 2,
 ) -> None:
+    inputs = [*(inputs or []), *(input_paths or [])]
+    if not inputs:
+        raise MathverifyError("give the files to evaluate: -i FILE (repeatable) or as arguments")
     mode = Mode(
         accuracy=problems is not None or qaf is not None,
         processbench=processbench_flag,

@@ -6,39 +6,48 @@ import time
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from mathverify.cli.app import (
+    DEFAULT_DEVICE,
+    PERFORMANCE,
+    QUIET_RENAMED,
+    DeviceOpt,
+    LimitOpt,
     OutputOpt,
     ProblemsOpt,
+    QuietOpt,
     ResumeOpt,
     SeedOpt,
     ShardOpt,
     check_resumable,
     command,
     console,
+    progress_bar,
 )
 from mathverify.cli.policy_options import (
-    DEFAULT_DEVICE,
     DEFAULT_DTYPE,
     DEFAULT_GPU_MEMORY_UTILIZATION,
     DEFAULT_MAX_CONCURRENCY,
     DEFAULT_TENSOR_PARALLEL_SIZE,
     BackendOpt,
     BaseUrlOpt,
-    DeviceOpt,
     DtypeOpt,
     GpuMemoryOpt,
     LogprobsOpt,
     MaxCodeRunsOpt,
     MaxConcurrencyOpt,
+    MaxTokensOpt,
     ModelNameOpt,
+    PolicyOpt,
     PromptFormatOpt,
+    SamplesOpt,
     SandboxMemoryOpt,
     SandboxTimeoutOpt,
     StepFormatOpt,
     SystemOpt,
+    TemperatureOpt,
     TensorParallelOpt,
+    TopPOpt,
     open_policy,
     policy_provenance,
     step_format_config,
@@ -46,7 +55,7 @@ from mathverify.cli.policy_options import (
     with_step_format,
 )
 from mathverify.errors import MathverifyError
-from mathverify.generation import GenerationConfig, generate_solutions
+from mathverify.generation import DEFAULT_SAMPLES, GenerationConfig, generate_solutions
 from mathverify.provenance import Provenance
 from mathverify.records import (
     Problem,
@@ -60,6 +69,7 @@ from mathverify.records import (
 
 @command(
     "generate",
+    renamed=QUIET_RENAMED,
     help=(
         "Sample N solutions per problem with a policy model and write solution records "
         "(problem_id, sample_id, steps, answer, text, n_tokens, policy, meta). Problems and "
@@ -67,60 +77,42 @@ from mathverify.records import (
     ),
 )
 def generate(
-    policy: Annotated[
-        str,
-        typer.Option(
-            "--policy",
-            help=(
-                "Policy model: a directory (a mathverify policy, whose mathverify.json gives the "
-                "prompt format, or any Hugging Face causal LM) or a hub name."
-            ),
-        ),
-    ],
     problems: ProblemsOpt,
+    policy: PolicyOpt,
     output: OutputOpt = "-",
-    n: Annotated[int, typer.Option("--n", "-n", help="Samples per problem.")] = 16,
-    temperature: Annotated[
-        float, typer.Option("--temperature", help="Sampling temperature; 0 means greedy.")
-    ] = 0.7,
-    top_p: Annotated[
-        float, typer.Option("--top-p", help="Nucleus sampling mass in (0, 1]; 1 keeps all tokens.")
-    ] = 1.0,
-    max_tokens: Annotated[
-        int, typer.Option("--max-tokens", help="Most tokens generated per solution.")
-    ] = 256,
-    seed: SeedOpt = 0,
+    resume: ResumeOpt = False,
+    shard: ShardOpt = None,
+    limit: LimitOpt = None,
+    quiet: QuietOpt = False,
+    logprobs: LogprobsOpt = True,
     backend: BackendOpt = "hf",
-    batch_size: Annotated[
-        int,
-        typer.Option(
-            "--batch-size",
-            help=(
-                "Sequences (problems x samples) per backend call; changing it changes which "
-                "samples a seed gives."
-            ),
-        ),
-    ] = 256,
-    dtype: DtypeOpt = DEFAULT_DTYPE,
-    device: DeviceOpt = DEFAULT_DEVICE,
     base_url: BaseUrlOpt = None,
     model_name: ModelNameOpt = None,
-    max_concurrency: MaxConcurrencyOpt = DEFAULT_MAX_CONCURRENCY,
-    tensor_parallel_size: TensorParallelOpt = DEFAULT_TENSOR_PARALLEL_SIZE,
-    gpu_memory_utilization: GpuMemoryOpt = DEFAULT_GPU_MEMORY_UTILIZATION,
-    logprobs: LogprobsOpt = True,
+    dtype: DtypeOpt = DEFAULT_DTYPE,
     prompt_format: PromptFormatOpt = "auto",
     system: SystemOpt = None,
     step_format: StepFormatOpt = "plain",
     sandbox_timeout: SandboxTimeoutOpt = 5.0,
     sandbox_memory_mb: SandboxMemoryOpt = 512,
     max_code_runs: MaxCodeRunsOpt = 8,
-    resume: ResumeOpt = False,
-    shard: ShardOpt = None,
-    limit: Annotated[
-        int | None,
-        typer.Option("--limit", help="Only the first N problems (of this shard)."),
-    ] = None,
+    n: SamplesOpt = DEFAULT_SAMPLES,
+    temperature: TemperatureOpt = 0.7,
+    top_p: TopPOpt = 1.0,
+    max_tokens: MaxTokensOpt = 256,
+    seed: SeedOpt = 0,
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            "--batch-size",
+            "-b",
+            help="Sequences (problems x samples) per backend call; it shapes the samples.",
+            rich_help_panel=PERFORMANCE,
+        ),
+    ] = 256,
+    device: DeviceOpt = DEFAULT_DEVICE,
+    max_concurrency: MaxConcurrencyOpt = DEFAULT_MAX_CONCURRENCY,
+    tensor_parallel_size: TensorParallelOpt = DEFAULT_TENSOR_PARALLEL_SIZE,
+    gpu_memory_utilization: GpuMemoryOpt = DEFAULT_GPU_MEMORY_UTILIZATION,
 ) -> None:
     config = GenerationConfig(
         n=n,
@@ -183,17 +175,8 @@ def generate(
     tokens = 0
     with (
         RecordWriter(output, Solution, resume=resume, provenance=provenance) as writer,
-        Progress(
-            TextColumn("generate"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("problems"),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[speed]}"),
-            console=console,
-        ) as progress,
+        progress_bar("generate", len(todo), "problems", quiet=quiet) as bar,
     ):
-        task = progress.add_task("generate", total=len(todo), speed="")
 
         def done(problem: Problem) -> bool:
             return all(writer.done(f"{problem.id}#{i}") for i in range(n))
@@ -212,7 +195,8 @@ def generate(
             writer.write_all(solutions)
             tokens += sum(s.n_tokens for s in solutions)
             rate = tokens / max(time.perf_counter() - started, 1e-9)
-            progress.update(task, advance=len(chunk), speed=f"{rate:,.0f} tok/s")
+            bar.advance(len(chunk))
+            bar.note(tokens=f"{rate:,.0f}/s")
         kept = f", {writer.resumed} kept from before" if resume else ""
     console.print(
         f"generate: {writer.written} solutions for {len(todo)} problems, {tokens} tokens "

@@ -6,54 +6,56 @@ from typing import Annotated
 
 import typer
 
+from mathverify.cli.app import GRADING, PERFORMANCE
 from mathverify.errors import MathverifyError
 from mathverify.grading import GradingPool, parse_graders
 from mathverify.grading.graders import STRICT, check_mode
-from mathverify.grading.lenient import RULE_NAMES, parse_rules
+from mathverify.grading.lenient import parse_rules
 
 GradersOpt = Annotated[
     str,
     typer.Option(
         "--graders",
-        help=(
-            "Comma-separated graders: math-verify, sympy. The first decides; with two, every "
-            "pair they disagree on goes to --audit."
-        ),
+        help="Graders, comma-separated: math-verify, sympy (the first decides).",
+        rich_help_panel=GRADING,
     ),
 ]
 AuditOpt = Annotated[
     str | None,
     typer.Option(
         "--audit",
-        help="JSONL file for pairs on which the graders disagree, and (lenient) pairs a rule decided.",
+        help="JSONL of the pairs graders disagree on, or a lenient rule decided.",
+        rich_help_panel=GRADING,
     ),
 ]
 GradingModeOpt = Annotated[
     str,
     typer.Option(
         "--grading",
-        help="strict: the grader decides (Math-Verify by default). lenient: also the named rules "
-        "for conventions other evaluators accept (units, rounded decimals, float tolerance, "
-        "e-notation, mixed numbers, digit groups, \\pm, yes/no, labelled equations, "
-        "matrix/list spellings, list multiplicity, ...; see docs/grading.md).",
+        help="strict, or lenient: also other evaluators' conventions (see docs/grading.md).",
+        rich_help_panel=GRADING,
     ),
 ]
 NoRuleOpt = Annotated[
     str | None,
     typer.Option(
         "--no-rule",
-        help="With --grading lenient: comma-separated rules to switch off, from: "
-        + ", ".join(RULE_NAMES)
-        + ".",
+        help="lenient: rules to switch off, comma-separated (see docs/grading.md).",
+        rich_help_panel=GRADING,
     ),
 ]
 GradeTimeoutOpt = Annotated[
     float,
     typer.Option(
-        "--grade-timeout", help="Seconds allowed per answer pair before a timeout verdict."
+        "--grade-timeout",
+        help="Seconds per answer pair before a timeout verdict.",
+        rich_help_panel=GRADING,
     ),
 ]
-GradeWorkersOpt = Annotated[int, typer.Option("--grade-workers", help="Grader worker processes.")]
+GradeWorkersOpt = Annotated[
+    int,
+    typer.Option("--grade-workers", help="Grader worker processes.", rich_help_panel=PERFORMANCE),
+]
 
 
 def open_pool(

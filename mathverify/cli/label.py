@@ -17,9 +17,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from mathverify.cli.app import (
-    InputArg,
+    DEFAULT_DEVICE,
+    LABELING,
+    PERFORMANCE,
+    QUIET_RENAMED,
+    SAMPLING,
+    DeviceOpt,
+    InputOpt,
     OutputOpt,
     ProblemsOpt,
+    QuietOpt,
     ResumeOpt,
     SeedOpt,
     ShardOpt,
@@ -39,7 +46,6 @@ from mathverify.cli.grading_options import (
     open_pool,
 )
 from mathverify.cli.policy_options import (
-    DEFAULT_DEVICE,
     DEFAULT_DTYPE,
     DEFAULT_GPU_MEMORY_UTILIZATION,
     DEFAULT_MAX_CONCURRENCY,
@@ -50,12 +56,15 @@ from mathverify.cli.policy_options import (
     GpuMemoryOpt,
     MaxCodeRunsOpt,
     MaxConcurrencyOpt,
+    MaxTokensOpt,
     ModelNameOpt,
+    PolicyOpt,
     PromptFormatOpt,
     SandboxMemoryOpt,
     SandboxTimeoutOpt,
     StepFormatOpt,
     SystemOpt,
+    TemperatureOpt,
     TensorParallelOpt,
     open_policy,
     policy_provenance,
@@ -63,7 +72,7 @@ from mathverify.cli.policy_options import (
     step_format_summary,
     with_step_format,
 )
-from mathverify.cli.score import ScorerFormatOpt
+from mathverify.cli.score import ScorerFormatOpt, ScorerOpt
 from mathverify.errors import MathverifyError
 from mathverify.iterutils import batched
 from mathverify.provenance import Provenance
@@ -85,7 +94,7 @@ if TYPE_CHECKING:
 METHODS = ("outcome", "exact", "rollout", "supervisor", "mcts")
 
 # Options every method reads.
-COMMON_OPTIONS = ("method", "problems", "input", "output", "resume", "shard")
+COMMON_OPTIONS = ("method", "problems", "input", "output", "resume", "shard", "quiet")
 GRADING_OPTIONS = ("graders", "audit", "grade_timeout", "grade_workers", "grading", "no_rule")
 POLICY_OPTIONS = (
     "policy", "backend", "base_url", "model_name", "max_concurrency", "dtype", "device",
@@ -98,7 +107,7 @@ METHOD_OPTIONS: dict[str, tuple[str, ...]] = {
     "exact": (),
     "rollout": (
         *POLICY_OPTIONS,
-        "k",
+        "rollouts",
         "temperature",
         "max_tokens",
         "soft",
@@ -145,11 +154,12 @@ def grading_settings(
 
 @command(
     "label",
+    renamed={"--k": "--rollouts", **QUIET_RENAMED},
     help=(
         "Label solutions. [bold]outcome[/bold]: grade each final answer (sets `outcome`). "
         "[bold]exact[/bold]: the synthetic task's checker (gold step labels). "
-        "[bold]rollout[/bold]: Math-Shepherd Monte-Carlo labels from K completions of each step "
-        "prefix (--policy). [bold]supervisor[/bold]: a trained PRM labels the steps (--scorer). "
+        "[bold]rollout[/bold]: Math-Shepherd Monte-Carlo labels from --rollouts completions of each "
+        "step prefix (--policy). [bold]supervisor[/bold]: a trained PRM labels the steps (--scorer). "
         "[bold]mcts[/bold]: the input is MCTS trees (search --method mcts --save-tree); writes "
         "every trajectory and visited partial path with (Q+1)/2 step labels (AlphaMath); with "
         "--pairs, step-level preference pairs of sibling steps by Q instead (SVPO). "
@@ -158,103 +168,75 @@ def grading_settings(
 )
 def label(
     ctx: typer.Context,
-    method: Annotated[str, typer.Option("--method", "-m", help=f"One of: {', '.join(METHODS)}.")],
     problems: ProblemsOpt,
-    input: InputArg = "-",
+    method: Annotated[
+        str,
+        typer.Option(
+            "--method",
+            "-m",
+            help=f"One of: {', '.join(METHODS)} (see docs/labeling.md).",
+            rich_help_panel=LABELING,
+        ),
+    ],
+    input: InputOpt = "-",
     output: OutputOpt = "-",
     resume: ResumeOpt = False,
     shard: ShardOpt = None,
-    policy: Annotated[
-        str | None, typer.Option("--policy", help="rollout: the policy that completes prefixes.")
-    ] = None,
-    backend: BackendOpt = "hf",
-    base_url: BaseUrlOpt = None,
-    model_name: ModelNameOpt = None,
-    max_concurrency: MaxConcurrencyOpt = DEFAULT_MAX_CONCURRENCY,
-    tensor_parallel_size: TensorParallelOpt = DEFAULT_TENSOR_PARALLEL_SIZE,
-    gpu_memory_utilization: GpuMemoryOpt = DEFAULT_GPU_MEMORY_UTILIZATION,
-    dtype: DtypeOpt = DEFAULT_DTYPE,
-    device: Annotated[
-        str,
-        typer.Option(
-            "--device",
-            help="rollout (hf backend) and supervisor: torch device: auto (cuda when "
-            "available, else cpu), cpu, cuda, cuda:1 ...",
-        ),
-    ] = DEFAULT_DEVICE,
-    prompt_format: PromptFormatOpt = "auto",
-    system: SystemOpt = None,
-    step_format: StepFormatOpt = "plain",
-    sandbox_timeout: SandboxTimeoutOpt = 5.0,
-    sandbox_memory_mb: SandboxMemoryOpt = 512,
-    max_code_runs: MaxCodeRunsOpt = 8,
-    k: Annotated[int, typer.Option("--k", help="rollout: completions per step prefix.")] = 8,
-    temperature: Annotated[
-        float, typer.Option("--temperature", help="rollout: sampling temperature.")
-    ] = 0.7,
-    max_tokens: Annotated[
-        int, typer.Option("--max-tokens", help="rollout: most tokens per completion.")
-    ] = 256,
+    quiet: QuietOpt = False,
     soft: Annotated[
         bool,
         typer.Option(
             "--soft/--hard",
-            help="rollout/supervisor: soft labels (fraction or score) instead of hard 0/1.",
+            help="rollout, supervisor: soft labels (share or score), not hard 0/1.",
+            rich_help_panel=LABELING,
         ),
     ] = False,
     cut_after_first_wrong: Annotated[
         bool,
         typer.Option(
             "--cut-after-first-wrong",
-            help="rollout: stop labeling a solution at its first step estimated wrong.",
+            help="rollout: stop at a solution's first step estimated wrong.",
+            rich_help_panel=LABELING,
         ),
     ] = False,
-    scorer: Annotated[
-        str | None,
-        typer.Option("--scorer", help="supervisor: the PRM (directory or hub name) that labels."),
-    ] = None,
-    scorer_format: ScorerFormatOpt = "auto",
     threshold: Annotated[
         float,
         typer.Option(
-            "--threshold", help="supervisor: a step score below this (in [0, 1]) is wrong."
+            "--threshold",
+            help="supervisor: a step scored below this (in [0, 1]) is wrong.",
+            rich_help_panel=LABELING,
         ),
     ] = 0.5,
-    chunk: Annotated[
-        int,
-        typer.Option(
-            "--chunk",
-            help="rollout/supervisor: solutions per batch (written after each); for rollout "
-            "it decides the samples a seed gives.",
-        ),
-    ] = 256,
     pairs: Annotated[
         bool,
         typer.Option(
             "--pairs",
-            help="mcts: write step-level preference pairs (sibling steps, the higher Q chosen; "
-            "the step-pair records of README 'Records') instead of labeled solutions (SVPO).",
+            help="mcts: write step-level preference pairs by Q instead (SVPO).",
+            rich_help_panel=LABELING,
         ),
     ] = False,
     min_q_gap: Annotated[
         float,
         typer.Option(
-            "--min-q-gap", help="mcts --pairs: least Q difference of a pair (ties never pair)."
+            "--min-q-gap",
+            help="mcts --pairs: least Q difference of a pair (ties never pair).",
+            rich_help_panel=LABELING,
         ),
     ] = 0.0,
     max_pairs_per_node: Annotated[
         int | None,
         typer.Option(
             "--max-pairs-per-node",
-            help="mcts --pairs: keep at most this many pairs per node, the largest Q gaps first.",
+            help="mcts --pairs: most pairs per node, the largest Q gaps first.",
+            rich_help_panel=LABELING,
         ),
     ] = None,
     min_visits: Annotated[
         int,
         typer.Option(
             "--min-visits",
-            help="mcts --pairs: least visit count of each step of a pair (an unvisited "
-            "terminal step has 0).",
+            help="mcts --pairs: least visits of each step of a pair (0: unvisited ones too).",
+            rich_help_panel=LABELING,
         ),
     ] = 0,
     opposite_q_signs: Annotated[
@@ -262,15 +244,51 @@ def label(
         typer.Option(
             "--opposite-q-signs",
             help="mcts --pairs: keep only pairs with chosen Q > 0 > rejected Q.",
+            rich_help_panel=LABELING,
         ),
     ] = False,
+    policy: PolicyOpt = None,
+    backend: BackendOpt = "hf",
+    base_url: BaseUrlOpt = None,
+    model_name: ModelNameOpt = None,
+    dtype: DtypeOpt = DEFAULT_DTYPE,
+    prompt_format: PromptFormatOpt = "auto",
+    system: SystemOpt = None,
+    step_format: StepFormatOpt = "plain",
+    sandbox_timeout: SandboxTimeoutOpt = 5.0,
+    sandbox_memory_mb: SandboxMemoryOpt = 512,
+    max_code_runs: MaxCodeRunsOpt = 8,
+    rollouts: Annotated[
+        int,
+        typer.Option(
+            "--rollouts",
+            help="rollout: completions sampled per step prefix.",
+            rich_help_panel=SAMPLING,
+        ),
+    ] = 8,
+    temperature: TemperatureOpt = 0.7,
+    max_tokens: MaxTokensOpt = 256,
     seed: SeedOpt = 0,
+    scorer: ScorerOpt = None,
+    scorer_format: ScorerFormatOpt = "auto",
     graders: GradersOpt = "math-verify",
     audit: AuditOpt = None,
     grade_timeout: GradeTimeoutOpt = 5.0,
-    grade_workers: GradeWorkersOpt = 2,
     grading: GradingModeOpt = "strict",
     no_rule: NoRuleOpt = None,
+    chunk: Annotated[
+        int,
+        typer.Option(
+            "--chunk",
+            help="rollout, supervisor: solutions per batch, written after each.",
+            rich_help_panel=PERFORMANCE,
+        ),
+    ] = 256,
+    device: DeviceOpt = DEFAULT_DEVICE,
+    max_concurrency: MaxConcurrencyOpt = DEFAULT_MAX_CONCURRENCY,
+    tensor_parallel_size: TensorParallelOpt = DEFAULT_TENSOR_PARALLEL_SIZE,
+    gpu_memory_utilization: GpuMemoryOpt = DEFAULT_GPU_MEMORY_UTILIZATION,
+    grade_workers: GradeWorkersOpt = 2,
 ) -> None:
     if method not in METHODS:
         raise MathverifyError(f"--method {method!r}: choose one of {', '.join(METHODS)}")
@@ -278,7 +296,7 @@ def label(
     if chunk < 1:
         raise MathverifyError(f"--chunk must be at least 1, got {chunk}")
     shard_spec = parse_shard(shard)
-    where = _Where(input, output, resume, shard_spec)
+    where = _Where(input, output, resume, shard_spec, quiet)
     grade = dict(
         graders=graders,
         audit=audit,
@@ -304,7 +322,7 @@ def label(
         from mathverify.labeling.rollout import RolloutConfig
 
         config = RolloutConfig(
-            k=k,
+            k=rollouts,
             temperature=temperature,
             max_tokens=max_tokens,
             seed=seed,
@@ -363,6 +381,7 @@ class _Where:
     output: str
     resume: bool
     shard: tuple[int, int] | None
+    quiet: bool = False
 
     def writer(self, record_type: type, provenance: Provenance) -> RecordWriter:
         return RecordWriter(self.output, record_type, resume=self.resume, provenance=provenance)
@@ -427,11 +446,15 @@ def _label_supervisor(
     gold = read_problems_by_id(problems)
     model = load_scorer(scorer, scorer_format, device=None if device == "auto" else device)
     settings = {**scorer_provenance(model), "threshold": threshold, "hard": not soft}
-    with where.writer(Solution, _provenance("supervisor", settings)) as writer:
+    with (
+        where.writer(Solution, _provenance("supervisor", settings)) as writer,
+        progress_bar("label supervisor", None, "solutions", quiet=where.quiet) as bar,
+    ):
         for batch in batched(where.solutions(writer), chunk):
             writer.write_all(
                 label_supervisor(batch, gold, model, hard=not soft, threshold=threshold)
             )
+            bar.advance(len(batch))
         where.summary(writer, "solutions labeled (supervisor)")
 
 
@@ -456,14 +479,15 @@ def _label_rollout(
     ):
         # Whole chunks of the input, so a resumed run samples exactly as an unbroken one.
         batches = pending_chunks(where.solutions(), chunk, writer.done)
-        with progress_bar("label rollout", len(batches), "batches") as advance:
+        total = sum(len(batch) for batch in batches)
+        with progress_bar("label rollout", total, "solutions", quiet=where.quiet) as bar:
             for batch in batches:
                 labeled = label_rollouts(batch, gold, model, policy_prompt, pool, config, stats)
                 if step_format != "plain":
                     for solution in labeled:
                         solution.meta["rollout_step_format"] = step_format
                 writer.write_all(labeled)
-                advance(1)
+                bar.advance(len(batch))
         console.print(
             f"label rollout: {stats.prefixes} prefixes, {stats.completions} completions, "
             f"{stats.generated_tokens} generated tokens"

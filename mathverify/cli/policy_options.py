@@ -17,6 +17,7 @@ import typer
 
 from mathverify.backends import BACKENDS, Policy, load_policy
 from mathverify.backends.code_runner import STEP_FORMATS, ReactConfig, ReactPolicy, wrap_policy
+from mathverify.cli.app import DEFAULT_DEVICE, IO, MODEL, PERFORMANCE, SAMPLING
 from mathverify.errors import MathverifyError
 from mathverify.generation import policy_prompt_format
 from mathverify.models.prompts import (
@@ -29,7 +30,6 @@ from mathverify.sandbox import SandboxConfig
 
 # Defaults of the backend-specific options; a command's option default must be one of these.
 DEFAULT_DTYPE = "auto"
-DEFAULT_DEVICE = "auto"
 DEFAULT_MAX_CONCURRENCY = 8
 DEFAULT_TENSOR_PARALLEL_SIZE = 1
 DEFAULT_GPU_MEMORY_UTILIZATION = 0.9
@@ -63,59 +63,76 @@ BACKEND_ONLY: dict[str, BackendOption] = {
     "logprobs": BackendOption("--no-logprobs", True, ("vllm", "openai")),
 }
 
+PolicyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--policy",
+        help="Policy model: a directory or hub name.",
+        rich_help_panel=MODEL,
+    ),
+]
 BackendOpt = Annotated[
-    str, typer.Option("--backend", help=f"Generation backend: {', '.join(sorted(BACKENDS))}.")
+    str,
+    typer.Option(
+        "--backend",
+        help=f"Generation backend: {', '.join(sorted(BACKENDS))} (see docs/generate.md).",
+        rich_help_panel=MODEL,
+    ),
 ]
 DtypeOpt = Annotated[
     str,
     typer.Option(
         "--dtype",
-        help="hf and vllm backends: model weights dtype: auto (as saved), float32, bfloat16 "
-        "or float16.",
-    ),
-]
-DeviceOpt = Annotated[
-    str,
-    typer.Option(
-        "--device",
-        help="hf backend: torch device: auto (cuda when available, else cpu), cpu, cuda, "
-        "cuda:1 ...",
+        help="hf, vllm: weights dtype (auto: as saved), e.g. bfloat16.",
+        rich_help_panel=MODEL,
     ),
 ]
 BaseUrlOpt = Annotated[
     str | None,
     typer.Option(
-        "--base-url", help="openai backend: the server's API root, e.g. http://127.0.0.1:8000/v1."
+        "--base-url",
+        help="openai backend: the server's API root (http://HOST:PORT/v1).",
+        rich_help_panel=MODEL,
     ),
 ]
 ModelNameOpt = Annotated[
     str | None,
     typer.Option(
-        "--model", help="openai backend: the model name the server serves (default: --policy)."
+        "--model",
+        help="openai backend: the served model's name (default: --policy).",
+        rich_help_panel=MODEL,
     ),
 ]
 MaxConcurrencyOpt = Annotated[
-    int, typer.Option("--max-concurrency", help="openai backend: requests in flight at once.")
+    int,
+    typer.Option(
+        "--max-concurrency",
+        help="openai backend: requests in flight at once.",
+        rich_help_panel=PERFORMANCE,
+    ),
 ]
 TensorParallelOpt = Annotated[
-    int, typer.Option("--tensor-parallel-size", help="vllm backend: GPUs per model copy.")
+    int,
+    typer.Option(
+        "--tensor-parallel-size",
+        help="vllm backend: GPUs per model copy.",
+        rich_help_panel=PERFORMANCE,
+    ),
 ]
 GpuMemoryOpt = Annotated[
     float,
     typer.Option(
-        "--gpu-memory-utilization", help="vllm backend: fraction of GPU memory it may use."
+        "--gpu-memory-utilization",
+        help="vllm backend: share of GPU memory it may use.",
+        rich_help_panel=PERFORMANCE,
     ),
 ]
 LogprobsOpt = Annotated[
     bool,
     typer.Option(
         "--logprobs/--no-logprobs",
-        help=(
-            "vllm and openai backends: ask the engine for each token's log-probability, so "
-            "records carry the solution's logprob. --no-logprobs leaves it null and saves the "
-            "engine that work (5-8% of vLLM's time per token); hf computes it for free "
-            "and keeps it."
-        ),
+        help="vllm, openai: record each solution's logprob (off saves 5-8% of the time).",
+        rich_help_panel=IO,
     ),
 ]
 
@@ -123,24 +140,16 @@ PromptFormatOpt = Annotated[
     str,
     typer.Option(
         "--prompt-format",
-        help=(
-            "auto: the policy's mathverify.json format; for a model without one, chat when its "
-            "tokenizer has a chat template, else plain. chat: the problem as the user turn of "
-            "the tokenizer's chat template (after the --system turn), steps in the assistant "
-            "turn joined by a blank line. plain: 'Problem: ...\\nSolution:\\n'. With "
-            "--backend openai, --policy must be a local directory (or cached hub name) for "
-            "chat: its tokenizer renders the prompt text sent to /v1/completions."
-        ),
+        help=f"Prompt format: {', '.join(PROMPT_FORMAT_CHOICES)} (see docs/generate.md).",
+        rich_help_panel=MODEL,
     ),
 ]
 SystemOpt = Annotated[
     str | None,
     typer.Option(
         "--system",
-        help=(
-            "chat prompts: the system turn (default: the card's, else 'Please reason step by "
-            "step, and put your final answer within \\boxed{}.'; '' for none)."
-        ),
+        help="System turn of chat prompts ('': none; see docs/generate.md).",
+        rich_help_panel=MODEL,
     ),
 ]
 
@@ -148,27 +157,56 @@ StepFormatOpt = Annotated[
     str,
     typer.Option(
         "--step-format",
-        help=(
-            "plain: steps are text. react: a step may hold a ```python block; generation stops "
-            "when it closes, the block runs in the sandbox (earlier steps' code replayed first), "
-            "its output is appended as a ```output block, and generation goes on (see "
-            "docs/sandbox.md). Works with every backend."
-        ),
+        help="plain, or react: steps may run Python (see docs/sandbox.md).",
+        rich_help_panel=MODEL,
     ),
 ]
 SandboxTimeoutOpt = Annotated[
     float,
-    typer.Option("--sandbox-timeout", help="react: wall-clock seconds per code block."),
+    typer.Option("--sandbox-timeout", help="react: seconds per code block.", rich_help_panel=MODEL),
 ]
 SandboxMemoryOpt = Annotated[
-    int, typer.Option("--sandbox-memory-mb", help="react: address-space limit per code block.")
+    int,
+    typer.Option(
+        "--sandbox-memory-mb",
+        help="react: memory limit per code block (MB).",
+        rich_help_panel=MODEL,
+    ),
 ]
 MaxCodeRunsOpt = Annotated[
     int,
     typer.Option(
         "--max-code-runs",
-        help="react: most code blocks run per completion (per step in step-wise search).",
+        help="react: most code blocks run per completion.",
+        rich_help_panel=MODEL,
     ),
+]
+
+
+# Sampling: the same options in generate, label (rollouts) and search.
+SamplesOpt = Annotated[
+    int, typer.Option("--n", "-n", help="Samples per problem.", rich_help_panel=SAMPLING)
+]
+TemperatureOpt = Annotated[
+    float,
+    typer.Option(
+        "--temperature",
+        "-t",
+        help="Sampling temperature; 0 decodes greedily.",
+        rich_help_panel=SAMPLING,
+    ),
+]
+TopPOpt = Annotated[
+    float,
+    typer.Option(
+        "--top-p",
+        help="Nucleus sampling mass in (0, 1]; 1 keeps every token.",
+        rich_help_panel=SAMPLING,
+    ),
+]
+MaxTokensOpt = Annotated[
+    int,
+    typer.Option("--max-tokens", help="Most tokens per completion.", rich_help_panel=SAMPLING),
 ]
 
 

@@ -10,22 +10,31 @@ those equal the partial file's, and refuses otherwise (scores of two scorers nev
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from mathverify.cli.app import (
-    InputArg,
+    DEFAULT_DEVICE,
+    PERFORMANCE,
+    QUIET_RENAMED,
+    SCORING,
+    DeviceOpt,
+    InputOpt,
     OutputOpt,
     ProblemsOpt,
+    QuietOpt,
     ResumeOpt,
     ShardOpt,
     command,
     console,
+    progress_bar,
 )
 from mathverify.errors import MathverifyError
 from mathverify.provenance import Provenance
 from mathverify.records import (
+    STDIO,
     Problem,
     RecordWriter,
     Solution,
@@ -37,33 +46,44 @@ from mathverify.records import (
 from mathverify.scoring import AGGREGATIONS, Scorer, aggregate, load_scorer, scorer_provenance
 
 ScorerOpt = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--scorer",
         "-s",
-        help="A PRM or ORM directory (from train-prm / train-orm), or a public PRM or reward "
-        "model (directory or hub name; see --scorer-format).",
+        help="Scorer: a PRM, ORM or value model, directory or hub name.",
+        rich_help_panel=SCORING,
     ),
 ]
-SCORER_FORMAT_HELP = (
-    "How the scorer reads solutions: auto (mathverify.json when there is one, else detected "
-    "from the model's config and tokenizer), mathverify, math-shepherd, qwen-prm, rlhflow, "
-    "orm-seqcls."
-)
-ScorerFormatOpt = Annotated[str, typer.Option("--scorer-format", help=SCORER_FORMAT_HELP)]
-AggregateOpt = Annotated[
+ScorerFormatOpt = Annotated[
     str,
     typer.Option(
-        "--aggregate",
-        "-a",
-        help=f"How step scores make the solution score in meta.score: {', '.join(AGGREGATIONS)}.",
+        "--scorer-format",
+        help="How the scorer reads solutions: auto or one format (see docs/scoring.md).",
+        rich_help_panel=SCORING,
     ),
 ]
-BatchOpt = Annotated[int, typer.Option("--batch-size", "-b", help="Solutions per forward pass.")]
-DeviceOpt = Annotated[
-    str | None,
-    typer.Option("--device", help="torch device (default: cuda when available, else cpu)."),
+AGGREGATE_HELP = f"How step scores make a solution's score: {', '.join(AGGREGATIONS)}."
+AggregateOpt = Annotated[
+    str, typer.Option("--aggregate", "-a", help=AGGREGATE_HELP, rich_help_panel=SCORING)
 ]
+BatchOpt = Annotated[
+    int,
+    typer.Option(
+        "--batch-size",
+        "-b",
+        help="Sequences (solutions) per scorer forward pass.",
+        rich_help_panel=PERFORMANCE,
+    ),
+]
+
+
+def _count_rows(path: str) -> int | None:
+    """Non-blank lines of a JSONL file (one record each), without parsing them; None when
+    it is no file (reading it says why)."""
+    if not Path(path).is_file():
+        return None
+    with Path(path).open("rb") as handle:
+        return sum(1 for line in handle if line.strip())
 
 
 def _chunks(items: Iterable[Solution], size: int) -> Iterator[list[Solution]]:
@@ -136,18 +156,26 @@ def _warn_truncated(scorer: Scorer) -> None:
         )
 
 
-@command("score", help="Score solutions step by step with a PRM or ORM (ours or a public one).")
+@command(
+    "score",
+    renamed=QUIET_RENAMED,
+    help=(
+        "Score solutions step by step with a PRM or ORM (ours or a public one): step_scores, "
+        "and the solution score in meta.score (--aggregate)."
+    ),
+)
 def score(
-    scorer: ScorerOpt,
     problems: ProblemsOpt,
-    input: InputArg = "-",
+    scorer: ScorerOpt,
+    input: InputOpt = "-",
     output: OutputOpt = "-",
-    aggregate_how: AggregateOpt = "min",
-    batch_size: BatchOpt = 16,
-    device: DeviceOpt = None,
-    scorer_format: ScorerFormatOpt = "auto",
     resume: ResumeOpt = False,
     shard: ShardOpt = None,
+    quiet: QuietOpt = False,
+    scorer_format: ScorerFormatOpt = "auto",
+    aggregate_how: AggregateOpt = "min",
+    batch_size: BatchOpt = 16,
+    device: DeviceOpt = DEFAULT_DEVICE,
 ) -> None:
     if aggregate_how not in AGGREGATIONS:
         raise MathverifyError(
@@ -157,10 +185,17 @@ def score(
         raise MathverifyError(f"--batch-size must be at least 1, got {batch_size}")
     shard_spec = parse_shard(shard)
     by_id = read_problems_by_id(problems)
-    model = load_scorer(scorer, scorer_format, batch_size=batch_size, device=device)
+    torch_device = None if device == DEFAULT_DEVICE else device
+    model = load_scorer(scorer, scorer_format, batch_size=batch_size, device=torch_device)
     # Batch size and device are left out: they change float rounding, not which scores.
     provenance = Provenance("score", {**scorer_provenance(model), "aggregate": aggregate_how})
-    with RecordWriter(output, Solution, resume=resume, provenance=provenance) as writer:
+    # The bar's total: the input's rows, when it is a file and every row is this run's.
+    total = None if input == STDIO or shard_spec is not None else _count_rows(input)
+    with (
+        RecordWriter(output, Solution, resume=resume, provenance=provenance) as writer,
+        progress_bar("score", total, "solutions", quiet=quiet) as bar,
+    ):
+        bar.advance(writer.resumed if total is not None else 0)
         todo = (
             s
             for s in read_records(input, Solution)
@@ -169,8 +204,7 @@ def score(
         # Several batches per chunk: the scorer sorts a chunk by length before batching.
         for solution in score_solutions(todo, by_id, model, aggregate_how, 8 * batch_size):
             writer.write(solution)
-        _warn_truncated(model)
-        kept = f", {writer.resumed} kept from before" if resume else ""
-        console.print(
-            f"score: {writer.written} solutions scored with {scorer}{kept}", soft_wrap=True
-        )
+            bar.advance(1)
+    _warn_truncated(model)
+    kept = f", {writer.resumed} kept from before" if resume else ""
+    console.print(f"score: {writer.written} solutions scored with {scorer}{kept}", soft_wrap=True)

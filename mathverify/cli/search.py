@@ -2,6 +2,10 @@
 offline re-selection over saved trees, batched across problems, with an accuracy table at
 the end.
 
+Thin: the command parses options, settles the files and the config before any model loads
+(:func:`_plan`), loads the models, and hands the batch loop to
+:func:`mathverify.search.run.write_search`; it prints the log lines and the table.
+
 Every option a method does not read is refused (the table is in
 :mod:`mathverify.search.config`), every result and tree names what made it
 (``meta.provenance.search``), and no default points at a file the user did not name except
@@ -11,7 +15,6 @@ in the bare demo command (none of --policy, --scorer, --problems), which says so
 from __future__ import annotations
 
 import dataclasses
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,11 +23,25 @@ import typer
 from rich.table import Table
 
 from mathverify.cli.app import (
+    DEFAULT_DEVICE,
+    IO,
+    PERFORMANCE,
+    QUIET_RENAMED,
+    SAMPLING,
+    SCORING,
+    SEARCH,
+    DeviceOpt,
+    LimitOpt,
+    OutputOpt,
+    ProblemsOpt,
+    QuietOpt,
     ResumeOpt,
+    SeedOpt,
     ShardOpt,
     command,
     console,
     given_options,
+    progress_bar,
 )
 from mathverify.cli.grading_options import (
     AuditOpt,
@@ -43,12 +60,15 @@ from mathverify.cli.policy_options import (
     MaxCodeRunsOpt,
     MaxConcurrencyOpt,
     ModelNameOpt,
+    PolicyOpt,
     PromptFormatOpt,
+    SamplesOpt,
     SandboxMemoryOpt,
     SandboxTimeoutOpt,
     StepFormatOpt,
     SystemOpt,
     TensorParallelOpt,
+    TopPOpt,
     check_backend_options,
     open_policy,
     policy_provenance,
@@ -56,21 +76,10 @@ from mathverify.cli.policy_options import (
     step_format_summary,
     with_step_format,
 )
-from mathverify.cli.score import ScorerFormatOpt
+from mathverify.cli.score import AGGREGATE_HELP, ScorerFormatOpt, ScorerOpt
 from mathverify.errors import MathverifyError
 from mathverify.eval.metrics import Sample, evaluate
-from mathverify.provenance import Provenance, collect
-from mathverify.records import (
-    STDIO,
-    Problem,
-    RecordWriter,
-    SearchResult,
-    Tree,
-    in_shard,
-    parse_shard,
-    read_all,
-    read_records,
-)
+from mathverify.records import STDIO, SearchResult, read_records
 from mathverify.scoring import scorer_provenance
 from mathverify.search import (
     SCORER_METHODS,
@@ -79,10 +88,10 @@ from mathverify.search import (
     check_options,
     config_from_options,
     field_help,
-    grade_results,
-    run_search,
 )
+from mathverify.search.config import POLICY_OPTIONS, SCORER_OPTIONS
 from mathverify.search.offline import load_trees
+from mathverify.search.run import BatchDone, search_provenance, select_problems, write_search
 
 DEMO_POLICY = "runs/demo/policy"
 DEMO_SCORER = "runs/demo/prm"
@@ -90,6 +99,18 @@ DEMO_PROBLEMS = "runs/demo/data/test.jsonl"
 DEMO_OUTPUT = "runs/demo/search-{method}.jsonl"
 NO_SCORER = "none"
 METHODS = tuple(SEARCHES)
+REFUSAL_ORDER = {
+    name: rank
+    for rank, name in enumerate(
+        (
+            *POLICY_OPTIONS,
+            "scorer",
+            *SCORER_OPTIONS,
+            "save_tree",
+            *(f.name for f in dataclasses.fields(SearchConfig)),
+        )
+    )
+}
 SANDBOX_OPTIONS = ("sandbox_timeout", "sandbox_memory_mb", "max_code_runs")
 
 
@@ -202,7 +223,10 @@ def _load_scorer(path: str, device: str, batch_size: int, scorer_format: str = "
     from mathverify.scoring import load_scorer
 
     return load_scorer(
-        path, scorer_format, device=None if device == "auto" else device, batch_size=batch_size
+        path,
+        scorer_format,
+        device=None if device == DEFAULT_DEVICE else device,
+        batch_size=batch_size,
     )
 
 
@@ -222,20 +246,21 @@ def _backend_settings(options: dict[str, Any], has_scorer: bool) -> dict[str, An
     }
 
 
-def _load_policy(
-    path: str, options: dict[str, Any], config: SearchConfig, has_scorer: bool, react: Any
-) -> tuple[Any, SearchConfig]:
-    """The policy (wrapped to run code steps with --step-format react), and ``config`` with
-    its prompt format."""
+def _load_policy(plan: _Plan, options: dict[str, Any]) -> tuple[Any, SearchConfig]:
+    """The policy (wrapped to run code steps with --step-format react; None for offline),
+    and the plan's config with its prompt format."""
+    if plan.inputs.policy is None:
+        return None, plan.config
     model, prompt = open_policy(
         options["backend"],
-        path,
+        plan.inputs.policy,
         prompt_format=options["prompt_format"],
         system=options["system"],
-        seed=config.seed,
-        **_backend_settings(options, has_scorer),
+        seed=plan.config.seed,
+        **_backend_settings(options, plan.has_scorer),
     )
-    return with_step_format(model, prompt, react), dataclasses.replace(config, prompt=prompt)
+    policy = with_step_format(model, prompt, plan.react)
+    return policy, dataclasses.replace(plan.config, prompt=prompt)
 
 
 def _react_config(options: dict[str, Any]) -> Any:
@@ -263,61 +288,6 @@ def _policy_settings(path: str | None, options: dict[str, Any], react: Any) -> d
     )
 
 
-def _grading_settings(pool: Any) -> dict[str, Any]:
-    """The grading mode, graders, lenient rules and timeout: they decide every outcome."""
-    return {
-        "grading": pool.mode,
-        "graders": list(pool.graders),
-        "rules": list(pool.rules),
-        "grade_timeout": pool.timeout,
-    }
-
-
-def _provenance(
-    inputs: Inputs,
-    options: dict[str, Any],
-    react: Any,
-    scorer_model: Any,
-    recorded: dict[str, Any],
-    pool: Any,
-    trees: dict[str, list[Tree]] | None,
-) -> Provenance:
-    """What made a search's results and trees: policy, scorer and its format, the method's
-    config (the fields it read, each under its own name so a resume names the one that
-    differs), grading, and for offline the trees and the searches that saved them."""
-    settings = {
-        **_policy_settings(inputs.policy, options, react),
-        **scorer_provenance(scorer_model),
-        **recorded,
-        **_grading_settings(pool),
-    }
-    if trees is not None:
-        metas = [tree.meta for runs in trees.values() for tree in runs]
-        settings["trees_provenance"] = collect(metas).get("search", [])
-    return Provenance("search", settings)
-
-
-def _select_problems(
-    path: str, shard: str | None, limit: int | None, tree_ids: set[str] | None
-) -> list[Problem]:
-    shard_spec = parse_shard(shard)
-    problems = read_all(path, Problem)
-    if tree_ids is not None:
-        known = {p.id for p in problems}
-        unknown = sorted(tree_ids - known)
-        if unknown:
-            raise MathverifyError(
-                f"--trees has a tree for problem {unknown[0]!r}, which is not in {path}"
-            )
-        problems = [p for p in problems if p.id in tree_ids]
-    problems = [p for p in problems if in_shard(p.id, shard_spec)]
-    if limit is not None:
-        if limit < 1:
-            raise MathverifyError(f"--limit must be at least 1, got {limit}")
-        problems = problems[:limit]
-    return problems
-
-
 def summary_table(results: list[SearchResult], method: str) -> Table:
     """Accuracy (over problems with a gold answer), tokens and seconds per problem."""
     graded = {
@@ -337,145 +307,207 @@ def summary_table(results: list[SearchResult], method: str) -> Table:
     return table
 
 
-def _opt(name: str, *flags: str) -> Any:
-    return typer.Option(*flags, help=field_help(name))
+def _opt(name: str, *flags: str, panel: str = SEARCH, **kwargs: Any) -> Any:
+    """An option whose one-line help is its :class:`SearchConfig` field's."""
+    return typer.Option(*flags, help=field_help(name), rich_help_panel=panel, **kwargs)
 
 
 @command(
     "search",
+    renamed=QUIET_RENAMED,
     help=(
-        "Search for answers with a policy (and a scorer): greedy, majority (maj@n), best-of-n, "
-        "weighted-vote, sbs (step-level beam search SBS(B1,B2), batched across problems), "
-        "mcts (AlphaMath's MCTS: PUCT, B2 steps per expansion, --simulations per tree, or "
-        "per step with --mcts-budget per-step), or "
-        "offline (re-select from trees saved with --save-tree, no model). Writes one search "
-        "result per problem, graded against the gold answer when there is one, and prints an "
-        "accuracy table. An option the method does not read is an error. With none of "
-        "--policy, --scorer, --problems it runs on the demo models of `make demo`, and "
-        "says so."
+        "Search for answers with a policy and a scorer: greedy, majority, best-of-n, "
+        "weighted-vote, sbs (step-level beam search SBS(B1,B2)), mcts (AlphaMath's), or "
+        "offline (re-select from trees saved with --save-tree). Writes one graded result per "
+        "problem and prints an accuracy table; --scorer none searches without one. An option "
+        "the method does not read is an error. With none of --policy, --scorer, --problems it "
+        "runs on `make demo`'s models and says so. See docs/search.md."
+    ),
+    epilog=(
+        "Defaults per method, as AlphaMath released them (Super_MARIO configs/sbs_sft.yaml, "
+        "configs/mcts_sft.yaml): temperature 0.6 for sbs and mcts, else 0.7; max depth 10 for "
+        "sbs, 9 for mcts, else 16; --distinct on for sbs, off for mcts; --mcts-budget tree "
+        "(the default, as released) or per-step."
     ),
 )
 def search(
     ctx: typer.Context,
-    method: Annotated[
-        str, typer.Option("--method", "-m", help=f"One of: {', '.join(METHODS)}.")
-    ] = "sbs",
-    policy: Annotated[
-        str | None,
-        typer.Option(
-            "--policy",
-            help=f"Policy model directory or hub name (the bare demo command: {DEMO_POLICY}).",
-        ),
-    ] = None,
-    backend: BackendOpt = "hf",
-    base_url: BaseUrlOpt = None,
-    model_name: ModelNameOpt = None,
-    max_concurrency: MaxConcurrencyOpt = 8,
-    tensor_parallel_size: TensorParallelOpt = 1,
-    gpu_memory_utilization: GpuMemoryOpt = 0.9,
-    device: Annotated[
-        str, typer.Option("--device", help="Device for the models: auto, cpu, cuda, cuda:1 ...")
-    ] = "auto",
-    dtype: DtypeOpt = "auto",
-    scorer: Annotated[
-        str | None,
-        typer.Option(
-            "--scorer",
-            help=(
-                "PRM, ORM or value model directory, or a public PRM (directory or hub name; "
-                "see --scorer-format); 'none' for no scorer (sbs with --b1 1 then ranks steps "
-                "by the policy's probability, mcts with --gold-reward values leaves by "
-                f"rollouts). Needed by best-of-n, weighted-vote, sbs and mcts (the bare demo "
-                f"command: {DEMO_SCORER})."
-            ),
-        ),
-    ] = None,
-    scorer_batch_size: Annotated[
-        int, typer.Option("--scorer-batch-size", help="Partial solutions per scorer forward pass.")
-    ] = 64,
-    scorer_format: ScorerFormatOpt = "auto",
-    problems: Annotated[
-        str | None,
-        typer.Option(
-            "--problems",
-            "-p",
-            help=f"Problem records (JSONL) (the bare demo command: {DEMO_PROBLEMS}).",
-        ),
-    ] = None,
-    output: Annotated[
-        str | None,
-        typer.Option(
-            "--output",
-            "-o",
-            help=(
-                "Search results JSONL, or - for stdout. Required, except in the bare demo "
-                f"command, which writes {DEMO_OUTPUT} (or a new name beside it: it never "
-                "overwrites)."
-            ),
-        ),
-    ] = None,
+    problems: ProblemsOpt = None,
+    output: OutputOpt = None,
     save_tree: Annotated[
         str | None,
         typer.Option(
             "--save-tree",
-            help="Write each problem's whole search tree (sbs, mcts) to this JSONL.",
+            help="sbs, mcts: write each problem's search tree to this JSONL.",
+            rich_help_panel=IO,
         ),
     ] = None,
-    trees: Annotated[str | None, _opt("trees", "--trees")] = None,
-    rule: Annotated[str, _opt("rule", "--rule")] = "value",
-    prune: Annotated[bool, _opt("prune", "--prune")] = False,
-    n: Annotated[int, _opt("n", "--n", "-n")] = SearchConfig.n,
-    b1: Annotated[int, _opt("b1", "--b1")] = SearchConfig.b1,
-    b2: Annotated[int, _opt("b2", "--b2")] = SearchConfig.b2,
-    temperature: Annotated[float | None, _opt("temperature", "--temperature", "-t")] = None,
-    top_p: Annotated[float, _opt("top_p", "--top-p")] = SearchConfig.top_p,
-    seed: Annotated[int, _opt("seed", "--seed")] = SearchConfig.seed,
-    max_depth: Annotated[int | None, _opt("max_depth", "--max-depth")] = None,
-    max_step_tokens: Annotated[
-        int, _opt("max_step_tokens", "--max-step-tokens")
-    ] = SearchConfig.max_step_tokens,
-    aggregate: Annotated[str | None, _opt("aggregate", "--aggregate")] = None,
-    vote: Annotated[bool, _opt("vote", "--vote")] = False,
-    runs: Annotated[int, _opt("runs", "--runs")] = SearchConfig.runs,
-    distinct: Annotated[bool | None, _opt("distinct", "--distinct/--no-distinct")] = None,
-    group_by: Annotated[str, _opt("group_by", "--group-by")] = SearchConfig.group_by,
-    batch_problems: Annotated[
-        int, _opt("batch_problems", "--batch-problems")
-    ] = SearchConfig.batch_problems,
-    simulations: Annotated[int, _opt("simulations", "--simulations")] = SearchConfig.simulations,
-    mcts_budget: Annotated[str, _opt("mcts_budget", "--mcts-budget")] = SearchConfig.mcts_budget,
-    c_puct: Annotated[float, _opt("c_puct", "--c-puct")] = SearchConfig.c_puct,
-    gold_reward: Annotated[bool, _opt("gold_reward", "--gold-reward")] = False,
-    rollout: Annotated[bool, _opt("rollout", "--rollout/--no-rollout")] = True,
-    rollout_mix: Annotated[float, _opt("rollout_mix", "--rollout-mix")] = SearchConfig.rollout_mix,
+    trees: Annotated[str | None, _opt("trees", "--trees", panel=IO)] = None,
+    limit: LimitOpt = None,
+    resume: ResumeOpt = False,
+    shard: ShardOpt = None,
+    quiet: QuietOpt = False,
+    policy: PolicyOpt = None,
+    backend: BackendOpt = "hf",
+    base_url: BaseUrlOpt = None,
+    model_name: ModelNameOpt = None,
+    dtype: DtypeOpt = "auto",
     prompt_format: PromptFormatOpt = "auto",
     system: SystemOpt = None,
     step_format: StepFormatOpt = "plain",
     sandbox_timeout: SandboxTimeoutOpt = 5.0,
     sandbox_memory_mb: SandboxMemoryOpt = 512,
     max_code_runs: MaxCodeRunsOpt = 8,
-    limit: Annotated[
-        int | None,
-        typer.Option("--limit", help="Search only the first N problems (after --shard)."),
+    n: SamplesOpt = SearchConfig.n,
+    temperature: Annotated[
+        float | None,
+        typer.Option(
+            "--temperature",
+            "-t",
+            help=field_help("temperature"),
+            rich_help_panel=SAMPLING,
+            show_default="0.6 for sbs, mcts; else 0.7",
+        ),
     ] = None,
-    resume: ResumeOpt = False,
-    shard: ShardOpt = None,
+    top_p: TopPOpt = SearchConfig.top_p,
+    seed: SeedOpt = SearchConfig.seed,
+    max_depth: Annotated[
+        int | None,
+        _opt("max_depth", "--max-depth", panel=SAMPLING, show_default="sbs 10, mcts 9, else 16"),
+    ] = None,
+    max_step_tokens: Annotated[
+        int, _opt("max_step_tokens", "--max-step-tokens", panel=SAMPLING)
+    ] = SearchConfig.max_step_tokens,
+    method: Annotated[
+        str,
+        typer.Option(
+            "--method", "-m", help=f"One of: {', '.join(METHODS)}.", rich_help_panel=SEARCH
+        ),
+    ] = "sbs",
+    b1: Annotated[int, _opt("b1", "--b1")] = SearchConfig.b1,
+    b2: Annotated[int, _opt("b2", "--b2")] = SearchConfig.b2,
+    vote: Annotated[bool, _opt("vote", "--vote")] = False,
+    runs: Annotated[int, _opt("runs", "--runs")] = SearchConfig.runs,
+    distinct: Annotated[
+        bool | None, _opt("distinct", "--distinct/--no-distinct", show_default="on for sbs")
+    ] = None,
+    group_by: Annotated[str, _opt("group_by", "--group-by")] = SearchConfig.group_by,
+    simulations: Annotated[int, _opt("simulations", "--simulations")] = SearchConfig.simulations,
+    mcts_budget: Annotated[str, _opt("mcts_budget", "--mcts-budget")] = SearchConfig.mcts_budget,
+    c_puct: Annotated[float, _opt("c_puct", "--c-puct")] = SearchConfig.c_puct,
+    gold_reward: Annotated[bool, _opt("gold_reward", "--gold-reward")] = False,
+    rollout: Annotated[bool, _opt("rollout", "--rollout/--no-rollout")] = True,
+    rollout_mix: Annotated[float, _opt("rollout_mix", "--rollout-mix")] = SearchConfig.rollout_mix,
+    rule: Annotated[str, _opt("rule", "--rule")] = "value",
+    prune: Annotated[bool, _opt("prune", "--prune")] = False,
+    scorer: ScorerOpt = None,
+    scorer_format: ScorerFormatOpt = "auto",
+    aggregate: Annotated[
+        str | None,
+        typer.Option(
+            "--aggregate",
+            "-a",
+            help=AGGREGATE_HELP,
+            rich_help_panel=SCORING,
+            show_default="min; sbs: last",
+        ),
+    ] = None,
     graders: GradersOpt = "math-verify",
     audit: AuditOpt = None,
     grade_timeout: GradeTimeoutOpt = 5.0,
-    grade_workers: GradeWorkersOpt = 2,
     grading: GradingModeOpt = "strict",
     no_rule: NoRuleOpt = None,
+    batch_problems: Annotated[
+        int, _opt("batch_problems", "--batch-problems", panel=PERFORMANCE)
+    ] = SearchConfig.batch_problems,
+    scorer_batch_size: Annotated[
+        int,
+        typer.Option(
+            "--scorer-batch-size",
+            help="Sequences (partial solutions) per scorer forward pass.",
+            rich_help_panel=PERFORMANCE,
+        ),
+    ] = 64,
+    device: DeviceOpt = DEFAULT_DEVICE,
+    max_concurrency: MaxConcurrencyOpt = 8,
+    tensor_parallel_size: TensorParallelOpt = 1,
+    gpu_memory_utilization: GpuMemoryOpt = 0.9,
+    grade_workers: GradeWorkersOpt = 2,
 ) -> None:
+    options = ctx.params
+    plan = _plan(method, options, given_options(ctx))
+    if plan.inputs.note:
+        console.print(plan.inputs.note)
+    saved = load_trees(trees) if method == "offline" and trees else None
+    tree_ids = set(saved) if saved is not None else None
+    selected = select_problems(plan.inputs.problems, shard, limit, tree_ids)
+    scorer_model = (
+        _load_scorer(plan.inputs.scorer, device, scorer_batch_size, scorer_format)
+        if plan.inputs.scorer is not None
+        else None
+    )
+    policy_model, config = _load_policy(plan, options)
+    # What each record's config says beyond the method's fields: code steps, if any.
+    extra = {"step_format": step_format} if plan.react is not None else {}
+    recorded = {**config.to_dict(method, has_scorer=plan.has_scorer), **extra}
+    with (
+        open_pool(graders, audit, grade_timeout, grade_workers, grading, no_rule) as pool,
+        progress_bar("search", len(selected), "problems", quiet=quiet),
+    ):
+        made_by = search_provenance(
+            _policy_settings(plan.inputs.policy, options, plan.react),
+            scorer_provenance(scorer_model),
+            recorded,
+            pool,
+            saved,
+        )
+        run = write_search(
+            method,
+            selected,
+            (policy_model, scorer_model),
+            config,
+            pool,
+            output=plan.inputs.output,
+            provenance=made_by,
+            save_tree=save_tree,
+            resume=resume,
+            extra=extra,
+            on_batch=_print_batch,
+        )
+    kept = f", {run.resumed} kept from before" if resume else ""
+    console.print(f"search: {run.written} results written to {plan.inputs.output}{kept}")
+    code_runs = step_format_summary(policy_model) if policy_model is not None else None
+    if code_runs:
+        console.print(code_runs)
+    everything = run.results
+    if resume and plan.inputs.output != STDIO:
+        everything = list(read_records(plan.inputs.output, SearchResult))
+    console.print(summary_table(everything, method))
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What a search will do, settled before any model loads: its files, whether a scorer
+    ranks, the method's config and the code-step settings."""
+
+    inputs: Inputs
+    has_scorer: bool
+    config: SearchConfig
+    react: Any
+
+
+def _plan(method: str, options: dict[str, Any], given: list[str]) -> _Plan:
+    """Refuse what fails whatever the models are (a method unknown, an option the method
+    does not read, values, missing files), then name the files and build the config."""
     if method not in SEARCHES:
         raise MathverifyError(f"--method {method!r}: choose one of {', '.join(METHODS)}")
-    options = ctx.params
+    policy, scorer, problems = options["policy"], options["scorer"], options["problems"]
     demo = _is_demo(method, policy, scorer, problems)
     has_scorer = _scorer_name(method, scorer, demo) is not None
-    # Settings that fail whatever the models are: before loading anything.
-    given = given_options(ctx)
+    # The models' options are refused first, then the method's, whatever the help's order.
+    given = sorted(given, key=lambda name: REFUSAL_ORDER.get(name, len(REFUSAL_ORDER)))
     check_options(method, given, has_scorer=has_scorer)
-    _check_sandbox_options(step_format, given)
+    _check_sandbox_options(options["step_format"], given)
     config = config_from_options(options, method)
     config.check(method, has_scorer=has_scorer)
     react = _react_config(options)
@@ -485,104 +517,16 @@ def search(
         policy=policy,
         scorer=scorer,
         problems=problems,
-        output=output,
-        resume=resume,
+        output=options["output"],
+        resume=options["resume"],
     )
     if inputs.policy is not None:  # before the scorer loads, not at open_policy after it
-        check_backend_options(backend, **_backend_settings(options, has_scorer))
-    if inputs.note:
-        console.print(inputs.note)
-    loaded_trees = load_trees(trees) if method == "offline" and trees else None
-    selected = _select_problems(
-        inputs.problems, shard, limit, set(loaded_trees) if loaded_trees is not None else None
+        check_backend_options(options["backend"], **_backend_settings(options, has_scorer))
+    return _Plan(inputs, has_scorer, config, react)
+
+
+def _print_batch(batch: BatchDone) -> None:
+    console.print(
+        f"search: batch {batch.index}/{batch.batches}, {batch.problems} problems, "
+        f"{batch.seconds:.1f} s"
     )
-
-    policy_model = scorer_model = None
-    if inputs.scorer is not None:
-        scorer_model = _load_scorer(inputs.scorer, device, scorer_batch_size, scorer_format)
-    if inputs.policy is not None:
-        policy_model, config = _load_policy(inputs.policy, options, config, has_scorer, react)
-
-    # What each record's config says beyond the method's fields: code steps, if any.
-    extra = {"step_format": step_format} if react is not None else {}
-    recorded = {**config.to_dict(method, has_scorer=has_scorer), **extra}
-    with open_pool(graders, audit, grade_timeout, grade_workers, grading, no_rule) as pool:
-        provenance = _provenance(inputs, options, react, scorer_model, recorded, pool, loaded_trees)
-        with (
-            RecordWriter(inputs.output, SearchResult, resume=resume, provenance=provenance) as out,
-            _tree_writer(save_tree, resume, provenance) as tree_writer,
-        ):
-            written = _search_chunks(
-                method,
-                selected,
-                (policy_model, scorer_model),
-                config,
-                pool,
-                (out, tree_writer),
-                extra,
-            )
-            kept = f", {out.resumed} kept from before" if resume else ""
-            console.print(f"search: {out.written} results written to {inputs.output}{kept}")
-    code_runs = step_format_summary(policy_model) if policy_model is not None else None
-    if code_runs:
-        console.print(code_runs)
-    everything = written
-    if resume and inputs.output != STDIO:
-        everything = list(read_records(inputs.output, SearchResult))
-    console.print(summary_table(everything, method))
-
-
-def _tree_writer(
-    path: str | None, resume: bool, provenance: Provenance
-) -> AbstractContextManager[RecordWriter | None]:
-    """A writer for --save-tree's trees, or nothing to write to."""
-    if path is None:
-        return nullcontext()
-    return RecordWriter(path, Tree, resume=resume, provenance=provenance)
-
-
-def _search_chunks(
-    method: str,
-    selected: list[Problem],
-    models: tuple[Any, Any],
-    config: SearchConfig,
-    pool: Any,
-    writers: tuple[RecordWriter, RecordWriter | None],
-    extra: dict[str, Any],
-) -> list[SearchResult]:
-    """Search ``selected`` chunk by chunk (policy and scorer in ``models``), then grade each
-    chunk's results and write them and their trees (``writers``); ``extra`` joins each
-    record's config."""
-    (policy_model, scorer_model), (writer, tree_writer) = models, writers
-    by_id = {p.id: p for p in selected}
-    written: list[SearchResult] = []
-    # Offline loads no model, so one chunk (one read of the trees file) does.
-    size = max(1, len(selected)) if method == "offline" else config.batch_problems
-    chunks = [selected[i : i + size] for i in range(0, len(selected), size)]
-    for index, chunk in enumerate(chunks, start=1):
-        # A chunk partly written before a crash is searched whole, so its backend calls
-        # (and samples) are the ones of the first run; written rows are skipped.
-        if all(writer.done(f"{p.id}#0") for p in chunk):
-            continue
-        sink: list[Tree] = []
-        results = run_search(
-            method,
-            chunk,
-            policy_model,
-            scorer_model,
-            config,
-            pool=pool,
-            tree_sink=sink if tree_writer is not None else None,
-        )
-        grade_results(results, by_id, pool)
-        for record in [*results, *sink]:
-            record.config.update(extra)
-        writer.write_all(results)
-        if tree_writer is not None:
-            tree_writer.write_all(sink)
-        written.extend(results)
-        console.print(
-            f"search: batch {index}/{len(chunks)}, {len(chunk)} problems, "
-            f"{sum(r.seconds for r in results):.1f} s"
-        )
-    return written

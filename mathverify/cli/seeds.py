@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from mathverify.cli.app import command, console
+from mathverify.cli.app import IO, SAMPLING, command, console
 from mathverify.eval.seeds import markdown, summarize
 
 
@@ -18,14 +18,24 @@ def summarize_seeds(
         list[str],
         typer.Argument(help="One run directory per seed, each with eval.json (+ verifier.json)."),
     ],
-    n: Annotated[
-        int, typer.Option("--n", help="Samples per problem to read maj, pass and best-of at.")
-    ] = 16,
     json_path: Annotated[
-        str | None, typer.Option("--json", help="Write the summary as JSON to this path.")
+        str | None,
+        typer.Option("--json", help="Write the summary as JSON to this path.", rich_help_panel=IO),
     ] = None,
     markdown_path: Annotated[
-        str | None, typer.Option("--markdown", help="Write the table as markdown to this path.")
+        str | None,
+        typer.Option(
+            "--markdown", help="Write the table as markdown to this path.", rich_help_panel=IO
+        ),
+    ] = None,
+    n: Annotated[
+        int | None,
+        typer.Option(
+            "--n",
+            "-n",
+            help="Samples per problem to read maj, pass and best-of at (default: all drawn).",
+            rich_help_panel=SAMPLING,
+        ),
     ] = None,
 ) -> None:
     """Mean, std and min-max over seeds of greedy, one sample, maj@N, pass@N and PRM best-of-N

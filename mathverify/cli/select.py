@@ -10,7 +10,16 @@ from typing import Annotated
 
 import typer
 
-from mathverify.cli.app import InputArg, OutputOpt, SeedOpt, command, console, refuse_unread
+from mathverify.cli.app import (
+    LABELING,
+    InputOpt,
+    OutputOpt,
+    SeedOpt,
+    command,
+    console,
+    refuse_unread,
+)
+from mathverify.cli.score import AggregateOpt
 from mathverify.errors import MathverifyError
 from mathverify.labeling.select import STRATEGIES, select_solutions
 from mathverify.provenance import Provenance
@@ -38,23 +47,29 @@ def _strategies_reading(name: str) -> str:
 )
 def select(
     ctx: typer.Context,
-    input: InputArg = "-",
+    input: InputOpt = "-",
     output: OutputOpt = "-",
     strategy: Annotated[
-        str, typer.Option("--strategy", help=f"One of: {', '.join(STRATEGIES)}.")
+        str,
+        typer.Option(
+            "--strategy", help=f"One of: {', '.join(STRATEGIES)}.", rich_help_panel=LABELING
+        ),
     ] = "convincing-wrong",
     per_problem: Annotated[
-        int, typer.Option("--per-problem", "-k", help="Solutions to pick per problem.")
+        int,
+        typer.Option(
+            "--per-problem", "-k", help="Solutions to pick per problem.", rich_help_panel=LABELING
+        ),
     ] = 4,
     random_share: Annotated[
         float,
         typer.Option(
-            "--random-share", help="Share of each problem's picks drawn uniformly at random."
+            "--random-share",
+            help="Share of each problem's picks drawn uniformly at random.",
+            rich_help_panel=LABELING,
         ),
     ] = 0.0,
-    aggregation: Annotated[
-        str, typer.Option("--aggregate", help="Step-score aggregation: min, product, last, mean.")
-    ] = "min",
+    aggregation: AggregateOpt = "min",
     seed: SeedOpt = 0,
 ) -> None:
     if strategy not in STRATEGIES:

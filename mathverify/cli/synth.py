@@ -7,11 +7,13 @@ from typing import Annotated
 
 import typer
 
-from mathverify.cli.app import SeedOpt, console, guarded
+from mathverify.cli.app import IO, SeedOpt, command, console
 from mathverify.cli.data import data_app
 from mathverify.data.synthetic import SynthConfig, make_splits
 from mathverify.errors import MathverifyError
 from mathverify.records import write_records
+
+TASK = "Task"  # panel of the synthetic task's shape
 
 _DEFAULTS = SynthConfig()
 
@@ -20,38 +22,49 @@ def synth(
     out_dir: Annotated[
         Path,
         typer.Option(
-            "--out-dir", "-o", help="Folder for train.jsonl and test.jsonl (created if missing)."
+            "--output",
+            "-o",
+            help="Folder for train.jsonl and test.jsonl (created if missing).",
+            rich_help_panel=IO,
         ),
     ],
     train_size: Annotated[
-        int, typer.Option("--train-size", help="Train problems (with gold solutions in meta).")
+        int,
+        typer.Option(
+            "--train-size", help="Train problems (gold solutions in meta).", rich_help_panel=IO
+        ),
     ] = _DEFAULTS.train_size,
     test_size: Annotated[
-        int, typer.Option("--test-size", help="Test problems.")
+        int, typer.Option("--test-size", help="Test problems.", rich_help_panel=IO)
     ] = _DEFAULTS.test_size,
     min_ops: Annotated[
-        int, typer.Option("--min-ops", help="Fewest operations in an expression.")
+        int,
+        typer.Option("--min-ops", help="Fewest operations in an expression.", rich_help_panel=TASK),
     ] = _DEFAULTS.min_ops,
     max_ops: Annotated[
-        int, typer.Option("--max-ops", help="Most operations in an expression.")
+        int,
+        typer.Option("--max-ops", help="Most operations in an expression.", rich_help_panel=TASK),
     ] = _DEFAULTS.max_ops,
     min_operand: Annotated[
-        int, typer.Option("--min-operand", help="Smallest operand.")
+        int, typer.Option("--min-operand", help="Smallest operand.", rich_help_panel=TASK)
     ] = _DEFAULTS.min_operand,
     max_operand: Annotated[
-        int, typer.Option("--max-operand", help="Largest operand.")
+        int, typer.Option("--max-operand", help="Largest operand.", rich_help_panel=TASK)
     ] = _DEFAULTS.max_operand,
     max_value: Annotated[
         int,
         typer.Option(
-            "--max-value", help="Largest value any subexpression may take (smallest is 0)."
+            "--max-value",
+            help="Largest value any subexpression may take (smallest is 0).",
+            rich_help_panel=TASK,
         ),
     ] = _DEFAULTS.max_value,
     order: Annotated[
         str,
         typer.Option(
             "--order",
-            help="Evaluation order of gold solutions: 'any' (a random ready operation each step) or 'left'.",
+            help="Gold solutions' order: any (a random ready operation) or left.",
+            rich_help_panel=TASK,
         ),
     ] = _DEFAULTS.order,
     op_weights: Annotated[
@@ -59,25 +72,23 @@ def synth(
         typer.Option(
             "--op-weights",
             help="Relative frequency of + - * in the expressions, e.g. 3,1,2.",
+            rich_help_panel=TASK,
         ),
     ] = ",".join(f"{w:g}" for w in _DEFAULTS.op_weights),
     regroup: Annotated[
         bool,
         typer.Option(
             "--regroup/--no-regroup",
-            help="Gold steps may also evaluate any adjacent pair of a + or * chain "
-            "(5+7+9 to 5+16), so solutions of one problem differ in what they compute.",
+            help="Gold steps may also evaluate any adjacent pair of a + or * chain.",
+            rich_help_panel=TASK,
         ),
     ] = _DEFAULTS.regroup,
     code_steps: Annotated[
         bool,
         typer.Option(
             "--code-steps",
-            help=(
-                "Gold steps compute their operation in a python block and read its output "
-                "first (the MARIO format; for policies run with --step-format react). Same "
-                "problems as without it."
-            ),
+            help="Gold steps compute in a python block (for --step-format react).",
+            rich_help_panel=TASK,
         ),
     ] = _DEFAULTS.code_steps,
     seed: SeedOpt = _DEFAULTS.seed,
@@ -116,4 +127,4 @@ def _weights(text: str) -> tuple[float, float, float]:
     return weights  # type: ignore[return-value]
 
 
-data_app.command("synth", help=synth.__doc__)(guarded(synth))
+command("synth", renamed={"--out-dir": "--output"}, on=data_app, help=synth.__doc__)(synth)

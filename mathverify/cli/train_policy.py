@@ -5,9 +5,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import typer
-
-from mathverify.cli.app import command, console
+from mathverify.cli.app import IO, MODEL, SeedOpt, command, console
+from mathverify.cli.policy_options import PromptFormatOpt, SystemOpt
+from mathverify.cli.train_verifiers import (
+    BatchSizeOpt,
+    LoggingStepsOpt,
+    LrOpt,
+    MaxLengthOpt,
+    MaxStepsOpt,
+    WarmupOpt,
+    WeightDecayOpt,
+    option,
+)
 from mathverify.prompting import DEFAULT_TEMPLATE
 from mathverify.steps import DEFAULT_SEPARATOR
 from mathverify.training.policy import (
@@ -27,100 +36,80 @@ def _unescape(text: str) -> str:
     return text.replace("\\n", "\n").replace("\\t", "\t")
 
 
-@command("train-policy")
+@command("train-policy", renamed={"--output-dir": "--output"})
 def train_policy_command(
     input_path: Annotated[
         str,
-        typer.Option(
+        option(
             "--input",
             "-i",
-            help="Problem records with meta.gold_steps (e.g. the synthetic train set), or solution "
-            "records when --problems is given; with --objective svpo, step pairs "
-            "(label --method mcts --pairs).",
+            help="Problems with meta.gold_steps, solutions (with -p) or svpo step pairs.",
+            panel=IO,
         ),
     ],
-    output_dir: Annotated[str, typer.Option("--output-dir", "-o", help=config_help("output_dir"))],
+    output_dir: Annotated[str, option("--output", "-o", help=config_help("output_dir"), panel=IO)],
     problems: Annotated[
         str | None,
-        typer.Option(
+        option(
             "--problems",
             "-p",
-            help="Problem records for the solution records in --input (outcome=false ones are skipped).",
+            help="Problems of the solutions in --input (outcome=false ones are skipped).",
+            panel=IO,
         ),
     ] = None,
-    init: Annotated[str | None, typer.Option("--init", help=config_help("init"))] = None,
+    logging_steps: LoggingStepsOpt = _D.logging_steps,
+    init: Annotated[str | None, option("--init", help=config_help("init"), panel=MODEL)] = None,
     from_scratch: Annotated[
-        str | None, typer.Option("--from-scratch", help=config_help("from_scratch"))
+        str | None, option("--from-scratch", help=config_help("from_scratch"), panel=MODEL)
     ] = None,
-    max_steps: Annotated[
-        int, typer.Option("--max-steps", help=config_help("max_steps"))
-    ] = _D.max_steps,
-    batch_size: Annotated[
-        int, typer.Option("--batch-size", help=config_help("batch_size"))
-    ] = _D.batch_size,
-    learning_rate: Annotated[
-        float, typer.Option("--lr", help=config_help("learning_rate"))
-    ] = _D.learning_rate,
-    warmup: Annotated[float, typer.Option("--warmup", help=config_help("warmup"))] = _D.warmup,
-    weight_decay: Annotated[
-        float, typer.Option("--weight-decay", help=config_help("weight_decay"))
-    ] = _D.weight_decay,
-    max_length: Annotated[
-        int, typer.Option("--max-length", help=config_help("max_length"))
-    ] = _D.max_length,
+    prompt_kind: PromptFormatOpt = _D.prompt_kind,
+    system: SystemOpt = None,
     template: Annotated[
         str,
-        typer.Option(
-            "--template", help=config_help("template") + r" Escapes \n and \t are decoded."
-        ),
+        option("--template", help=config_help("template") + r" \n, \t decoded.", panel=MODEL),
     ] = DEFAULT_TEMPLATE.replace("\n", "\\n"),
     separator: Annotated[
         str,
-        typer.Option(
-            "--separator", help=config_help("separator") + r" Escapes \n and \t are decoded."
-        ),
+        option("--separator", help=config_help("separator") + r" \n, \t decoded.", panel=MODEL),
     ] = DEFAULT_SEPARATOR.replace("\n", "\\n"),
     hidden_size: Annotated[
-        int, typer.Option("--hidden-size", help=config_help("hidden_size"))
+        int, option("--hidden-size", help=config_help("hidden_size"), panel=MODEL)
     ] = _D.hidden_size,
     num_layers: Annotated[
-        int, typer.Option("--num-layers", help=config_help("num_layers"))
+        int, option("--num-layers", help=config_help("num_layers"), panel=MODEL)
     ] = _D.num_layers,
     num_heads: Annotated[
-        int, typer.Option("--num-heads", help=config_help("num_heads"))
+        int, option("--num-heads", help=config_help("num_heads"), panel=MODEL)
     ] = _D.num_heads,
-    logging_steps: Annotated[
-        int, typer.Option("--logging-steps", help=config_help("logging_steps"))
-    ] = _D.logging_steps,
-    seed: Annotated[int, typer.Option("--seed", help=config_help("seed"))] = _D.seed,
-    prompt_kind: Annotated[
-        str, typer.Option("--prompt-format", help=config_help("prompt_kind"))
-    ] = _D.prompt_kind,
-    system: Annotated[str | None, typer.Option("--system", help=config_help("system"))] = None,
-    objective: Annotated[
-        str, typer.Option("--objective", help=config_help("objective"))
-    ] = _D.objective,
-    beta: Annotated[float, typer.Option("--beta", help=config_help("beta"))] = _D.beta,
+    objective: Annotated[str, option("--objective", help=config_help("objective"))] = _D.objective,
+    max_steps: MaxStepsOpt = _D.max_steps,
+    batch_size: BatchSizeOpt = _D.batch_size,
+    learning_rate: LrOpt = _D.learning_rate,
+    warmup: WarmupOpt = _D.warmup,
+    weight_decay: WeightDecayOpt = _D.weight_decay,
+    max_length: MaxLengthOpt = _D.max_length,
+    seed: SeedOpt = _D.seed,
+    beta: Annotated[float, option("--beta", help=config_help("beta"))] = _D.beta,
     value_weight: Annotated[
-        float, typer.Option("--value-weight", help=config_help("value_weight"))
+        float, option("--value-weight", help=config_help("value_weight"))
     ] = _D.value_weight,
     sft_weight: Annotated[
-        float, typer.Option("--sft-weight", help=config_help("sft_weight"))
+        float, option("--sft-weight", help=config_help("sft_weight"))
     ] = _D.sft_weight,
     value_features: Annotated[
-        str, typer.Option("--value-features", help=config_help("value_features"))
+        str, option("--value-features", help=config_help("value_features"))
     ] = _D.value_features,
     value_head: Annotated[
-        str, typer.Option("--value-head", help=config_help("value_head"))
+        str, option("--value-head", help=config_help("value_head"))
     ] = _D.value_head,
     value_loss: Annotated[
-        str, typer.Option("--value-loss", help=config_help("value_loss"))
+        str, option("--value-loss", help=config_help("value_loss"))
     ] = _D.value_loss,
     value_margin: Annotated[
-        float, typer.Option("--value-margin", help=config_help("value_margin"))
+        float, option("--value-margin", help=config_help("value_margin"))
     ] = _D.value_margin,
     value_margin_weight: Annotated[
-        float, typer.Option("--value-margin-weight", help=config_help("value_margin_weight"))
+        float, option("--value-margin-weight", help=config_help("value_margin_weight"))
     ] = _D.value_margin_weight,
 ) -> None:
     """Fine-tune a causal LM (--init) or train the tiny model from scratch on step-by-step

@@ -12,14 +12,15 @@ import json
 from pathlib import Path
 from typing import Annotated
 
-import typer
-
-from mathverify.cli.app import SeedOpt, command, console
+from mathverify.cli.app import IO, MODEL, QuietOpt, SeedOpt, command, console
+from mathverify.cli.policy_options import PromptFormatOpt, SystemOpt
 from mathverify.cli.train_verifiers import (
+    RENAMED,
     BatchSizeOpt,
     EvalFractionOpt,
     EvalStepsOpt,
     GradAccumOpt,
+    HeadOpt,
     InitOpt,
     LoggingStepsOpt,
     LrOpt,
@@ -27,13 +28,13 @@ from mathverify.cli.train_verifiers import (
     MaxStepsOpt,
     OutputDirOpt,
     PatienceOpt,
-    ProgressOpt,
     SaveLimitOpt,
-    TrainPromptFormatOpt,
+    StepFeaturesOpt,
     TrainResumeOpt,
-    TrainSystemOpt,
     WarmupOpt,
     WeightDecayOpt,
+    config_settings,
+    option,
 )
 from mathverify.training.value_config import ValueTrainConfig
 from mathverify.training.verifier_config import config_help
@@ -45,6 +46,7 @@ def _h(name: str) -> str:
 
 @command(
     "train-value",
+    renamed=RENAMED,
     help=(
         "Train a value head on a policy (AlphaMath): MSE (or BCE) on step targets such as "
         "`label --method mcts` Q labels, jointly with the SFT loss on correct trajectories "
@@ -55,38 +57,40 @@ def _h(name: str) -> str:
 def train_value_command(
     output: OutputDirOpt,
     init: InitOpt,
-    input: Annotated[str, typer.Option("--input", "-i", help=_h("input"))] = "",
-    problems: Annotated[str, typer.Option("--problems", "-p", help=_h("problems"))] = "",
-    sft_weight: Annotated[float, typer.Option("--sft-weight", help=_h("sft_weight"))] = 1.0,
-    freeze_policy: Annotated[
-        bool, typer.Option("--freeze-policy", help=_h("freeze_policy"))
-    ] = False,
-    value_loss: Annotated[str, typer.Option("--value-loss", help=_h("value_loss"))] = "mse",
-    step_features: Annotated[
-        str, typer.Option("--step-features", help=_h("step_features"))
-    ] = "hidden",
-    head: Annotated[str, typer.Option("--head", help=_h("head"))] = "linear",
-    detach_features: Annotated[
-        bool, typer.Option("--detach-features", help=_h("detach_features"))
-    ] = False,
-    init_only: Annotated[bool, typer.Option("--init-only", help=_h("init_only"))] = False,
+    input: Annotated[str, option("--input", "-i", help=_h("input"), panel=IO)] = "",
+    problems: Annotated[str, option("--problems", "-p", help=_h("problems"), panel=IO)] = "",
     eval_labels: Annotated[
         str | None,
-        typer.Option(
+        option(
             "--eval-labels",
-            help=(
-                "After training, score these labeled solutions (e.g. `label --method exact` "
-                "on test problems) and report the value's step AUROC."
-            ),
+            help="After training, the value's step AUROC on these labeled solutions.",
+            panel=IO,
         ),
     ] = None,
     eval_problems: Annotated[
         str | None,
-        typer.Option("--eval-problems", help="Problems of --eval-labels [default: --problems]."),
+        option(
+            "--eval-problems", help="Problems of --eval-labels (default: --problems).", panel=IO
+        ),
     ] = None,
     eval_json: Annotated[
-        str | None, typer.Option("--eval-json", help="Write the AUROC report to this JSON file.")
+        str | None,
+        option("--eval-json", help="Write the AUROC report to this JSON file.", panel=IO),
     ] = None,
+    resume: TrainResumeOpt = False,
+    quiet: QuietOpt = False,
+    logging_steps: LoggingStepsOpt = 10,
+    prompt_format: PromptFormatOpt = "auto",
+    system: SystemOpt = None,
+    step_features: StepFeaturesOpt = "hidden",
+    head: HeadOpt = "linear",
+    init_only: Annotated[bool, option("--init-only", help=_h("init_only"), panel=MODEL)] = False,
+    sft_weight: Annotated[float, option("--sft-weight", help=_h("sft_weight"))] = 1.0,
+    freeze_policy: Annotated[bool, option("--freeze-policy", help=_h("freeze_policy"))] = False,
+    value_loss: Annotated[str, option("--value-loss", help=_h("value_loss"))] = "mse",
+    detach_features: Annotated[
+        bool, option("--detach-features", help=_h("detach_features"))
+    ] = False,
     max_steps: MaxStepsOpt = 500,
     batch_size: BatchSizeOpt = 16,
     lr: LrOpt = 1e-4,
@@ -98,17 +102,12 @@ def train_value_command(
     patience: PatienceOpt = 5,
     save_total_limit: SaveLimitOpt = 2,
     max_length: MaxLengthOpt = None,
-    logging_steps: LoggingStepsOpt = 10,
     seed: SeedOpt = 0,
-    resume: TrainResumeOpt = False,
-    progress: ProgressOpt = True,
-    prompt_format: TrainPromptFormatOpt = "auto",
-    system: TrainSystemOpt = None,
 ) -> None:
     options = dict(locals())
     for name in ("eval_labels", "eval_problems", "eval_json"):
         options.pop(name)
-    config = ValueTrainConfig(**options)
+    config = ValueTrainConfig(**config_settings(options))
     config.validate()
     # Imported here: torch and transformers load only when a command trains.
     from mathverify.scoring.evaluate import evaluate_value

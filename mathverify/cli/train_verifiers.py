@@ -8,11 +8,22 @@ of its final weights, so a distributed run can be checked for agreement.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mathverify.cli.app import SeedOpt, command, console
+from mathverify.cli.app import (
+    IO,
+    LABELING,
+    MODEL,
+    QUIET_RENAMED,
+    TRAINING,
+    QuietOpt,
+    SeedOpt,
+    command,
+    console,
+)
+from mathverify.cli.policy_options import PromptFormatOpt, SystemOpt
 from mathverify.training.verifier_config import (
     ORMTrainConfig,
     PRMTrainConfig,
@@ -36,30 +47,45 @@ def _orm_h(name: str) -> str:
     return config_help(ORMTrainConfig, name)
 
 
-InputOpt = Annotated[str, typer.Option("--input", "-i", help=_h("input"))]
-ProblemsOpt = Annotated[str, typer.Option("--problems", "-p", help=_h("problems"))]
-OutputDirOpt = Annotated[str, typer.Option("--output", "-o", help=_h("output"))]
-InitOpt = Annotated[str, typer.Option("--init", help=_h("init"))]
-MaxStepsOpt = Annotated[int, typer.Option("--max-steps", help=_h("max_steps"))]
-BatchSizeOpt = Annotated[int, typer.Option("--batch-size", "-b", help=_h("batch_size"))]
-LrOpt = Annotated[float, typer.Option("--lr", help=_h("lr"))]
-WeightDecayOpt = Annotated[float, typer.Option("--weight-decay", help=_h("weight_decay"))]
-WarmupOpt = Annotated[float, typer.Option("--warmup", help=_h("warmup"))]
-GradAccumOpt = Annotated[int, typer.Option("--grad-accum", help=_h("grad_accum"))]
-EvalFractionOpt = Annotated[float, typer.Option("--eval-fraction", help=_h("eval_fraction"))]
-EvalStepsOpt = Annotated[int, typer.Option("--eval-steps", help=_h("eval_steps"))]
-PatienceOpt = Annotated[int, typer.Option("--patience", help=_h("patience"))]
-SaveLimitOpt = Annotated[int, typer.Option("--save-total-limit", help=_h("save_total_limit"))]
-MaxLengthOpt = Annotated[int | None, typer.Option("--max-length", help=_h("max_length"))]
-LoggingStepsOpt = Annotated[int, typer.Option("--logging-steps", help=_h("logging_steps"))]
-TrainResumeOpt = Annotated[bool, typer.Option("--resume", help=_h("resume"))]
-ProgressOpt = Annotated[bool, typer.Option("--progress/--no-progress", help=_h("progress"))]
-TrainPromptFormatOpt = Annotated[str, typer.Option("--prompt-format", help=_h("prompt_format"))]
-TrainSystemOpt = Annotated[str | None, typer.Option("--system", help=_h("system"))]
-HeadOpt = Annotated[str, typer.Option("--head", help=_prm_h("head"))]
-FreezeOpt = Annotated[
-    bool, typer.Option("--freeze-backbone/--train-backbone", help=_prm_h("freeze_backbone"))
+def option(*flags: str, help: str, panel: str = TRAINING) -> Any:
+    return typer.Option(*flags, help=help, rich_help_panel=panel)
+
+
+# Options of every train command (train-policy too), one definition each.
+InputOpt = Annotated[str, option("--input", "-i", help=_h("input"), panel=IO)]
+ProblemsOpt = Annotated[str, option("--problems", "-p", help=_h("problems"), panel=IO)]
+OutputDirOpt = Annotated[str, option("--output", "-o", help=_h("output"), panel=IO)]
+InitOpt = Annotated[str, option("--init", help=_h("init"), panel=MODEL)]
+MaxStepsOpt = Annotated[int, option("--max-steps", help=_h("max_steps"))]
+BatchSizeOpt = Annotated[int, option("--batch-size", "-b", help=_h("batch_size"))]
+LrOpt = Annotated[float, option("--lr", help=_h("lr"))]
+WeightDecayOpt = Annotated[float, option("--weight-decay", help=_h("weight_decay"))]
+WarmupOpt = Annotated[float, option("--warmup", help=_h("warmup"))]
+GradAccumOpt = Annotated[int, option("--grad-accum", help=_h("grad_accum"))]
+EvalFractionOpt = Annotated[float, option("--eval-fraction", help=_h("eval_fraction"))]
+EvalStepsOpt = Annotated[int, option("--eval-steps", help=_h("eval_steps"))]
+PatienceOpt = Annotated[int, option("--patience", help=_h("patience"))]
+SaveLimitOpt = Annotated[int, option("--save-total-limit", help=_h("save_total_limit"))]
+MaxLengthOpt = Annotated[int | None, option("--max-length", help=_h("max_length"))]
+LoggingStepsOpt = Annotated[int, option("--logging-steps", help=_h("logging_steps"), panel=IO)]
+TrainResumeOpt = Annotated[bool, option("--resume", help=_h("resume"), panel=IO)]
+HeadOpt = Annotated[str, option("--head", help=_prm_h("head"), panel=MODEL)]
+StepFeaturesOpt = Annotated[
+    str, option("--step-features", help=_prm_h("step_features"), panel=MODEL)
 ]
+FreezeOpt = Annotated[
+    bool,
+    option("--freeze-backbone/--train-backbone", help=_prm_h("freeze_backbone"), panel=MODEL),
+]
+# Old spellings: --no-progress is --quiet now; --progress was the default.
+RENAMED = QUIET_RENAMED
+
+
+def config_settings(options: dict[str, Any]) -> dict[str, Any]:
+    """A train command's options as its config's fields (``--quiet`` is ``progress``)."""
+    settings = dict(options)
+    settings["progress"] = not settings.pop("quiet")
+    return settings
 
 
 def _report(kind: str, result: TrainResult) -> None:
@@ -75,18 +101,18 @@ def _report(kind: str, result: TrainResult) -> None:
     )
 
 
-@command("train-orm", help="Train an outcome reward model (pointwise BCE on `outcome`).")
+@command(
+    "train-orm", renamed=RENAMED, help="Train an outcome reward model (pointwise BCE on `outcome`)."
+)
 def train_orm_command(
     input: InputOpt,
     problems: ProblemsOpt,
     output: OutputDirOpt,
     init: InitOpt,
-    step_features: Annotated[
-        str, typer.Option("--step-features", help=_orm_h("step_features"))
-    ] = "hidden",
+    step_features: StepFeaturesOpt = "hidden",
     head: HeadOpt = "linear",
     freeze_backbone: FreezeOpt = False,
-    score_at: Annotated[str, typer.Option("--score-at", help=_orm_h("score_at"))] = "eos",
+    score_at: Annotated[str, option("--score-at", help=_orm_h("score_at"), panel=MODEL)] = "eos",
     max_steps: MaxStepsOpt = 500,
     batch_size: BatchSizeOpt = 16,
     lr: LrOpt = 1e-4,
@@ -101,11 +127,11 @@ def train_orm_command(
     logging_steps: LoggingStepsOpt = 10,
     seed: SeedOpt = 0,
     resume: TrainResumeOpt = False,
-    progress: ProgressOpt = True,
-    prompt_format: TrainPromptFormatOpt = "auto",
-    system: TrainSystemOpt = None,
+    quiet: QuietOpt = False,
+    prompt_format: PromptFormatOpt = "auto",
+    system: SystemOpt = None,
 ) -> None:
-    config = ORMTrainConfig(**locals())
+    config = ORMTrainConfig(**config_settings(locals()))
     # Imported here: torch and transformers load only when a command trains.
     from mathverify.training.orm import train_orm
 
@@ -114,6 +140,7 @@ def train_orm_command(
 
 @command(
     "train-prm",
+    renamed=RENAMED,
     help=(
         "Train a process reward model: a score at the step separator after each step "
         "(hard/soft labels with BCE, or PRM800K's three classes with CE)."
@@ -125,20 +152,23 @@ def train_prm_command(
     output: OutputDirOpt,
     init: InitOpt,
     label_scheme: Annotated[
-        str, typer.Option("--label-scheme", help=_prm_h("label_scheme"))
+        str, option("--label-scheme", help=_prm_h("label_scheme"), panel=LABELING)
     ] = "auto",
-    neutral: Annotated[str, typer.Option("--neutral", help=_prm_h("neutral"))] = "positive",
-    three_class: Annotated[bool, typer.Option("--three-class", help=_prm_h("three_class"))] = False,
+    neutral: Annotated[
+        str, option("--neutral", help=_prm_h("neutral"), panel=LABELING)
+    ] = "positive",
+    three_class: Annotated[
+        bool, option("--three-class", help=_prm_h("three_class"), panel=MODEL)
+    ] = False,
     cut_after_first_wrong: Annotated[
         bool,
-        typer.Option(
+        option(
             "--cut-after-first-wrong/--no-cut-after-first-wrong",
             help=_prm_h("cut_after_first_wrong"),
+            panel=LABELING,
         ),
     ] = True,
-    step_features: Annotated[
-        str, typer.Option("--step-features", help=_prm_h("step_features"))
-    ] = "hidden",
+    step_features: StepFeaturesOpt = "hidden",
     head: HeadOpt = "linear",
     freeze_backbone: FreezeOpt = False,
     max_steps: MaxStepsOpt = 500,
@@ -155,11 +185,11 @@ def train_prm_command(
     logging_steps: LoggingStepsOpt = 10,
     seed: SeedOpt = 0,
     resume: TrainResumeOpt = False,
-    progress: ProgressOpt = True,
-    prompt_format: TrainPromptFormatOpt = "auto",
-    system: TrainSystemOpt = None,
+    quiet: QuietOpt = False,
+    prompt_format: PromptFormatOpt = "auto",
+    system: SystemOpt = None,
 ) -> None:
-    config = PRMTrainConfig(**locals())
+    config = PRMTrainConfig(**config_settings(locals()))
     from mathverify.training.prm import train_prm
 
     _report("train-prm", train_prm(config))

@@ -136,14 +136,26 @@ def _check_same_definitions(run_dirs: Sequence[str | Path]) -> None:
             )
 
 
-def summarize(run_dirs: Sequence[str | Path], n: int = 16) -> SeedSummary:
-    """Headlines of every run directory (one per seed), their spread and paired margins.
+def samples_drawn(run_dir: str | Path) -> int:
+    """The samples per problem of a run: the largest k its eval.json has maj@k at."""
+    path = Path(run_dir) / EVAL_JSON
+    table = _report(_read(path), SAMPLED, path).get("maj") or {}
+    if not table:
+        raise MathverifyError(f"{path}: reports.{SAMPLED}.maj: empty")
+    return max(int(k) for k in table)
+
+
+def summarize(run_dirs: Sequence[str | Path], n: int | None = None) -> SeedSummary:
+    """Headlines of every run directory (one per seed), their spread and paired margins, at
+    ``n`` samples per problem (None: as many as the first run drew).
 
     A metric missing from some run (no ``verifier.json`` yet) is left out of the summary
     rather than averaged over fewer seeds, and counted in ``left_out``.
     """
     if not run_dirs:
         raise MathverifyError("summarize: no run directories given")
+    if n is None:
+        n = samples_drawn(run_dirs[0])
     rows = [headline(d, n) for d in run_dirs]
     _check_same_definitions(run_dirs)
     summary = SeedSummary(seeds=[str(d) for d in run_dirs], n=n)

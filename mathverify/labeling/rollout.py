@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from mathverify import progress
 from mathverify.backends.base import Policy
 from mathverify.errors import MathverifyError
 from mathverify.grading import GradingPool
@@ -43,7 +44,9 @@ class RolloutConfig:
     def check(self) -> None:
         """Refuse settings that cannot give a label (errors name the ``label`` options)."""
         if self.k < 1:
-            raise MathverifyError(f"--k must be at least 1 (completions per prefix), got {self.k}")
+            raise MathverifyError(
+                f"--rollouts must be at least 1 (completions per prefix), got {self.k}"
+            )
         if self.temperature < 0:
             raise MathverifyError(
                 f"--temperature must be >= 0 (0 means greedy), got {self.temperature}"
@@ -97,7 +100,9 @@ def label_rollouts(
         if config.cut_after_first_wrong
         else [list(range(max_depth))]
     )
-    for depth_group in depths:
+    for group, depth_group in enumerate(depths, start=1):
+        if len(depths) > 1:  # cut after the first wrong step: one backend call per depth
+            progress.note(depth=f"{group}/{len(depths)}")
         jobs = [
             (index, depth)
             for depth in depth_group
@@ -145,6 +150,7 @@ def label_rollouts(
                 if soft[i][d] == 0.0:
                     alive[i] = False
 
+    progress.note(depth="")
     labeled = []
     for solution, values, spent, final in zip(solutions, soft, tokens, final_verdicts, strict=True):
         labels = [None if v is None else (float(v > 0) if config.hard else v) for v in values]

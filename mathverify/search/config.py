@@ -44,50 +44,76 @@ METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
-def _opt(default: Any, help: str) -> Any:
-    return field(default=default, metadata={"help": help})
+def _opt(default: Any, help: str, short: str | None = None) -> Any:
+    """A field with its help (docs) and, when the help runs past a line, the ``short`` one
+    line that ``--help`` shows."""
+    return field(default=default, metadata={"help": help, **({"short": short} if short else {})})
 
 
 @dataclass(frozen=True)
 class SearchConfig:
     """Options of every search method; each method reads the fields it needs."""
 
-    n: int = _opt(8, "Solutions sampled per problem (majority, best-of-n, weighted-vote).")
-    b1: int = _opt(3, "SBS beam width B1: partial solutions kept per problem at each depth.")
+    n: int = _opt(
+        8,
+        "Solutions sampled per problem (majority, best-of-n, weighted-vote).",
+        short="Samples per problem.",
+    )
+    b1: int = _opt(
+        3,
+        "SBS beam width B1: partial solutions kept per problem at each depth.",
+        short="sbs: beam width B1.",
+    )
     b2: int = _opt(
         5,
         "SBS expansion B2: candidate next steps sampled from each live beam (MCTS: from each "
         "expanded node; AlphaMath's n_generate_sample 5).",
+        short="sbs, mcts: steps per expansion.",
     )
     temperature: float = _opt(
         0.7,
         "Sampling temperature (not greedy, which decodes at 0). Default: 0.6 for sbs and "
         "mcts, as AlphaMath released them (Super_MARIO configs/sbs_sft.yaml, "
         "configs/mcts_sft.yaml), 0.7 otherwise.",
+        short="Sampling temperature; 0 decodes greedily.",
     )
-    top_p: float = _opt(1.0, "Nucleus sampling top-p.")
-    seed: int = _opt(0, "Random seed of the sampling methods; same seed, same JSONL.")
+    top_p: float = _opt(
+        1.0,
+        "Nucleus sampling top-p.",
+        short="Nucleus sampling mass in (0, 1]; 1 keeps every token.",
+    )
+    seed: int = _opt(
+        0,
+        "Random seed of the sampling methods; same seed, same JSONL.",
+        short="Random seed: same seed, same output.",
+    )
     max_depth: int = _opt(
         16,
         "Most steps a solution may have. Default: 10 for sbs and 9 for mcts (AlphaMath's "
         "released 10 and 8; its MCTS cuts only steps past 8), 16 otherwise.",
+        short="Most steps per solution.",
     )
     max_step_tokens: int = _opt(
         256,
         "Most tokens per step; whole-solution sampling allows max-depth x max-step-tokens.",
+        short="Most tokens per step.",
     )
     aggregate: str | None = _opt(
         None,
         "How step scores make one solution score: min, product, last, mean "
         "(default: min for best-of-n and weighted-vote, last for sbs).",
+        short="How step scores make a solution's score: min, product, last, mean.",
     )
     vote: bool = _opt(
-        False, "SBS/offline: majority vote over a run's finished solutions instead of the best one."
+        False,
+        "SBS/offline: majority vote over a run's finished solutions instead of the best one.",
+        short="sbs, offline: vote over finished solutions.",
     )
     runs: int = _opt(
         1,
         "SBS: independent runs per problem; the answer is the vote over their answers "
         "(offline votes over the runs its trees hold).",
+        short="sbs: runs per problem (voted).",
     )
     distinct: bool = _opt(
         False,
@@ -96,21 +122,30 @@ class SearchConfig:
         "tokens still count (--no-distinct: every sample its own node). Default: on for "
         "sbs, off for mcts, as AlphaMath released them (remove_duplicate). Offline: count "
         "identical partial solutions once when choosing the beam.",
+        short="sbs, mcts: merge identical sibling steps.",
     )
     group_by: str = _opt(
         "grader",
         "How votes group answers: grader (equivalent by the grading pool) or string "
         "(same normalised text).",
+        short="How votes group answers: grader or string.",
     )
     batch_problems: int = _opt(
         16,
         "Problems searched together: all their beams go to the backend in one call "
         "(offline reads all its trees at once).",
+        short="Problems per batch; it shapes the samples.",
     )
     rule: str = _opt(
-        "value", "Offline: node field that ranks candidates: value, q, visits or prior."
+        "value",
+        "Offline: node field that ranks candidates: value, q, visits or prior.",
+        short="offline: rank nodes by value, q, visits or prior.",
     )
-    trees: str | None = _opt(None, "Offline: the tree JSONL saved by --save-tree.")
+    trees: str | None = _opt(
+        None,
+        "Offline: the tree JSONL saved by --save-tree.",
+        short="offline: the trees JSONL saved by --save-tree.",
+    )
     prune: bool = _opt(
         False,
         "Offline: AlphaMath's released re-selection (Super_MARIO offline_inference.py "
@@ -118,11 +153,13 @@ class SearchConfig:
         "are not answers and nodes whose children are all such are pruned first, then the "
         "walk keeps the --b1 best children by --rule. Without it: our SBS walk, which "
         "repeats an online SBS search's answer.",
+        short="offline: prune as AlphaMath's released code.",
     )
     simulations: int = _opt(
         40,
         "MCTS: select-expand-backup iterations per tree (AlphaMath's N; --mcts-budget tree), "
         "or simulations before each committed step (per-step); B2 steps per expansion.",
+        short="mcts: simulations per tree (or step).",
     )
     mcts_budget: str = _opt(
         "tree",
@@ -131,23 +168,31 @@ class SearchConfig:
         "iterations, finished solutions are never re-selected, and the answer is the pruned "
         "tree's best by Q) or per-step (--simulations before each committed step, the most "
         "visited child; finished solutions stay selectable).",
+        short="mcts: tree or per-step.",
     )
-    c_puct: float = _opt(1.25, "MCTS: exploration weight of the PUCT rule.")
+    c_puct: float = _opt(
+        1.25,
+        "MCTS: exploration weight of the PUCT rule.",
+        short="mcts: PUCT exploration weight.",
+    )
     gold_reward: bool = _opt(
         False,
         "MCTS: terminal reward +1/-1 by grading against the gold answer (training problems "
         "only); otherwise the scorer's value of the finished solution.",
+        short="mcts: final reward from the gold answer.",
     )
     rollout: bool = _opt(
         True,
         "MCTS without a scorer: value a new leaf by one sampled rollout to the end, graded "
         "against the gold answer (+1/-1); off: 0.",
+        short="mcts, no scorer: value leaves by a rollout.",
     )
     rollout_mix: float = _opt(
         0.0,
         "MCTS with a scorer and --gold-reward (training problems): value a new leaf by "
         "(1 - w) x the scorer's value + w x the graded reward of one sampled rollout "
         "(AlphaGo's mixed leaf evaluation); 0: the value alone, as AlphaMath's later rounds.",
+        short="mcts: a rollout's share of leaf values.",
     )
     prompt: PromptFormat = field(
         default_factory=PromptFormat,
@@ -424,8 +469,9 @@ KNOWN_OPTIONS = frozenset().union(*(options_read(m) for m in METHODS))
 
 
 def field_help(name: str) -> str:
-    """The help text of one :class:`SearchConfig` field (for CLI options)."""
+    """The one-line help of a :class:`SearchConfig` field, for CLI options (its ``short``
+    text when the whole help runs past a line)."""
     for f in dataclasses.fields(SearchConfig):
         if f.name == name:
-            return f.metadata["help"]
+            return f.metadata.get("short") or f.metadata["help"]
     raise KeyError(name)

@@ -88,6 +88,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
+from mathverify import progress
 from mathverify.backends.base import Policy, StepCompletion
 from mathverify.errors import MathverifyError
 from mathverify.grading import GradingPool
@@ -484,17 +485,30 @@ def run_mcts(
         _Instance(problem=p, separator=config.prompt.separator, max_depth=config.max_depth)
         for p in problems
     ]
+    searching = len(instances)
+
+    def live_instances() -> list[_Instance]:
+        """The instances still searching; those that stopped count as finished."""
+        nonlocal searching
+        live = [inst for inst in instances if not inst.done]
+        progress.advance(searching - len(live))
+        searching = len(live)
+        return live
+
     if config.mcts_budget == "tree":
         for iteration in range(1, config.simulations + 1):
-            live = [inst for inst in instances if not inst.done]
+            live = live_instances()
             if not live:
                 break
+            progress.note(simulation=f"{iteration}/{config.simulations}")
             _iterate(live, evaluator, config, iteration)
+        progress.note(simulation="")
         return instances
-    for _move in range(config.max_depth):
-        live = [inst for inst in instances if not inst.done]
+    for move in range(config.max_depth):
+        live = live_instances()
         if not live:
             break
+        progress.note(step=f"{move + 1}/{config.max_depth}")
         for _ in range(config.simulations):
             _simulate_per_step(live, evaluator, config)
         for inst in live:
@@ -504,6 +518,8 @@ def run_mcts(
                 continue
             inst.root = chosen.id
             inst.done = chosen.terminal
+    live_instances()
+    progress.note(step="")
     return instances
 
 

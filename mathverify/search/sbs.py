@@ -49,6 +49,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from mathverify import progress
 from mathverify.backends.base import Policy, StepCompletion
 from mathverify.errors import MathverifyError
 from mathverify.grading import GradingPool
@@ -391,10 +392,15 @@ def run_beams(
         for p in problems
         for r in range(config.runs)
     ]
+    searching = len(problems)  # problems with a live beam in some run
     for depth in range(1, config.max_depth + 1):
         active = [inst for inst in instances if inst.beam]
+        live = len({inst.problem.id for inst in active})
+        progress.advance(searching - live)
+        searching = live
         if not active:
             break
+        progress.note(depth=f"{depth}/{config.max_depth}")
         _expand(active, policy, config, stats, depth, problems[0].id)
         if scorer is not None:
             _score(active, scorer, stats, how)
@@ -414,6 +420,7 @@ def run_beams(
                     inst.width -= 1
                 elif depth < config.max_depth:
                     inst.beam.append(node)
+    progress.note(depth="")
     return instances
 
 

@@ -32,6 +32,7 @@ from mathverify.models.prompts import PROMPT_FORMAT_CHOICES
 from mathverify.prompting import DEFAULT_SYSTEM, DEFAULT_TEMPLATE, PromptFormat
 from mathverify.records import Problem, Solution, read_records
 from mathverify.steps import DEFAULT_SEPARATOR
+from mathverify.training.verifier_config import INIT_SHORT
 
 FROM_SCRATCH_CHOICES = ("tiny",)
 OBJECTIVES = ("sft", "svpo")
@@ -48,9 +49,7 @@ class PolicyTrainConfig:
     output_dir: str = field(
         metadata={"help": "Directory for the trained model and mathverify.json."}
     )
-    init: str | None = field(
-        default=None, metadata={"help": "Start from this causal LM (directory or hub name)."}
-    )
+    init: str | None = field(default=None, metadata={"help": INIT_SHORT})
     from_scratch: str | None = field(
         default=None,
         metadata={
@@ -100,7 +99,8 @@ class PolicyTrainConfig:
         default="sft",
         metadata={
             "help": "sft: fine-tune on whole solutions (TRL SFTTrainer). svpo: step-level DPO on "
-            "MCTS step pairs (label --method mcts --pairs; mathverify.training.svpo), from --init."
+            "MCTS step pairs (label --method mcts --pairs; mathverify.training.svpo), from --init.",
+            "short": "sft (whole solutions), or svpo (step-level DPO on MCTS step pairs).",
         },
     )
     beta: float = field(
@@ -111,14 +111,16 @@ class PolicyTrainConfig:
         default=0.0,
         metadata={
             "help": "svpo: weight of the value head's MSE on (Q+1)/2 of both steps of every pair, "
-            "added to the DPO loss; > 0 saves a value directory (policy and scorer at once)."
+            "added to the DPO loss; > 0 saves a value directory (policy and scorer at once).",
+            "short": "svpo: weight of a value head's MSE on the pairs' (Q+1)/2 (0: none).",
         },
     )
     sft_weight: float = field(
         default=0.0,
         metadata={
             "help": "svpo: weight of the chosen step's negative log-likelihood per token (RPO's "
-            "NLL term), added to the DPO loss so the chosen steps stay likely; 0 = DPO alone."
+            "NLL term), added to the DPO loss so the chosen steps stay likely; 0 = DPO alone.",
+            "short": "svpo: weight of the chosen steps' NLL per token, RPO's (0: DPO alone).",
         },
     )
     value_loss: str = field(
@@ -126,21 +128,24 @@ class PolicyTrainConfig:
         metadata={
             "help": "svpo with --value-weight: mse (the value head's MSE alone) or mse+margin "
             "(plus --value-margin-weight x the pairs' hinge max(0, m - (V_chosen - V_rejected)), "
-            "V = 2 sigmoid(logit) - 1 on the Q scale; SVPO's ranking term)."
+            "V = 2 sigmoid(logit) - 1 on the Q scale; SVPO's ranking term).",
+            "short": "svpo with --value-weight: value loss mse, or mse+margin (SVPO's).",
         },
     )
     value_margin: float = field(
         default=0.5,
         metadata={
             "help": "svpo --value-loss mse+margin: the margin m on the Q scale [-1, 1] (ours: "
-            "the example's --min-q-gap, so no kept pair asks more than its Q gap)."
+            "the example's --min-q-gap, so no kept pair asks more than its Q gap).",
+            "short": "svpo --value-loss mse+margin: the margin, on the Q scale [-1, 1].",
         },
     )
     value_margin_weight: float = field(
         default=1.0,
         metadata={
             "help": "svpo --value-loss mse+margin: weight of the margin term beside the MSE "
-            "(ours: equal weights)."
+            "(ours: equal weights).",
+            "short": "svpo --value-loss mse+margin: weight of the margin term.",
         },
     )
     value_features: str = field(
@@ -250,10 +255,11 @@ def resolve_prompt_format(config: PolicyTrainConfig, tokenizer: Any | None = Non
 
 
 def config_help(name: str) -> str:
-    """The help text of a :class:`PolicyTrainConfig` field (for CLI options)."""
+    """The one-line help of a :class:`PolicyTrainConfig` field, for CLI options (its
+    ``short`` text when the whole help runs past a line)."""
     for f in fields(PolicyTrainConfig):
         if f.name == name:
-            return str(f.metadata["help"])
+            return str(f.metadata.get("short") or f.metadata["help"])
     raise KeyError(name)
 
 

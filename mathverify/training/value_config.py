@@ -6,17 +6,17 @@ without importing torch or transformers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import Field, dataclass, field, fields
 
-from mathverify.training.verifier_config import PRMTrainConfig, VerifierTrainConfig, config_help
+from mathverify.training.verifier_config import PRMTrainConfig, VerifierTrainConfig, _help
 
 __all__ = ["VALUE_LOSSES", "ValueTrainConfig"]
 
 VALUE_LOSSES = ("mse", "bce")
 
 
-def _help(text: str) -> dict[str, str]:
-    return {"help": text}
+def _field(config_type: type, name: str) -> Field:
+    return next(f for f in fields(config_type) if f.name == name)
 
 
 @dataclass
@@ -27,7 +27,8 @@ class ValueTrainConfig(VerifierTrainConfig):
         default=1.0,
         metadata=_help(
             "Weight of the policy's SFT loss on correct trajectories (outcome true), added to "
-            "the value loss (AlphaMath's multi-task objective); 0 trains the value only."
+            "the value loss (AlphaMath's multi-task objective); 0 trains the value only.",
+            short="Weight of the SFT loss on correct trajectories (0: value only).",
         ),
     )
     freeze_policy: bool = field(
@@ -38,29 +39,32 @@ class ValueTrainConfig(VerifierTrainConfig):
         default="mse",
         metadata=_help(
             "Value loss on step targets in [0, 1] ((Q+1)/2 for MCTS labels): mse on "
-            "sigmoid(logit), the same as MSE on Q with a tanh head, or bce on the logit."
+            "sigmoid(logit), the same as MSE on Q with a tanh head, or bce on the logit.",
+            short="Value loss on step targets in [0, 1]: mse or bce.",
         ),
     )
     step_features: str = field(
         default="hidden",
-        metadata=_help(config_help(PRMTrainConfig, "step_features")),
+        metadata=dict(_field(PRMTrainConfig, "step_features").metadata),
     )
     head: str = field(
         default="linear",
-        metadata=_help(config_help(PRMTrainConfig, "head")),
+        metadata=dict(_field(PRMTrainConfig, "head").metadata),
     )
     detach_features: bool = field(
         default=False,
         metadata=_help(
             "With --step-features likelihood: the value loss does not train the policy "
-            "through its log-probabilities (only the SFT loss moves them)."
+            "through its log-probabilities (only the SFT loss moves them).",
+            short="With --step-features likelihood: the value loss leaves the policy alone.",
         ),
     )
     init_only: bool = field(
         default=False,
         metadata=_help(
             "Only add an untrained value head to --init and save it (AlphaMath's "
-            "save_value_head); no data needed."
+            "save_value_head); no data needed.",
+            short="Only add an untrained value head to --init and save it.",
         ),
     )
 

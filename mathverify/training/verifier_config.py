@@ -13,8 +13,14 @@ from mathverify.labeling.schemes import NEUTRAL_MODES, SCHEMES
 __all__ = ["ORMTrainConfig", "PRMTrainConfig", "VerifierTrainConfig", "config_help"]
 
 
-def _help(text: str) -> dict[str, str]:
-    return {"help": text}
+INIT_SHORT = "Start from this model: a policy or any causal LM (directory or hub name)."
+STEP_FEATURES_SHORT = "What the score head reads: hidden or likelihood (see docs/training.md)."
+
+
+def _help(text: str, short: str | None = None) -> dict[str, str]:
+    """Field metadata: ``help`` says it all (docs); ``short``, when the help runs past one
+    line, is the one line ``--help`` shows."""
+    return {"help": text, **({"short": short} if short else {})}
 
 
 @dataclass
@@ -26,13 +32,21 @@ class VerifierTrainConfig:
         metadata=_help("Problem records (JSONL) giving each solution's problem text.")
     )
     output: str = field(
-        metadata=_help("Directory for the trained model; checkpoints go to OUTPUT/checkpoint-N.")
+        metadata=_help(
+            "Directory for the trained model; checkpoints go to OUTPUT/checkpoint-N.",
+            short="Directory for the model (checkpoints in OUTPUT/checkpoint-N).",
+        )
     )
     init: str = field(
-        metadata=_help("Backbone: a policy directory or any causal LM directory or hub name.")
+        metadata=_help(
+            "Backbone: a policy directory or any causal LM directory or hub name.",
+            short=INIT_SHORT,
+        )
     )
     max_steps: int = field(default=500, metadata=_help("Optimizer steps to train for."))
-    batch_size: int = field(default=16, metadata=_help("Examples per device per step."))
+    batch_size: int = field(
+        default=16, metadata=_help("Sequences (training examples) per device per step.")
+    )
     lr: float = field(default=1e-4, metadata=_help("Peak learning rate (AdamW, cosine schedule)."))
     weight_decay: float = field(default=0.0, metadata=_help("AdamW weight decay."))
     warmup: float = field(
@@ -46,7 +60,8 @@ class VerifierTrainConfig:
     patience: int = field(
         default=5,
         metadata=_help(
-            "Stop after N evaluations without a lower validation loss (0: never stop early)."
+            "Stop after N evaluations without a lower validation loss (0: never stop early).",
+            short="Stop after N evaluations without a lower validation loss (0: never).",
         ),
     )
     save_total_limit: int = field(
@@ -54,12 +69,15 @@ class VerifierTrainConfig:
     )
     max_length: int | None = field(
         default=None,
-        metadata=_help("Token limit per example (default: the model's context length)."),
+        metadata=_help("Token limit per example (none: the model's context length)."),
     )
     seed: int = field(default=0, metadata=_help("Random seed (head init, data order, eval split)."))
     resume: bool = field(
         default=False,
-        metadata=_help("Continue from the last checkpoint in OUTPUT (a fresh start if none)."),
+        metadata=_help(
+            "Continue from the last checkpoint in OUTPUT (a fresh start if none).",
+            short="Continue a killed run from its last checkpoint in OUTPUT.",
+        ),
     )
     progress: bool = field(default=True, metadata=_help("Show a progress bar."))
     logging_steps: int = field(default=10, metadata=_help("Log the training loss every N steps."))
@@ -82,10 +100,10 @@ class VerifierTrainConfig:
 
 
 def config_help(config_type: type, name: str) -> str:
-    """The help text of a config field, for the CLI."""
+    """The one-line help of a config field, for the CLI (its ``short`` text when it has one)."""
     for f in fields(config_type):
         if f.name == name:
-            return f.metadata.get("help", "")
+            return f.metadata.get("short") or f.metadata.get("help", "")
     raise KeyError(name)
 
 
@@ -97,7 +115,8 @@ class PRMTrainConfig(VerifierTrainConfig):
         default="auto",
         metadata=_help(
             f"Step label scheme: {', '.join(SCHEMES)}, or auto (from the records' label_source "
-            "when known, else hard)."
+            "when known, else hard).",
+            short=f"Step label scheme: auto, {', '.join(SCHEMES)} (see docs/training.md).",
         ),
     )
     neutral: str = field(
@@ -116,7 +135,8 @@ class PRMTrainConfig(VerifierTrainConfig):
         metadata=_help(
             "What the score head reads at each step: hidden (the last hidden state at the "
             "separator) or likelihood (that plus the sum, mean and minimum log-probability of "
-            "the step's tokens under the backbone's own LM head)."
+            "the step's tokens under the backbone's own LM head).",
+            short=STEP_FEATURES_SHORT,
         ),
     )
     head: str = field(
@@ -126,7 +146,8 @@ class PRMTrainConfig(VerifierTrainConfig):
     freeze_backbone: bool = field(
         default=False,
         metadata=_help(
-            "Train the head only; the backbone (and so its log-probabilities) stays the init's."
+            "Train the head only; the backbone (and so its log-probabilities) stays the init's.",
+            short="Train the head only, or the backbone too.",
         ),
     )
 
@@ -141,7 +162,8 @@ class ORMTrainConfig(VerifierTrainConfig):
         metadata=_help(
             "What the score head reads at the score position: hidden (the last hidden state "
             "there) or likelihood (that plus the sum, mean and minimum log-probability of the "
-            "whole solution's tokens under the backbone's own LM head)."
+            "whole solution's tokens under the backbone's own LM head).",
+            short=STEP_FEATURES_SHORT,
         ),
     )
     head: str = field(
@@ -151,7 +173,8 @@ class ORMTrainConfig(VerifierTrainConfig):
     freeze_backbone: bool = field(
         default=False,
         metadata=_help(
-            "Train the head only; the backbone (and so its log-probabilities) stays the init's."
+            "Train the head only; the backbone (and so its log-probabilities) stays the init's.",
+            short="Train the head only, or the backbone too.",
         ),
     )
     score_at: str = field(
@@ -159,6 +182,7 @@ class ORMTrainConfig(VerifierTrainConfig):
         metadata=_help(
             "Where the score is read: eos (the end-of-sequence token appended after the last "
             "step; the last token when the tokenizer has none) or last-step (the separator "
-            "after the last step, where a PRM scores it)."
+            "after the last step, where a PRM scores it).",
+            short="Where the score is read: eos, or last-step (where a PRM scores it).",
         ),
     )

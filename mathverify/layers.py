@@ -19,9 +19,10 @@ From the top (what users run) to the bottom (what everything shares):
    ``step_scores``: datasets, answer checking, the sandbox, JSONL records, the code-step
    format (``code_steps.py``), prompt formats, the ``Scorer`` protocol and the aggregation
    of step scores.
-9. ``steps``, ``errors``, ``iterutils``, ``paths``, ``provenance``, ``layers``: step
-   splitting, errors, small helpers, the settings every record carries (``provenance.py``,
-   read by ``records``), this table.
+9. ``steps``, ``errors``, ``iterutils``, ``paths``, ``provenance``, ``progress``, ``layers``:
+   step splitting, errors, small helpers, the settings every record carries
+   (``provenance.py``, read by ``records``), the progress events long loops report
+   (``progress.py``, drawn by the CLI), this table.
 
 ``scoring`` and ``training`` are independent as well: neither imports the other (what both
 need, the verifier model and its tokenisation, is in ``models``). ``tests/test_layers.py``
@@ -41,7 +42,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("backends",),
     ("models", "prefix_cache"),
     ("data", "grading", "sandbox", "records", "code_steps", "prompting", "step_scores"),
-    ("steps", "errors", "iterutils", "paths", "provenance", "layers"),
+    ("steps", "errors", "iterutils", "paths", "provenance", "progress", "layers"),
 )
 
 # (importer, imported) pairs that are forbidden although the layers would allow them.

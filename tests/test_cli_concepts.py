@@ -11,6 +11,7 @@ takes part in no check here but must still work, with a note on stderr.
 
 from __future__ import annotations
 
+import json
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -345,3 +346,35 @@ def test_an_old_spelling_runs_the_command(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "--out-dir is deprecated; use --output" in result.stderr
     assert len((out / "test.jsonl").read_text().splitlines()) == 2
+
+
+# --------------------------------------------------------------------------------------
+# eval takes its inputs with -i as every stage does, and as arguments as before
+
+
+def test_eval_reads_inputs_given_with_i_as_it_reads_arguments(tmp_path: Path) -> None:
+    from test_cli_label_eval import make_inputs
+
+    problems, solutions = make_inputs(tmp_path, 3, 3)
+    other = tmp_path / "other.jsonl"
+    other.write_text(solutions.read_text())
+    common = ["-p", str(problems), "--json", "-", "--names", "a,b"]
+    by_argument = runner.invoke(app, ["eval", str(solutions), str(other), *common])
+    by_option = runner.invoke(app, ["eval", "-i", str(solutions), "-i", str(other), *common])
+    mixed = runner.invoke(app, ["eval", str(solutions), "-i", str(other), *common])
+    for result in (by_argument, by_option, mixed):
+        assert result.exit_code == 0, result.output
+    reports = [
+        [(r["name"], r["accuracy"]) for r in json.loads(x.stdout)["reports"]]
+        for x in (by_argument, by_option, mixed)
+    ]
+    assert reports[0] == reports[1] == reports[2] == [("a", 2 / 3), ("b", 2 / 3)]
+
+
+def test_eval_without_inputs_says_how_to_give_them(tmp_path: Path) -> None:
+    from test_cli_label_eval import make_inputs
+
+    problems, _ = make_inputs(tmp_path, 1, 1)
+    result = runner.invoke(app, ["eval", "-p", str(problems)])
+    assert result.exit_code == 2
+    assert "-i FILE" in result.output

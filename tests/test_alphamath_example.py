@@ -222,3 +222,19 @@ def test_released_section_names_a_row_missing_at_some_seeds(tmp_path: Path) -> N
     write_seeds(tmp_path, {"sbs-1-5": [[True, False]]}, greedy=[True, True])
     lines = released.section(tmp_path, ["0", "1"], ["sbs-1-5"], "seed{seed}/{row}.jsonl", [])
     assert "- missing rows: seed1/sbs-1-5" in lines
+
+
+def test_released_gaps_pair_runs_of_the_same_seed(tmp_path: Path) -> None:
+    # Row a ran seeds 0 and 1, row b only seed 1: the one gap is seed 1's (a 1/2 - b 0/2 = +50).
+    write_seeds(tmp_path, {"sbs-3-5": [[True, True], [True, False]]}, greedy=[False, False])
+    (tmp_path / "seed1").mkdir(exist_ok=True)
+    write_jsonl(tmp_path / "seed1" / "sbs-1-5.jsonl", [result("q0", False), result("q1", False)])
+    lines = released.section(
+        tmp_path,
+        ["0", "1"],
+        ["sbs-3-5", "sbs-1-5"],
+        "seed{seed}/{row}.jsonl",
+        [("sbs-3-5", "sbs-1-5")],
+    )
+    claim = next(line for line in lines if line.startswith("| SBS(3,5) > SBS(1,5)"))
+    assert "+50.0 (+50.0 ± 50.0)" in claim and "at 0 of 1 seeds" in claim

@@ -71,6 +71,7 @@ class Row:
 
     name: str
     results: list[SearchResult]
+    seed: str | None = None  # None: one run for every seed (greedy)
 
     @property
     def outcomes(self) -> dict[str, bool]:
@@ -93,14 +94,14 @@ class Row:
         return sum(r.answer is None for r in self.results)
 
 
-def load(path: Path, name: str) -> Row | None:
+def load(path: Path, name: str, seed: str | None = None) -> Row | None:
     if not path.exists():
         return None
     results = read_all(path, SearchResult)
     missing = [r.problem_id for r in results if "outcome" not in r.meta]
     if missing:
         raise SystemExit(f"{path}: {len(missing)} results have no graded outcome (meta.outcome)")
-    return Row(name, results)
+    return Row(name, results, seed)
 
 
 def spread(values: list[float]) -> str:
@@ -149,15 +150,18 @@ def table(rows: dict[str, list[Row]], order: list[str]) -> list[str]:
 
 
 def paired(rows: dict[str, list[Row]], a: str, b: str) -> list[tuple[float, float]] | None:
-    """a minus b at each seed, on the problems both have (greedy: one run for every seed)."""
-    runs_a, runs_b = rows.get(a) or [], rows.get(b) or []
-    if not runs_a or not runs_b:
+    """a minus b at each seed both have, on the problems both have (greedy, without a seed, is
+    one run for every seed)."""
+    by_seed_a = {r.seed: r for r in rows.get(a) or []}
+    by_seed_b = {r.seed: r for r in rows.get(b) or []}
+    if None in by_seed_a:
+        by_seed_a = dict.fromkeys(by_seed_b, by_seed_a[None])
+    if None in by_seed_b:
+        by_seed_b = dict.fromkeys(by_seed_a, by_seed_b[None])
+    seeds = [seed for seed in by_seed_a if seed in by_seed_b]
+    if not seeds:
         return None
-    if len(runs_a) == 1:
-        runs_a = runs_a * len(runs_b)
-    if len(runs_b) == 1:
-        runs_b = runs_b * len(runs_a)
-    return [paired_difference(x.outcomes, y.outcomes) for x, y in zip(runs_a, runs_b, strict=True)]
+    return [paired_difference(by_seed_a[s].outcomes, by_seed_b[s].outcomes) for s in seeds]
 
 
 def claims(rows: dict[str, list[Row]], pairs: list[tuple[str, str]]) -> list[str]:
@@ -250,7 +254,9 @@ def section(
     missing = [] if greedy else ["greedy"]
     not_run = []
     for name in names:
-        found = {seed: load(out / pattern.format(seed=seed, row=name), name) for seed in seeds}
+        found = {
+            seed: load(out / pattern.format(seed=seed, row=name), name, seed) for seed in seeds
+        }
         if all(row is None for row in found.values()):
             not_run.append(name)
             continue

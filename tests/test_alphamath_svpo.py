@@ -107,3 +107,143 @@ def test_svpo_report_pairs_rounds_per_seed_and_averages_seeds(tmp_path: Path) ->
     assert "greedy: SVPO above SFT: holds: +25.0" in text
     assert "greedy: SVPO above SFT: **does not hold**: -25.0" in text
     assert f"### {tmp_path / 'missing'}\n\nnot run" in text
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+def test_svpo_ablations_train_every_row_from_the_same_trees_and_search_beside_sft(
+    tmp_path: Path,
+) -> None:
+    card = tmp_path / "runs" / "demo" / "policy" / "mathverify.json"
+    card.parent.mkdir(parents=True)
+    card.write_text("{}")
+    dry = subprocess.run(
+        ["make", "-n", "-C", str(EXAMPLE), "svpo-ablations", f"ROOT={tmp_path}"]
+        + ["ABL_OUT=runs/abl", "ABL_SEEDS=0"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    # One line per command: recipe lines continued with a backslash joined.
+    lines = dry.replace("\\\n\t", "").splitlines()
+
+    def line_with(*parts: str) -> str:
+        found = [line for line in lines if all(p in line for p in parts)]
+        assert found, f"no command with {parts}"
+        return found[0]
+
+    out = "runs/abl/seed0"
+    # The trees: AlphaMath's released budget (40 iterations on one tree per problem).
+    mcts = line_with("--method mcts --policy runs/demo/policy", f"{out}/round1/trees.jsonl")
+    assert "--simulations 40" in mcts and "--mcts-budget tree" in mcts
+    assert "--mcts-budget per-step" not in mcts and "--distinct" not in mcts
+    pair_sets = {
+        "base": "--min-q-gap 0.5 --max-pairs-per-node 4",
+        "gap": "--min-q-gap 1.0 --max-pairs-per-node 4",
+        "visits": "--min-q-gap 0.5 --max-pairs-per-node 4 --min-visits 2",
+        "signs": "--min-q-gap 0.5 --max-pairs-per-node 4 --opposite-q-signs",
+    }
+    for name, options in pair_sets.items():
+        pairs = line_with("label --method mcts --pairs", f"{out}/ablation/pairs-{name}.jsonl")
+        assert f"{options} &&" in pairs and f"-i {out}/round1/trees.jsonl" in pairs
+        assert lines.index(mcts) < lines.index(pairs)
+    nll = "--sft-weight 1 --lr 1e-4 --beta 0.1"
+    rows = {
+        "dpo": ("base", "--value-weight 0 --sft-weight 0 --lr 1e-4 --beta 0.1"),
+        "nll": ("base", nll),
+        "mse": ("base", f"{nll} --value-weight 1 --value-features likelihood --value-head mlp"),
+        "margin": (
+            "base",
+            f"{nll} --value-weight 1 --value-features likelihood --value-head mlp "
+            "--value-loss mse+margin",
+        ),
+        "gap": ("gap", nll),
+        "visits": ("visits", nll),
+        "signs": ("signs", nll),
+        "lr": ("base", "--sft-weight 1 --lr 2e-5 --beta 0.1"),
+        "beta": ("base", "--sft-weight 1 --lr 1e-4 --beta 0.5"),
+    }
+    sft_sbs = line_with(f"{out}/round1/sbs-3-5.jsonl", "--method sbs --b1 3 --b2 5")
+    assert f"--policy {out}/round1/model --scorer {out}/round1/model" in sft_sbs
+    for name, (pair_set, options) in rows.items():
+        train = line_with("train-policy --objective svpo", f"-o {out}/ablation/{name}/policy ")
+        assert f"-i {out}/ablation/pairs-{pair_set}.jsonl" in train
+        assert "--init runs/demo/policy" in train and f"--seed 0 {options} &&" in train
+        greedy = line_with(f"{out}/ablation/{name}/greedy.jsonl", "--method greedy")
+        sbs = line_with(f"{out}/ablation/{name}/sbs-3-5.jsonl", "--method sbs --b1 3 --b2 5")
+        assert "--scorer" not in greedy
+        # Every row's SBS ranks by the SFT round's value, on the SFT round's test problems.
+        assert f"--policy {out}/ablation/{name}/policy --scorer {out}/round1/model" in sbs
+        # The same search as the SFT round's, but for the policy.
+        assert search_args(sbs).replace(f"{out}/ablation/{name}/policy", "POLICY") == search_args(
+            sft_sbs
+        ).replace(f"{out}/round1/model --scorer", "POLICY --scorer")
+        assert lines.index(train) < lines.index(greedy)
+    report = line_with("svpo_ablation.py", "runs/abl/seed0 --results")
+    assert '--row "margin|base|+ NLL + value MSE + margin|' in report
+
+
+def search_args(line: str) -> str:
+    """The mathverify search command of a shards.sh line (after ``--``, before the timing)."""
+    return line.split(" -- ", 1)[1].split(" && echo", 1)[0]
+
+
+def pair_record(prefix: list[str], chosen: str, rejected: str, node: int) -> dict:
+    return {
+        "problem_id": "q",
+        "node": node,
+        "prefix": prefix,
+        "chosen": chosen,
+        "rejected": rejected,
+        "chosen_q": 1.0,
+        "rejected_q": -1.0,
+    }
+
+
+def test_svpo_ablation_report_pair_precision_and_paired_differences(tmp_path: Path) -> None:
+    # Compute 2+3*4 = 14. By the exact checker, after the prefix: 2+12 right, 2+13 wrong;
+    # 14 right; after the wrong prefix 2+13 every step is wrong; 5*4 (= 20) wrong.
+    pairs = [
+        pair_record([], "= 2+12", "= 2+13", 0),  # right > wrong
+        pair_record([], "= 14", "= 2+12", 1),  # both right
+        pair_record(["= 2+13"], "= 15", "= 16", 2),  # both wrong
+        pair_record([], "= 5*4", "= 14", 3),  # wrong > right
+    ]
+    outcomes = {
+        # seed 0: the row +25 points over the SFT round; seed 1: -25.
+        "seed0": {"round1": [True, False, False, True], "ablation/dpo": [True, True, False, True]},
+        "seed1": {"round1": [True, True, False, True], "ablation/dpo": [True, False, False, True]},
+    }
+    for seed, rounds in outcomes.items():
+        write_jsonl(
+            tmp_path / seed / "problems" / "train-round1.jsonl",
+            [{"id": "q", "problem": "Compute 2+3*4.", "answer": "14"}],
+        )
+        write_jsonl(tmp_path / seed / "ablation" / "pairs-base.jsonl", pairs)
+        for round_, rights in rounds.items():
+            for name in ("greedy", "sbs-3-5"):
+                write_jsonl(
+                    tmp_path / seed / round_ / f"{name}.jsonl",
+                    [result(f"q{i}", r) for i, r in enumerate(rights)],
+                )
+    # The gap row: its pairs exist at seed 0 only (the same four), its results nowhere.
+    write_jsonl(tmp_path / "seed0" / "ablation" / "pairs-gap.jsonl", pairs[:1])
+    results = tmp_path / "ABLATIONS.md"
+    subprocess.run(
+        [sys.executable, str(EXAMPLE / "svpo_ablation.py")]
+        + [str(tmp_path / "seed0"), str(tmp_path / "seed1"), str(tmp_path / "seed9")]
+        + ["--row", "dpo|base|DPO alone|--value-weight 0", "--row", "gap|gap|gap 1|"]
+        + ["--results", str(results)],
+        check=True,
+        capture_output=True,
+    )
+    text = results.read_text()
+    assert (
+        "| dpo | DPO alone | base | 4 | 25.0 | 25.0 | 25.0 | 25.0 | "
+        "+0.0 (SD 35.4, 2 seeds) | +0.0 (SD 35.4, 2 seeds) |" in text
+    )
+    # gap: one pair at seed 0 (right > wrong), none measured at seed 1; no search results.
+    assert "| gap | gap 1 | gap | 1 | 100.0 | 0.0 | 0.0 | 0.0 | n/a | n/a |" in text
+    assert "best row by the greedy paired mean over seeds: dpo (+0.0 points), at or above" in text
+    assert "| dpo | 4 | 25.0 | 75.0 | +25.0 ± 25.0 | 75.0 | +25.0 ± 25.0 |" in text
+    assert "| dpo | 4 | 25.0 | 50.0 | -25.0 ± 25.0 |" in text
+    assert f"### {tmp_path / 'seed9'}\n\nnot run" in text

@@ -109,7 +109,7 @@ def test_pair_filters_on_a_hand_built_tree(options: dict, expected: list[tuple[i
 
 def test_identical_siblings_are_one_step_with_their_visit_weighted_q() -> None:
     # Root 0: "= 5" twice (Q 1 from 1 visit, Q -1 from 3 visits: one step, Q (1 - 3) / 4 =
-    # -.5, 4 visits), "= 6" (Q 0, 2 visits), \\boxed{5} finished twice, unvisited (Q = reward
+    # -.5, 4 visits), "= 6" (Q 0, 2 visits), \boxed{5} finished twice, unvisited (Q = reward
     # 1 each: one step, the plain mean 1, 0 visits).
     tree = Tree(
         problem_id="p",

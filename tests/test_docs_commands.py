@@ -273,3 +273,12 @@ def test_relative_links_resolve(page):
             assert anchor in heading_anchors(path), (
                 f"{page.relative_to(ROOT)} links to #{anchor}, no such heading in {path.name}"
             )
+
+
+def test_docs_pages_the_cli_names_exist():
+    # Option help points at docs/ for details ("see docs/search.md"); those pages must exist.
+    named = set()
+    for source in (ROOT / "mathverify").rglob("*.py"):
+        named |= set(re.findall(r"docs/[\w-]+\.md", source.read_text()))
+    missing = sorted(n for n in named - {"docs/PAGE.md"} if not (ROOT / n).exists())
+    assert not missing, f"the CLI's help names missing pages: {missing}"

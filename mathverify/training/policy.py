@@ -128,8 +128,9 @@ class PolicyTrainConfig:
         metadata={
             "help": "svpo with --value-weight: mse (the value head's MSE alone) or mse+margin "
             "(plus --value-margin-weight x the pairs' hinge max(0, m - (V_chosen - V_rejected)), "
-            "V = 2 sigmoid(logit) - 1 on the Q scale; SVPO's ranking term).",
-            "short": "svpo with --value-weight: value loss mse, or mse+margin (SVPO's).",
+            "V = 2 sigmoid(logit) - 1 on the Q scale: a ranking term as SVPO's value model "
+            "has; the hinge form is ours).",
+            "short": "svpo with --value-weight: value loss mse, or mse+margin (a ranking term).",
         },
     )
     value_margin: float = field(

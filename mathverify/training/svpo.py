@@ -29,19 +29,20 @@ separator as :class:`~mathverify.scoring.value.ValueScorer` reads it (the head a
 directory are :class:`~mathverify.training.value.ValueModel`'s, so the result is a policy and
 a scorer at once; likelihood features are detached, so the value loss moves the policy only
 through the hidden state). The paper trains its value model "from the perspective of
-learning-to-rank" on the step pairs as well as on Q (abstract; its value loss is a margin
-term plus an MSE term). ``value_loss="mse+margin"`` adds that ranking term, per pair:
+learning-to-rank" on the step pairs as well as on Q (abstract; summaries of its method name
+a margin loss beside the MSE). ``value_loss="mse+margin"`` adds a ranking term of the common
+hinge form, per pair:
 
     L_margin = max(0, m - (V(x, y_c) - V(x, y_r))),   V = 2 sigmoid(logit) - 1
 
 (V on the Q scale [-1, 1], read where ``L_V`` reads it), so ``L_V`` becomes
-``L_MSE + w_m * mean(L_margin)``. The margin ``m`` (``value_margin``, 0.5) and the weight
-``w_m`` (``value_margin_weight``, 1) are ours: the equation and weights of the paper's
-method section were not available to check when this was written (Super_MARIO, the
-authors' repository, releases no SVPO training code; its implementation_details.md gives
-AlphaMath's value MSE only), so a run that means to follow the paper should set both from
-it. With m at most the pairs' least Q gap (the example keeps gaps of at least 0.5) the term
-never asks V for more separation than Q has, so it cannot pull against the MSE's optimum
+``L_MSE + w_m * mean(L_margin)``. The form, the margin ``m`` (``value_margin``, 0.5) and the
+weight ``w_m`` (``value_margin_weight``, 1) are ours: the paper's method section (its
+equation and weights) was not at hand when this was written, and Super_MARIO, the authors'
+repository, releases no SVPO training code (its implementation_details.md gives AlphaMath's
+value MSE only), so a run that means to follow the paper should check all three against it.
+With m at most the pairs' least Q gap (the example keeps gaps of at least 0.5) the term
+never asks V for more separation than Q has, so it does not pull against the MSE's optimum
 (V = Q). Every logging step also logs the mean summed
 log-probability of the chosen and of the rejected steps under the policy (``logps/chosen``,
 ``logps/rejected``), over the pairs trained on since the last log.

@@ -51,7 +51,7 @@ def test_label_outcome_then_eval(tmp_path):
     assert [s.outcome for s in labeled] == [False, True, True] * 4
     assert all(s.label_source == "outcome" for s in labeled)
 
-    report_path = tmp_path / "report.json"
+    report_path = tmp_path / "reports" / "report.json"  # a folder that does not exist yet
     result = runner.invoke(app, ["eval", str(out), "-p", str(problems), "--json", str(report_path)])
     assert result.exit_code == 0, result.output
     report = json.loads(report_path.read_text())["reports"][0]

@@ -127,7 +127,7 @@ def test_missing_or_wrong_files_are_one_line_errors(runs, tmp_path):
 
 def test_cli_writes_json_and_markdown(runs, tmp_path):
     a, b = runs
-    out_json, out_md = tmp_path / "seeds.json", tmp_path / "seeds.md"
+    out_json, out_md = tmp_path / "new" / "seeds.json", tmp_path / "new" / "md" / "seeds.md"
     args = ["summarize-seeds", str(a), str(b), "--n", "4"]
     result = runner.invoke(app, [*args, "--json", str(out_json), "--markdown", str(out_md)])
     assert result.exit_code == 0, result.output

@@ -911,7 +911,9 @@ def _write_json(json_path: str, payload: dict[str, Any]) -> None:
     if json_path == STDIO:
         sys.stdout.write(text)
     else:
-        Path(json_path).write_text(text, encoding="utf-8")
+        path = Path(json_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
 
 
 @command(

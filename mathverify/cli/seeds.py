@@ -48,8 +48,11 @@ def summarize_seeds(
             soft_wrap=True,
         )
     table = markdown(summary)
-    if json_path:
-        Path(json_path).write_text(json.dumps(summary.to_dict(), indent=2) + "\n", encoding="utf-8")
-    if markdown_path:
-        Path(markdown_path).write_text(table, encoding="utf-8")
+    for path, text in (
+        (json_path, json.dumps(summary.to_dict(), indent=2) + "\n"),
+        (markdown_path, table),
+    ):
+        if path:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).write_text(text, encoding="utf-8")
     typer.echo(table, nl=False)

@@ -129,6 +129,8 @@ $(DEMO)/eval.json: $(DEMO)/greedy.labeled.jsonl $(DEMO)/samples.labeled.jsonl
 # fine-tuned on these few thousand solutions, a PRM that reads the hidden state alone
 # learns how hard a problem is but ranks the samples of one problem at chance (README).
 # Steps and learning rate were chosen by the trainer's held-out validation loss.
+# This is train-prm's default recipe, frozen-likelihood, spelled out (tests/test_recipes.py
+# checks they agree); PRM_OPTS='--recipe finetune' trains the usual fine-tuned PRM instead.
 VERIFIER_PROBLEMS ?= 2000
 VERIFIER_SAMPLES ?= 4
 PRM_STEPS ?= 1000

@@ -53,6 +53,7 @@ def test_two_ranks_train_identical_weights(tmp_path: Path, launcher: str) -> Non
         "-m", "mathverify", "train-prm",
         "-i", str(solutions), "-p", str(problems), "-o", str(out), "--init", str(policy),
         "--max-steps", "6", "--batch-size", "4", "--eval-steps", "3", "--lr", "1e-3", "--quiet",
+        "--recipe", "finetune",  # every weight moves, so DDP's gradient averaging is tested
     ]  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
     done = subprocess.run(command, capture_output=True, text=True, timeout=400, env=env)

@@ -77,7 +77,10 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def _config(setup: dict[str, Path], output: str, cls: type = PRMTrainConfig, **options: object):
+    # The fine-tuned backbone: the trainer's mechanics with every weight moving (the frozen,
+    # cached-feature path has its own tests in test_step_features and test_recipes).
     base = dict(
+        recipe="finetune",
         input=str(setup["solutions"]),
         problems=str(setup["problems"]),
         output=str(setup["root"] / output),

@@ -1,7 +1,9 @@
 """``mathverify train-orm`` and ``train-prm``: train verifiers from labeled solutions.
 
 Thin commands over :mod:`mathverify.training.orm` and :mod:`mathverify.training.prm`; the
-option help comes from the config dataclasses. Both run unchanged under
+option help comes from the config dataclasses. ``--recipe`` sets the defaults of the head,
+backbone and budget options (:mod:`mathverify.training.recipes`); an option given on the
+command line wins, and the help shows the default recipe's values. Both run unchanged under
 ``accelerate launch -m mathverify train-prm ...`` (or ``torchrun``); every rank logs a hash
 of its final weights, so a distributed run can be checked for agreement.
 """
@@ -22,8 +24,10 @@ from mathverify.cli.app import (
     SeedOpt,
     command,
     console,
+    given_options,
 )
 from mathverify.cli.policy_options import PromptFormatOpt, SystemOpt
+from mathverify.training.recipes import DEFAULT_RECIPE, RECIPE_FIELDS, recipe_values
 from mathverify.training.verifier_config import (
     ORMTrainConfig,
     PRMTrainConfig,
@@ -77,8 +81,12 @@ FreezeOpt = Annotated[
     bool,
     option("--freeze-backbone/--train-backbone", help=_prm_h("freeze_backbone"), panel=MODEL),
 ]
+RecipeOpt = Annotated[str, option("--recipe", help=_prm_h("recipe"))]
 # Old spellings: --no-progress is --quiet now; --progress was the default.
 RENAMED = QUIET_RENAMED
+# What --help shows as the defaults of the options a recipe sets: the default recipe's.
+PRM_DEFAULTS = recipe_values(DEFAULT_RECIPE, "prm")
+ORM_DEFAULTS = recipe_values(DEFAULT_RECIPE, "orm")
 
 
 def config_settings(options: dict[str, Any]) -> dict[str, Any]:
@@ -86,6 +94,18 @@ def config_settings(options: dict[str, Any]) -> dict[str, Any]:
     settings = dict(options)
     settings["progress"] = not settings.pop("quiet")
     return settings
+
+
+def recipe_config(ctx: typer.Context, config_type: type, options: dict[str, Any]) -> Any:
+    """``config_type`` from a recipe command's options: an option the user did not give
+    is left to the recipe (None), so ``--recipe finetune`` alone gives finetune's values."""
+    settings = config_settings(options)
+    settings.pop("ctx", None)
+    given = set(given_options(ctx))
+    for name in RECIPE_FIELDS:
+        if name not in given:
+            settings[name] = None
+    return config_type(**settings)
 
 
 def _report(kind: str, result: TrainResult) -> None:
@@ -105,17 +125,19 @@ def _report(kind: str, result: TrainResult) -> None:
     "train-orm", renamed=RENAMED, help="Train an outcome reward model (pointwise BCE on `outcome`)."
 )
 def train_orm_command(
+    ctx: typer.Context,
     input: InputOpt,
     problems: ProblemsOpt,
     output: OutputDirOpt,
     init: InitOpt,
-    step_features: StepFeaturesOpt = "hidden",
-    head: HeadOpt = "linear",
-    freeze_backbone: FreezeOpt = False,
+    recipe: RecipeOpt = DEFAULT_RECIPE,
+    step_features: StepFeaturesOpt = ORM_DEFAULTS["step_features"],
+    head: HeadOpt = ORM_DEFAULTS["head"],
+    freeze_backbone: FreezeOpt = ORM_DEFAULTS["freeze_backbone"],
     score_at: Annotated[str, option("--score-at", help=_orm_h("score_at"), panel=MODEL)] = "eos",
-    max_steps: MaxStepsOpt = 500,
-    batch_size: BatchSizeOpt = 16,
-    lr: LrOpt = 1e-4,
+    max_steps: MaxStepsOpt = ORM_DEFAULTS["max_steps"],
+    batch_size: BatchSizeOpt = ORM_DEFAULTS["batch_size"],
+    lr: LrOpt = ORM_DEFAULTS["lr"],
     weight_decay: WeightDecayOpt = 0.0,
     warmup: WarmupOpt = 0.05,
     grad_accum: GradAccumOpt = 1,
@@ -131,7 +153,7 @@ def train_orm_command(
     prompt_format: PromptFormatOpt = "auto",
     system: SystemOpt = None,
 ) -> None:
-    config = ORMTrainConfig(**config_settings(locals()))
+    config = recipe_config(ctx, ORMTrainConfig, locals())
     # Imported here: torch and transformers load only when a command trains.
     from mathverify.training.orm import train_orm
 
@@ -147,10 +169,12 @@ def train_orm_command(
     ),
 )
 def train_prm_command(
+    ctx: typer.Context,
     input: InputOpt,
     problems: ProblemsOpt,
     output: OutputDirOpt,
     init: InitOpt,
+    recipe: RecipeOpt = DEFAULT_RECIPE,
     label_scheme: Annotated[
         str, option("--label-scheme", help=_prm_h("label_scheme"), panel=LABELING)
     ] = "auto",
@@ -168,12 +192,12 @@ def train_prm_command(
             panel=LABELING,
         ),
     ] = True,
-    step_features: StepFeaturesOpt = "hidden",
-    head: HeadOpt = "linear",
-    freeze_backbone: FreezeOpt = False,
-    max_steps: MaxStepsOpt = 500,
-    batch_size: BatchSizeOpt = 16,
-    lr: LrOpt = 1e-4,
+    step_features: StepFeaturesOpt = PRM_DEFAULTS["step_features"],
+    head: HeadOpt = PRM_DEFAULTS["head"],
+    freeze_backbone: FreezeOpt = PRM_DEFAULTS["freeze_backbone"],
+    max_steps: MaxStepsOpt = PRM_DEFAULTS["max_steps"],
+    batch_size: BatchSizeOpt = PRM_DEFAULTS["batch_size"],
+    lr: LrOpt = PRM_DEFAULTS["lr"],
     weight_decay: WeightDecayOpt = 0.0,
     warmup: WarmupOpt = 0.05,
     grad_accum: GradAccumOpt = 1,
@@ -189,7 +213,7 @@ def train_prm_command(
     prompt_format: PromptFormatOpt = "auto",
     system: SystemOpt = None,
 ) -> None:
-    config = PRMTrainConfig(**config_settings(locals()))
+    config = recipe_config(ctx, PRMTrainConfig, locals())
     from mathverify.training.prm import train_prm
 
     _report("train-prm", train_prm(config))

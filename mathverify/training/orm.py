@@ -123,6 +123,8 @@ def train_orm(config: ORMTrainConfig) -> TrainResult:
             "step_features": config.step_features,
             "head": config.head,
             "freeze_backbone": config.freeze_backbone,
+            # The recipe, what its fields resolved to, and which an explicit option changed.
+            "recipe": config.recipe_record(),
         },
     )
     collator = VerifierCollator(pad_id(tokenizer), step_index=config.step_features == "likelihood")

@@ -1,14 +1,18 @@
 """Settings of ``train-orm`` and ``train-prm``, as dataclasses whose field help is the CLI help.
 
 Kept apart from the trainers so the command line can build its options without importing
-torch or transformers.
+torch or transformers. A field a recipe sets (``RECIPE_FIELDS`` of
+:mod:`mathverify.training.recipes`) defaults to None, "the recipe's":
+``PRMTrainConfig(..., recipe="finetune", lr=1e-3)`` is finetune with another learning rate.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
 
 from mathverify.labeling.schemes import NEUTRAL_MODES, SCHEMES
+from mathverify.training.recipes import DEFAULT_RECIPE, RECIPE_FIELDS, RECIPES, recipe_values
 
 __all__ = ["ORMTrainConfig", "PRMTrainConfig", "VerifierTrainConfig", "config_help"]
 
@@ -107,9 +111,55 @@ def config_help(config_type: type, name: str) -> str:
     raise KeyError(name)
 
 
+RECIPE_HELP = (
+    "A preset of --step-features, --head, --freeze-backbone/--train-backbone, --max-steps, "
+    f"--batch-size and --lr: {', '.join(RECIPES)} (the default: {DEFAULT_RECIPE}). An option "
+    "given explicitly wins over the recipe's value."
+)
+RECIPE_SHORT = f"Preset of several options: {' or '.join(RECIPES)} (see docs/training.md)."
+
+
+def _base_field(name: str) -> Any:
+    """``VerifierTrainConfig``'s field ``name`` with default None: the recipe's value."""
+    base = next(f for f in fields(VerifierTrainConfig) if f.name == name)
+    return field(default=None, metadata=dict(base.metadata))
+
+
 @dataclass
-class PRMTrainConfig(VerifierTrainConfig):
+class _RecipeFields:
+    """The recipe and the budget fields it sets, which default to None, "the recipe's";
+    each verifier config adds the model fields (``step_features``, ``head``,
+    ``freeze_backbone``) with its own help. ``__post_init__`` fills what is left None."""
+
+    max_steps: int = _base_field("max_steps")
+    batch_size: int = _base_field("batch_size")
+    lr: float = _base_field("lr")
+    recipe: str = field(default=DEFAULT_RECIPE, metadata=_help(RECIPE_HELP, short=RECIPE_SHORT))
+
+    KIND: ClassVar[str] = ""  # prm or orm: which of the recipe's values apply
+
+    def __post_init__(self) -> None:
+        for name, value in recipe_values(self.recipe, self.KIND).items():
+            if getattr(self, name) is None:
+                setattr(self, name, value)
+
+    def recipe_record(self) -> dict[str, Any]:
+        """What the model's card says of its recipe: the name, the values the recipe's fields
+        resolved to, and which of them an explicit option changed."""
+        preset = recipe_values(self.recipe, self.KIND)
+        settings = {name: getattr(self, name) for name in RECIPE_FIELDS}
+        return {
+            "name": self.recipe,
+            "settings": settings,
+            "overridden": [name for name in RECIPE_FIELDS if settings[name] != preset[name]],
+        }
+
+
+@dataclass
+class PRMTrainConfig(_RecipeFields, VerifierTrainConfig):
     """``train-prm`` settings: the shared ones plus how step labels become targets."""
+
+    KIND: ClassVar[str] = "prm"
 
     label_scheme: str = field(
         default="auto",
@@ -131,7 +181,7 @@ class PRMTrainConfig(VerifierTrainConfig):
         default=True, metadata=_help("No loss on steps after the first wrong one.")
     )
     step_features: str = field(
-        default="hidden",
+        default=None,
         metadata=_help(
             "What the score head reads at each step: hidden (the last hidden state at the "
             "separator) or likelihood (that plus the sum, mean and minimum log-probability of "
@@ -140,11 +190,11 @@ class PRMTrainConfig(VerifierTrainConfig):
         ),
     )
     head: str = field(
-        default="linear",
+        default=None,
         metadata=_help("The score head: linear, or mlp (one hidden layer of 256 units)."),
     )
     freeze_backbone: bool = field(
-        default=False,
+        default=None,
         metadata=_help(
             "Train the head only; the backbone (and so its log-probabilities) stays the init's.",
             short="Train the head only, or the backbone too.",
@@ -153,12 +203,14 @@ class PRMTrainConfig(VerifierTrainConfig):
 
 
 @dataclass
-class ORMTrainConfig(VerifierTrainConfig):
+class ORMTrainConfig(_RecipeFields, VerifierTrainConfig):
     """``train-orm`` settings: the shared ones plus the PRM's backbone options and where the
     single score is read."""
 
+    KIND: ClassVar[str] = "orm"
+
     step_features: str = field(
-        default="hidden",
+        default=None,
         metadata=_help(
             "What the score head reads at the score position: hidden (the last hidden state "
             "there) or likelihood (that plus the sum, mean and minimum log-probability of the "
@@ -167,11 +219,11 @@ class ORMTrainConfig(VerifierTrainConfig):
         ),
     )
     head: str = field(
-        default="linear",
+        default=None,
         metadata=_help("The score head: linear, or mlp (one hidden layer of 256 units)."),
     )
     freeze_backbone: bool = field(
-        default=False,
+        default=None,
         metadata=_help(
             "Train the head only; the backbone (and so its log-probabilities) stays the init's.",
             short="Train the head only, or the backbone too.",

@@ -1,7 +1,8 @@
 """``mathverify data``: write benchmark problems and converted labeled datasets as JSONL.
 
-Thin commands over :mod:`mathverify.data.loaders` (problems) and
-:mod:`mathverify.data.converters` (labeled solutions). Other modules may add commands to
+Thin commands over :mod:`mathverify.data.loaders` (problems),
+:mod:`mathverify.data.converters` (labeled solutions) and :mod:`mathverify.data.stepwise`
+(the hub's stepwise-supervision layout, both ways). Other modules may add commands to
 :data:`data_app`.
 
 A converter stamps its settings (the converter, the split, what it keeps) into each record's
@@ -20,6 +21,7 @@ import typer
 from mathverify.cli.app import (
     HELP_OPTIONS,
     IO,
+    LABELING,
     Group,
     InputOpt,
     OutputOpt,
@@ -30,7 +32,7 @@ from mathverify.cli.app import (
     console,
     existing_path,
 )
-from mathverify.data import converters, loaders
+from mathverify.data import converters, loaders, stepwise
 from mathverify.errors import MathverifyError
 from mathverify.provenance import Provenance
 from mathverify.records import (
@@ -42,11 +44,13 @@ from mathverify.records import (
     in_shard,
     parse_shard,
 )
+from mathverify.training.verifier_config import PRMTrainConfig, config_help
 
 data_app = typer.Typer(
     help=(
         "Write problems from benchmarks (MATH500, MARIO_EVAL, GSM8K, hub datasets) and labeled "
-        "solutions converted from PRM800K, Math-Shepherd and ProcessBench, as JSONL."
+        "solutions converted from PRM800K, Math-Shepherd, ProcessBench and the hub's stepwise "
+        "layout (prompt, completions, labels), as JSONL; export-stepwise writes that layout."
     ),
     cls=Group,
     context_settings=HELP_OPTIONS,
@@ -89,6 +93,11 @@ SkipBadOpt = Annotated[
         rich_help_panel=IO,
     ),
 ]
+
+
+# The same options as train-prm's, one definition each.
+_LABEL_SCHEME_HELP = config_help(PRMTrainConfig, "label_scheme")
+_NEUTRAL_HELP = config_help(PRMTrainConfig, "neutral")
 
 
 def _say(message: str) -> None:
@@ -310,3 +319,118 @@ def processbench(
     _write_converted(
         "processbench", settings, source, rows, stats, output, problems_out, shard, resume
     )
+
+
+@_register(
+    "stepwise",
+    "Labeled solutions from the hub's stepwise-supervision layout (prompt, completions, labels): "
+    "trl-lib/math_shepherd, trl-lib/prm800k, TRL's PRM data.",
+)
+def stepwise_command(
+    path: Annotated[
+        str,
+        typer.Option(
+            "--input",
+            "-i",
+            help="JSONL, parquet, - for stdin, or a hub dataset (e.g. trl-lib/math_shepherd).",
+            rich_help_panel=IO,
+        ),
+    ],
+    output: OutputOpt = "-",
+    problems_out: ProblemsOutOpt = None,
+    split: Annotated[
+        str | None,
+        typer.Option(
+            "--split",
+            help=f"Hub dataset split (default: {stepwise.DEFAULT_HUB_SPLIT}).",
+            rich_help_panel=IO,
+        ),
+    ] = None,
+    skip_bad: SkipBadOpt = False,
+    shard: ShardOpt = None,
+    resume: ResumeOpt = False,
+) -> None:
+    stats = converters.ConvertStats()
+    hub = path != STDIO and stepwise.is_hub_name(path)
+    # Opens the input now (a missing file, a hub offline fail before any output is written).
+    rows = stepwise.convert_stepwise(path, split=split, skip_bad=skip_bad, stats=stats)
+    settings = {"hub": path if hub else None, "split": split or stepwise.DEFAULT_HUB_SPLIT}
+    if not hub:
+        settings["split"] = None
+    # STDIO: the input is open already, and a hub name is no path to check.
+    _write_converted("stepwise", settings, STDIO, rows, stats, output, problems_out, shard, resume)
+
+
+@_register(
+    "export-stepwise",
+    "Write labeled solutions in the hub's stepwise-supervision layout (prompt, completions, "
+    "labels as booleans), as JSONL or parquet (by the output's suffix).",
+)
+def export_stepwise_command(
+    path: Annotated[
+        str,
+        typer.Option(
+            "--input", "-i", help="Labeled solutions (JSONL), or - for stdin.", rich_help_panel=IO
+        ),
+    ],
+    problems: Annotated[
+        str,
+        typer.Option(
+            "--problems",
+            "-p",
+            help="Problem records (JSONL) giving each solution's problem text.",
+            rich_help_panel=IO,
+        ),
+    ],
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output",
+            "-o",
+            help="Output JSONL, a .parquet file, or - for stdout.",
+            rich_help_panel=IO,
+        ),
+    ] = "-",
+    label_scheme: Annotated[
+        str, typer.Option("--label-scheme", help=_LABEL_SCHEME_HELP, rich_help_panel=LABELING)
+    ] = "auto",
+    neutral: Annotated[
+        str, typer.Option("--neutral", help=_NEUTRAL_HELP, rich_help_panel=LABELING)
+    ] = "positive",
+    threshold: Annotated[
+        float | None,
+        typer.Option(
+            "--threshold",
+            help="soft labels: a step scored below this (in [0, 1]) is wrong.",
+            rich_help_panel=LABELING,
+        ),
+    ] = None,
+    skip_bad: SkipBadOpt = False,
+) -> None:
+    if path != STDIO:
+        existing_path(path)
+    existing_path(problems)
+    stats = stepwise.ExportStats()
+    rows = stepwise.export_stepwise(
+        path,
+        problems,
+        label_scheme=label_scheme,
+        neutral=neutral,
+        threshold=threshold,
+        skip_bad=skip_bad,
+        stats=stats,
+    )
+    stepwise.write_stepwise(rows, output)
+    skipped = {"bad": stats.skipped_bad, "with no labeled first step": stats.skipped_unlabeled}
+    message = (
+        f"data export-stepwise: read {stats.solutions} solutions, wrote {stats.written} rows "
+        f"to {display_name(output)}"
+    )
+    if sum(skipped.values()):
+        detail = ", ".join(f"{n} {what}" for what, n in skipped.items() if n)
+        message += f"; skipped {sum(skipped.values())} ({detail})"
+    if stats.cut:
+        message += f"; {stats.cut} rows end before an unlabeled step"
+    if stats.first_error:
+        message += f"; first bad row: {stats.first_error}"
+    _say(message)

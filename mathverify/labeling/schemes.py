@@ -43,6 +43,9 @@ LABEL_SOURCE_SCHEMES: dict[str, str] = {
     "processbench": "hard",
     "exact": "hard",
     "mcts": "soft",
+    # data stepwise: the hub's stepwise-supervision layout (booleans, or numbers in [0, 1]).
+    "stepwise": "hard",
+    "stepwise-soft": "soft",
 }
 
 # Sources whose name carries parameters, e.g. "rollout-soft-k8" from labeling/rollout.py.

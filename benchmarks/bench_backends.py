@@ -3,10 +3,11 @@
 All in one run, on the same problems and sampling options, rounds alternating between the
 sides so load on the shared machine hits them alike:
 
-- **hf**, **vllm**, **openai**: :func:`mathverify.generation.generate_solutions` (the path
-  ``mathverify generate`` runs after loading the model) with each backend; ``openai``
-  talks to vLLM's OpenAI-compatible server (``python -m vllm.entrypoints.openai.api_server``)
-  on the same model directory, started here on a free port of 127.0.0.1 and stopped after.
+- **hf**, **vllm**, **openai**: :func:`mathverify.generation.write_solutions` (the path
+  ``mathverify generate`` runs after loading the model, records written to ``os.devnull``)
+  with each backend; ``openai`` talks to vLLM's OpenAI-compatible server
+  (``python -m vllm.entrypoints.openai.api_server``) on the same model directory, started
+  here on a free port of 127.0.0.1 and stopped after.
 - **bare vllm**: one ``vllm.LLM.generate`` call over all prompts with one unseeded
   ``SamplingParams`` on the same engine as **vllm** (what a user of vLLM would write), no
   records. Its samples are independent draws, like ours, so both sides generate the same
@@ -122,14 +123,13 @@ class Clock:
 def generate_tokens(
     policy: Any, problems: list[Any], prompt_format: Any, config: Any, backend: str
 ) -> int:
-    from mathverify.generation import generate_solutions
+    from mathverify.generation import write_solutions
+    from mathverify.records import RecordWriter, Solution
 
-    tokens = 0
-    for _, solutions in generate_solutions(
-        policy, problems, prompt_format=prompt_format, config=config, backend=backend
-    ):
-        tokens += sum(s.n_tokens for s in solutions)
-    return tokens
+    with RecordWriter(os.devnull, Solution) as writer:
+        return write_solutions(
+            policy, problems, writer, prompt_format=prompt_format, config=config, backend=backend
+        )
 
 
 def bare_tokens(

@@ -5,8 +5,9 @@ the same token budget, in the same run, alternating (ours, bare, ours, bare, ...
 the shared machine hits both alike. Throughput is generated tokens per second: for ours the
 ``n_tokens`` of the solutions; for the bare loop each row's tokens up to and including eos.
 
-- **full**: whole solutions, :func:`mathverify.generation.generate_solutions` (prompts via
-  PromptFormat, the batch tracker, logprobs, step split, answer extraction, Solution records)
+- **full**: whole solutions, :func:`mathverify.generation.write_solutions` (prompts via
+  PromptFormat, the batch tracker, logprobs, step split, answer extraction, Solution records
+  written to ``os.devnull``)
   vs a loop of ``model.generate(do_sample=True, ...)`` over the same chunks.
 - **step**: one step per prefix, :func:`mathverify.backends.next_steps` (stop at the step
   separator, batch-aware) vs ``model.generate(stop_strings=[separator], tokenizer=...)``
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import os
 import platform
 import random
 import statistics
@@ -34,9 +36,9 @@ import torch
 
 from mathverify.backends import next_steps
 from mathverify.backends.hf import HFPolicy
-from mathverify.generation import GenerationConfig, chunk_seed, generate_solutions, plan_chunks
+from mathverify.generation import GenerationConfig, chunk_seed, plan_chunks, write_solutions
 from mathverify.prompting import PromptFormat
-from mathverify.records import Problem
+from mathverify.records import Problem, RecordWriter, Solution
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
@@ -108,12 +110,10 @@ def run_full(policy: HFPolicy, problems: list[Problem], config: GenerationConfig
     fmt = PromptFormat()
 
     def ours() -> int:
-        tokens = 0
-        for _, solutions in generate_solutions(
-            policy, problems, prompt_format=fmt, config=config, backend="hf"
-        ):
-            tokens += sum(s.n_tokens for s in solutions)
-        return tokens
+        with RecordWriter(os.devnull, Solution) as writer:
+            return write_solutions(
+                policy, problems, writer, prompt_format=fmt, config=config, backend="hf"
+            )
 
     def bare() -> int:
         tokens = 0

@@ -4,8 +4,9 @@ Problems are cut into fixed chunks of ``batch_size // n`` problems (at least one
 each chunk is one backend call with its own seed derived from the run seed and the chunk
 index. Because a chunk's inputs and seed never depend on what is already written, a run
 resumed after a crash regenerates its unfinished chunk exactly as the first run would have,
-and the output equals that of an uninterrupted run. Changing ``batch_size``, ``--shard`` or
-``--limit`` changes the chunks, and so the sampled text.
+and the output equals that of an uninterrupted run (:func:`write_solutions`, through
+:func:`mathverify.stages.run_chunks`). Changing ``batch_size``, ``--shard`` or ``--limit``
+changes the chunks, and so the sampled text.
 
 Not for step-wise generation (that is :func:`mathverify.backends.base.next_steps`), and
 knows nothing of any particular backend or task.
@@ -14,15 +15,19 @@ knows nothing of any particular backend or task.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from mathverify import progress
 from mathverify.backends.base import Completion, Policy, check_sampling, policy_settings
 from mathverify.errors import MathverifyError
+from mathverify.iterutils import batched
 from mathverify.models.prompts import model_prompt_format
 from mathverify.prompting import PromptFormat
-from mathverify.records import Problem, Solution
+from mathverify.records import Problem, RecordWriter, Solution
+from mathverify.stages import Chunk, run_chunks
 from mathverify.steps import extract_answer, split_steps
 
 # Samples per problem when none is named: the same in generate and search (SearchConfig.n).
@@ -31,7 +36,7 @@ DEFAULT_SAMPLES = 8
 
 @dataclass(frozen=True)
 class GenerationConfig:
-    """Sampling options for :func:`generate_solutions`, recorded in each solution's meta."""
+    """Sampling options for :func:`write_solutions`, recorded in each solution's meta."""
 
     n: int = DEFAULT_SAMPLES
     temperature: float = 0.7
@@ -81,10 +86,14 @@ def chunk_seed(seed: int, chunk_index: int) -> int:
     return random.Random(f"{seed}/{chunk_index}").getrandbits(63)
 
 
+def chunk_problems(n: int, batch_size: int) -> int:
+    """Problems per chunk: at most ``batch_size`` sequences, one problem if ``n`` is larger."""
+    return max(1, batch_size // n)
+
+
 def plan_chunks(problems: list[Problem], n: int, batch_size: int) -> list[list[Problem]]:
-    """Fixed groups of problems, each giving at most ``batch_size`` sequences (one if n is larger)."""
-    per_chunk = max(1, batch_size // n)
-    return [problems[i : i + per_chunk] for i in range(0, len(problems), per_chunk)]
+    """The fixed chunks of ``problems`` (:func:`chunk_problems` each)."""
+    return list(batched(problems, chunk_problems(n, batch_size)))
 
 
 def to_solution(
@@ -169,34 +178,52 @@ def generate_chunk(
     return solutions
 
 
-def generate_solutions(
+def write_solutions(
     policy: Policy,
     problems: list[Problem],
+    writer: RecordWriter,
     *,
     prompt_format: PromptFormat,
     config: GenerationConfig,
     backend: str,
-    done: Callable[[Problem], bool] | None = None,
-) -> Iterator[tuple[list[Problem], list[Solution]]]:
-    """Yield ``(chunk_problems, solutions)`` chunk by chunk.
+    meta: Mapping[str, Any] | None = None,
+) -> int:
+    """Generate ``config.n`` solutions per problem chunk by chunk and write each chunk as it
+    is sampled; ``meta`` joins each solution's meta. Returns the tokens generated.
 
-    A chunk whose problems are all ``done`` (already written, on resume) is yielded with no
-    solutions and not generated; a partly done chunk is generated whole, with its own seed,
-    so the samples match the ones already written.
+    A chunk whose problems are all in ``writer``'s output (on resume) is not generated; a
+    partly written chunk is generated whole, with its own seed, so the samples match the
+    ones already written (:func:`mathverify.stages.run_chunks`, fixed chunks).
     """
     config.check()
-    for index, chunk in enumerate(plan_chunks(problems, config.n, config.batch_size)):
-        if done is not None and all(done(problem) for problem in chunk):
-            yield chunk, []
-            continue
-        yield (
-            chunk,
-            generate_chunk(
-                policy,
-                chunk,
-                prompt_format=prompt_format,
-                config=config,
-                chunk_index=index,
-                backend=backend,
-            ),
+    started = time.perf_counter()
+    tokens = 0
+
+    def work(chunk: Chunk[Problem]) -> list[Solution]:
+        solutions = generate_chunk(
+            policy,
+            chunk.items,
+            prompt_format=prompt_format,
+            config=config,
+            chunk_index=chunk.index,
+            backend=backend,
         )
+        for solution in solutions:
+            solution.meta.update(meta or {})
+        return solutions
+
+    def count(chunk: Chunk[Problem], solutions: list[Solution]) -> None:
+        nonlocal tokens
+        tokens += sum(s.n_tokens for s in solutions)
+        rate = tokens / max(time.perf_counter() - started, 1e-9)
+        progress.note(tokens=f"{rate:,.0f}/s")
+
+    run_chunks(
+        problems,
+        work,
+        writer,
+        size=chunk_problems(config.n, config.batch_size),
+        keys=lambda problem: [Solution.key_for(problem.id, i) for i in range(config.n)],
+        on_chunk=count,
+    )
+    return tokens

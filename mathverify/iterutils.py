@@ -1,4 +1,5 @@
-"""Small iteration helpers shared by streaming stages."""
+"""Small iteration helpers: :func:`batched` is the one way the package cuts items into batches
+(stage chunks, search batches, grading batches)."""
 
 from __future__ import annotations
 

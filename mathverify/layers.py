@@ -15,10 +15,11 @@ From the top (what users run) to the bottom (what everything shares):
    (``models/kv_prefix.py``, with its slab layer ``models/kv_slab.py``, shared by the hf
    backend and the scorers), the adapter for transformers internals (``models/compat.py``);
    the KV prefix cache's store.
-8. ``data``, ``grading``, ``sandbox``, ``records``, ``code_steps``, ``prompting``,
-   ``step_scores``: datasets, answer checking, the sandbox, JSONL records, the code-step
-   format (``code_steps.py``), prompt formats, the ``Scorer`` protocol and the aggregation
-   of step scores.
+8. ``data``, ``grading``, ``sandbox``, ``records``, ``stages``, ``code_steps``,
+   ``prompting``, ``step_scores``: datasets, answer checking, the sandbox, JSONL records,
+   the resumable chunk loop every stage that writes records runs (``stages.py``), the
+   code-step format (``code_steps.py``), prompt formats, the ``Scorer`` protocol and the
+   aggregation of step scores.
 9. ``steps``, ``errors``, ``iterutils``, ``paths``, ``provenance``, ``progress``, ``layers``:
    step splitting, errors, small helpers, the settings every record carries
    (``provenance.py``, read by ``records``), the progress events long loops report
@@ -41,7 +42,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("generation", "labeling"),
     ("backends",),
     ("models", "prefix_cache"),
-    ("data", "grading", "sandbox", "records", "code_steps", "prompting", "step_scores"),
+    ("data", "grading", "sandbox", "records", "stages", "code_steps", "prompting", "step_scores"),
     ("steps", "errors", "iterutils", "paths", "provenance", "progress", "layers"),
 )
 

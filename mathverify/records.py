@@ -195,7 +195,12 @@ class Solution(Record):
     KIND: ClassVar[str] = "solution"
 
     def key(self) -> str:
-        return f"{self.problem_id}#{self.sample_id}"
+        return self.key_for(self.problem_id, self.sample_id)
+
+    @staticmethod
+    def key_for(problem_id: str, sample_id: int) -> str:
+        """The key of sample ``sample_id`` of ``problem_id``, without the record."""
+        return f"{problem_id}#{sample_id}"
 
     @classmethod
     def from_dict(cls, data: Any, *, path: str = "<dict>", line: int | None = None) -> Solution:
@@ -269,7 +274,12 @@ class SearchResult(Record):
     KIND: ClassVar[str] = "search result"
 
     def key(self) -> str:
-        return f"{self.problem_id}#{self.run}"
+        return self.key_for(self.problem_id, self.run)
+
+    @staticmethod
+    def key_for(problem_id: str, run: int = 0) -> str:
+        """The key of run ``run`` of a search on ``problem_id``, without the record."""
+        return f"{problem_id}#{run}"
 
 
 TREE_NODE_FIELDS = ("id", "parent", "text", "prior", "visits", "value", "q", "terminal", "reward")
@@ -297,7 +307,8 @@ class Tree(Record):
     KIND: ClassVar[str] = "tree"
 
     def key(self) -> str:
-        return f"{self.problem_id}#{self.run}"
+        # The key of the search result the tree belongs to.
+        return SearchResult.key_for(self.problem_id, self.run)
 
     def validate(self, path: str, line: int | None) -> None:
         for i, node in enumerate(self.nodes):

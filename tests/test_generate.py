@@ -9,11 +9,11 @@ import pytest
 from typer.testing import CliRunner
 
 from mathverify.cli import app
-from mathverify.generation import GenerationConfig, generate_solutions, plan_chunks
+from mathverify.generation import GenerationConfig, plan_chunks, write_solutions
 from mathverify.models.card import ModelCard
 from mathverify.models.tiny import save_random_policy
 from mathverify.prompting import PromptFormat
-from mathverify.records import Problem, Solution, in_shard, read_all, write_records
+from mathverify.records import Problem, RecordWriter, Solution, in_shard, read_all, write_records
 
 runner = CliRunner()
 
@@ -111,36 +111,38 @@ def test_resume_after_a_partial_file_gives_the_uninterrupted_output(
     assert "7 kept from before" in result.stderr
 
 
-def test_resume_skips_chunks_already_written(policy_dir: Path) -> None:
+def test_resume_skips_chunks_already_written(tmp_path: Path) -> None:
     class CountingPolicy:
         name = "counting"
 
         def __init__(self) -> None:
-            self.calls = 0
+            self.prompts: list[list[str]] = []
 
         def complete(self, prompts, *, n, temperature, top_p, max_tokens, stop, seed):
             from mathverify.backends.base import Completion
 
-            self.calls += 1
+            self.prompts.append(prompts)
             return [[Completion("\\boxed{1}", 3, "eos", -1.0)] * n for _ in prompts]
 
-    policy = CountingPolicy()
     config = GenerationConfig(n=2, batch_size=4)
-    written = {"p0", "p1"}
-    chunks = list(
-        generate_solutions(
-            policy,
-            PROBLEMS,
-            prompt_format=PromptFormat(),
-            config=config,
-            backend="test",
-            done=lambda p: p.id in written,
-        )
+    out = tmp_path / "out.jsonl"
+    # p0 and p1 (the first chunk) written whole, p2 (in the second chunk) in part.
+    write_records(
+        out,
+        [Solution(problem_id=p, sample_id=i, steps=["x"]) for p in ("p0", "p1") for i in (0, 1)]
+        + [Solution(problem_id="p2", sample_id=0, steps=["x"])],
     )
-    assert [[p.id for p in chunk] for chunk, _ in chunks] == [["p0", "p1"], ["p2", "p3"], ["p4"]]
-    assert [len(solutions) for _, solutions in chunks] == [0, 4, 2]
-    assert policy.calls == 2
-    assert chunks[1][1][0].answer == "1"
+    policy = CountingPolicy()
+    with RecordWriter(out, Solution, resume=True) as writer:
+        tokens = write_solutions(
+            policy, PROBLEMS, writer, prompt_format=PromptFormat(), config=config, backend="test"
+        )
+    # The done chunk is not generated; the partly done one is, whole (its seed and inputs).
+    assert [len(prompts) for prompts in policy.prompts] == [2, 1]
+    assert tokens == 3 * 2 * 3
+    rows = read_all(out, Solution)
+    assert [s.key() for s in rows][5:] == ["p2#1", "p3#0", "p3#1", "p4#0", "p4#1"]
+    assert rows[-1].answer == "1"
 
 
 def test_plan_chunks_keeps_at_least_one_problem() -> None:

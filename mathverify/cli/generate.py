@@ -55,10 +55,9 @@ from mathverify.cli.policy_options import (
     with_step_format,
 )
 from mathverify.errors import MathverifyError
-from mathverify.generation import DEFAULT_SAMPLES, GenerationConfig, generate_solutions
+from mathverify.generation import DEFAULT_SAMPLES, GenerationConfig, write_solutions
 from mathverify.provenance import Provenance
 from mathverify.records import (
-    Problem,
     RecordWriter,
     Solution,
     in_shard,
@@ -172,31 +171,19 @@ def generate(
     model = with_step_format(model, policy_prompt, react)
 
     started = time.perf_counter()
-    tokens = 0
     with (
         RecordWriter(output, Solution, resume=resume, provenance=provenance) as writer,
-        progress_bar("generate", len(todo), "problems", quiet=quiet) as bar,
+        progress_bar("generate", len(todo), "problems", quiet=quiet),
     ):
-
-        def done(problem: Problem) -> bool:
-            return all(writer.done(f"{problem.id}#{i}") for i in range(n))
-
-        for chunk, solutions in generate_solutions(
+        tokens = write_solutions(
             model,
             todo,
+            writer,
             prompt_format=policy_prompt,
             config=config,
             backend=backend,
-            done=done,
-        ):
-            if step_format != "plain":
-                for solution in solutions:
-                    solution.meta["step_format"] = step_format
-            writer.write_all(solutions)
-            tokens += sum(s.n_tokens for s in solutions)
-            rate = tokens / max(time.perf_counter() - started, 1e-9)
-            bar.advance(len(chunk))
-            bar.note(tokens=f"{rate:,.0f}/s")
+            meta={"step_format": step_format} if step_format != "plain" else None,
+        )
         kept = f", {writer.resumed} kept from before" if resume else ""
     console.print(
         f"generate: {writer.written} solutions for {len(todo)} problems, {tokens} tokens "

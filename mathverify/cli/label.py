@@ -74,7 +74,6 @@ from mathverify.cli.policy_options import (
 )
 from mathverify.cli.score import ScorerFormatOpt, ScorerOpt
 from mathverify.errors import MathverifyError
-from mathverify.iterutils import batched
 from mathverify.provenance import Provenance
 from mathverify.records import (
     Problem,
@@ -437,7 +436,7 @@ def _label_supervisor(
     threshold: float,
     chunk: int,
 ) -> None:
-    from mathverify.labeling.supervisor import check_threshold, label_supervisor
+    from mathverify.labeling.supervisor import check_threshold, write_supervisor_labels
     from mathverify.scoring import load_scorer, scorer_provenance
 
     check_threshold(threshold)
@@ -448,13 +447,11 @@ def _label_supervisor(
     settings = {**scorer_provenance(model), "threshold": threshold, "hard": not soft}
     with (
         where.writer(Solution, _provenance("supervisor", settings)) as writer,
-        progress_bar("label supervisor", None, "solutions", quiet=where.quiet) as bar,
+        progress_bar("label supervisor", None, "solutions", quiet=where.quiet),
     ):
-        for batch in batched(where.solutions(writer), chunk):
-            writer.write_all(
-                label_supervisor(batch, gold, model, hard=not soft, threshold=threshold)
-            )
-            bar.advance(len(batch))
+        write_supervisor_labels(
+            where.solutions(), gold, model, writer, chunk=chunk, hard=not soft, threshold=threshold
+        )
         where.summary(writer, "solutions labeled (supervisor)")
 
 
@@ -469,7 +466,7 @@ def _label_rollout(
     provenance: Provenance,
     step_format: str,
 ) -> None:
-    from mathverify.labeling.rollout import RolloutStats, label_rollouts, pending_chunks
+    from mathverify.labeling.rollout import RolloutStats, write_rollout_labels
 
     gold = read_problems_by_id(problems)
     stats = RolloutStats()
@@ -477,17 +474,20 @@ def _label_rollout(
         open_pool(**grade) as pool,
         where.writer(Solution, provenance) as writer,
     ):
-        # Whole chunks of the input, so a resumed run samples exactly as an unbroken one.
-        batches = pending_chunks(where.solutions(), chunk, writer.done)
-        total = sum(len(batch) for batch in batches)
-        with progress_bar("label rollout", total, "solutions", quiet=where.quiet) as bar:
-            for batch in batches:
-                labeled = label_rollouts(batch, gold, model, policy_prompt, pool, config, stats)
-                if step_format != "plain":
-                    for solution in labeled:
-                        solution.meta["rollout_step_format"] = step_format
-                writer.write_all(labeled)
-                bar.advance(len(batch))
+        solutions = list(where.solutions())
+        with progress_bar("label rollout", len(solutions), "solutions", quiet=where.quiet):
+            write_rollout_labels(
+                solutions,
+                gold,
+                model,
+                policy_prompt,
+                pool,
+                config,
+                writer,
+                chunk=chunk,
+                stats=stats,
+                meta={"rollout_step_format": step_format} if step_format != "plain" else None,
+            )
         console.print(
             f"label rollout: {stats.prefixes} prefixes, {stats.completions} completions, "
             f"{stats.generated_tokens} generated tokens"

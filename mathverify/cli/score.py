@@ -9,7 +9,6 @@ those equal the partial file's, and refuses otherwise (scores of two scorers nev
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -35,7 +34,6 @@ from mathverify.errors import MathverifyError
 from mathverify.provenance import Provenance
 from mathverify.records import (
     STDIO,
-    Problem,
     RecordWriter,
     Solution,
     in_shard,
@@ -43,7 +41,8 @@ from mathverify.records import (
     read_problems_by_id,
     read_records,
 )
-from mathverify.scoring import AGGREGATIONS, Scorer, aggregate, load_scorer, scorer_provenance
+from mathverify.scoring import AGGREGATIONS, Scorer, load_scorer, scorer_provenance
+from mathverify.scoring.solutions import write_scores
 
 ScorerOpt = Annotated[
     str | None,
@@ -84,64 +83,6 @@ def _count_rows(path: str) -> int | None:
         return None
     with Path(path).open("rb") as handle:
         return sum(1 for line in handle if line.strip())
-
-
-def _chunks(items: Iterable[Solution], size: int) -> Iterator[list[Solution]]:
-    chunk: list[Solution] = []
-    for item in items:
-        chunk.append(item)
-        if len(chunk) >= size:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk
-
-
-def score_solutions(
-    solutions: Iterable[Solution],
-    problems: dict[str, Problem],
-    scorer: Scorer,
-    how: str,
-    chunk_size: int,
-) -> Iterator[Solution]:
-    """Scored copies of ``solutions``, in input order, scored ``chunk_size`` at a time."""
-    for chunk in _chunks(solutions, chunk_size):
-        texts = []
-        for solution in chunk:
-            problem = problems.get(solution.problem_id)
-            if problem is None:
-                raise MathverifyError(
-                    f"solution {solution.key()}: problem id {solution.problem_id!r} is not in the problems file"
-                )
-            texts.append(problem.problem)
-        for solution, step_scores in zip(
-            chunk, scorer.score(texts, [s.steps for s in chunk]), strict=True
-        ):
-            solution.step_scores = step_scores
-            solution.scorer = scorer.name
-            value = aggregate(step_scores, how)
-            # A solution with no scored step has no score (JSON has no -inf).
-            solution.meta = {
-                **solution.meta,
-                "score": value if value != float("-inf") else None,
-                "aggregate": how,
-                **_raw_reward(scorer, step_scores),
-            }
-            yield solution
-
-
-def _raw_reward(scorer: Scorer, step_scores: list[float | None]) -> dict[str, float]:
-    """``{"reward": r}`` for a reward model scored as ``sigmoid(r)`` (``orm-seqcls``): the
-    score keeps rankings and [0, 1] for votes and calibration; the record keeps the reward
-    the model's card reports (Skywork's example is 23.0)."""
-    if getattr(scorer, "format", None) != "orm-seqcls" or not step_scores:
-        return {}
-    last = step_scores[-1]
-    if last is None:
-        return {}
-    from mathverify.scoring.public import orm_reward
-
-    return {"reward": orm_reward(last)}
 
 
 def _warn_truncated(scorer: Scorer) -> None:
@@ -193,18 +134,11 @@ def score(
     total = None if input == STDIO or shard_spec is not None else _count_rows(input)
     with (
         RecordWriter(output, Solution, resume=resume, provenance=provenance) as writer,
-        progress_bar("score", total, "solutions", quiet=quiet) as bar,
+        progress_bar("score", total, "solutions", quiet=quiet),
     ):
-        bar.advance(writer.resumed if total is not None else 0)
-        todo = (
-            s
-            for s in read_records(input, Solution)
-            if in_shard(s.problem_id, shard_spec) and not writer.done(s.key())
-        )
+        todo = (s for s in read_records(input, Solution) if in_shard(s.problem_id, shard_spec))
         # Several batches per chunk: the scorer sorts a chunk by length before batching.
-        for solution in score_solutions(todo, by_id, model, aggregate_how, 8 * batch_size):
-            writer.write(solution)
-            bar.advance(1)
+        write_scores(todo, by_id, model, writer, how=aggregate_how, chunk_size=8 * batch_size)
     _warn_truncated(model)
     kept = f", {writer.resumed} kept from before" if resume else ""
     console.print(f"score: {writer.written} solutions scored with {scorer}{kept}", soft_wrap=True)

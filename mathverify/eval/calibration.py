@@ -14,7 +14,6 @@ Pure functions on plain data; not for ranking metrics (see :mod:`mathverify.eval
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -22,7 +21,7 @@ from typing import Any
 from mathverify.errors import MathverifyError
 from mathverify.labeling.schemes import scheme_for_source, to_training_targets
 from mathverify.records import Solution
-from mathverify.step_scores import aggregate
+from mathverify.step_scores import aggregate_or_none
 
 __all__ = [
     "Bin",
@@ -130,8 +129,7 @@ def solution_score(solution: Solution) -> float | None:
         return float(value)
     if solution.step_scores is None:
         return None
-    fallback = aggregate(solution.step_scores, "min")
-    return None if math.isinf(fallback) else fallback
+    return aggregate_or_none(solution.step_scores, "min")
 
 
 def solution_pairs(rows: Iterable[tuple[Solution, bool | None]]) -> list[tuple[float, float]]:

@@ -10,24 +10,26 @@ first step estimated wrong (the later steps stay ``None``), which is the "first-
 that "Let's Verify" trains on and saves most of the cost on wrong solutions.
 
 Resuming: a solution's rollouts depend on the other prefixes in the same backend call (the
-HF backend seeds per batch of sequences), so :func:`pending_chunks` cuts the input into the
-same chunks on every run and keeps a partly written chunk whole; a resumed run then writes
-exactly the rows an uninterrupted run would.
+HF backend seeds per batch of sequences), so :func:`write_rollout_labels` runs the input in
+fixed chunks (:func:`mathverify.stages.run_chunks`): cut the same on every run, a partly
+written chunk labeled whole; a resumed run then writes exactly the rows an uninterrupted run
+would.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from mathverify import progress
 from mathverify.backends.base import Policy
 from mathverify.errors import MathverifyError
 from mathverify.grading import GradingPool
-from mathverify.iterutils import batched
 from mathverify.labeling.outcome import gold_answer
 from mathverify.prompting import PromptFormat
-from mathverify.records import Problem, Solution
+from mathverify.records import Problem, RecordWriter, Solution
+from mathverify.stages import Chunk, run_chunks
 from mathverify.steps import extract_answer
 
 
@@ -62,17 +64,6 @@ class RolloutStats:
     prefixes: int = 0
     completions: int = 0
     generated_tokens: int = 0
-
-
-def pending_chunks(
-    solutions: Iterable[Solution], chunk: int, done: Callable[[str], bool]
-) -> list[list[Solution]]:
-    """The input cut into chunks of ``chunk`` solutions, less those whose every row is ``done``.
-
-    Chunks are cut on the whole input, written rows included, so they are the same on every
-    run; label a kept chunk whole and skip its done rows when writing.
-    """
-    return [group for group in batched(solutions, chunk) if not all(done(s.key()) for s in group)]
 
 
 def label_rollouts(
@@ -162,3 +153,29 @@ def label_rollouts(
         solution.meta = {**solution.meta, "rollout_tokens": spent}
         labeled.append(solution)
     return labeled
+
+
+def write_rollout_labels(
+    solutions: Iterable[Solution],
+    problems: Mapping[str, Problem],
+    policy: Policy,
+    prompt_format: PromptFormat,
+    pool: GradingPool,
+    config: RolloutConfig,
+    writer: RecordWriter,
+    *,
+    chunk: int,
+    stats: RolloutStats | None = None,
+    meta: Mapping[str, Any] | None = None,
+) -> None:
+    """Label ``solutions`` ``chunk`` at a time (all of a chunk's prefixes in one backend call
+    per depth group) and write each chunk as it is labeled; ``meta`` joins each labeled
+    solution's meta. Resumes in fixed chunks (see the module docstring)."""
+
+    def work(group: Chunk[Solution]) -> list[Solution]:
+        labeled = label_rollouts(group.items, problems, policy, prompt_format, pool, config, stats)
+        for solution in labeled:
+            solution.meta.update(meta or {})
+        return labeled
+
+    run_chunks(solutions, work, writer, size=chunk, keys=lambda solution: [solution.key()])

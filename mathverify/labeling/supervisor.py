@@ -3,14 +3,19 @@
 The paper's small-scale synthetic setting: a large PRM trained on good labels stands in for
 human labelers and supervises smaller verifiers. Hard labels threshold its step score;
 soft labels keep the score itself.
+
+:func:`write_supervisor_labels` is the ``label --method supervisor`` stage: a label depends
+on its solution alone, so a resume labels only the rows not written
+(:func:`mathverify.stages.run_chunks`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from mathverify.errors import MathverifyError
-from mathverify.records import Problem, Solution
+from mathverify.records import Problem, RecordWriter, Solution
+from mathverify.stages import run_chunks
 from mathverify.step_scores import Scorer
 
 
@@ -49,3 +54,27 @@ def label_supervisor(
         solution.first_wrong_step = next((i for i, v in enumerate(values) if v < threshold), None)
         solution.label_source = f"supervisor-{'hard' if hard else 'soft'}:{scorer.name}"
     return solutions
+
+
+def write_supervisor_labels(
+    solutions: Iterable[Solution],
+    problems: Mapping[str, Problem],
+    scorer: Scorer,
+    writer: RecordWriter,
+    *,
+    chunk: int,
+    hard: bool = True,
+    threshold: float = 0.5,
+) -> None:
+    """Label the ``solutions`` not in ``writer``'s output yet, ``chunk`` per scorer call,
+    and write each chunk as it is labeled."""
+    run_chunks(
+        solutions,
+        lambda group: label_supervisor(
+            group.items, problems, scorer, hard=hard, threshold=threshold
+        ),
+        writer,
+        size=chunk,
+        keys=lambda solution: [solution.key()],
+        whole_chunks=False,
+    )

@@ -45,6 +45,7 @@ SEARCHES: dict[str, SearchFn] = {
     "mcts": mcts,
 }
 
+
 def run_search(
     method: str,
     problems: list[Problem],

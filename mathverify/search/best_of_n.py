@@ -11,10 +11,10 @@ from __future__ import annotations
 from mathverify.backends.base import Policy
 from mathverify.errors import MathverifyError
 from mathverify.grading import GradingPool
+from mathverify.iterutils import batched
 from mathverify.records import Problem, SearchResult, Tree
 from mathverify.search.common import (
     Stats,
-    batches,
     make_result,
     rank_key,
     sample_solutions,
@@ -40,7 +40,7 @@ def best_of_n(
         raise MathverifyError(f"{METHOD} needs a scorer")
     how = config.aggregation(METHOD)
     results: list[SearchResult] = []
-    for batch in batches(problems, config.batch_problems):
+    for batch in batched(problems, config.batch_problems):
         stats = Stats()
         sampled = sample_solutions(
             batch, policy, config, stats, n=config.n, temperature=config.temperature

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 from mathverify.backends.base import Completion, Policy, StepCompletion, next_steps
 from mathverify.errors import MathverifyError
@@ -19,15 +19,8 @@ from mathverify.eval.metrics import normalize_answer
 from mathverify.grading import GradingPool
 from mathverify.records import Problem, SearchResult
 from mathverify.search.config import SearchConfig
-from mathverify.step_scores import Scorer, StepScores, aggregate
+from mathverify.step_scores import Scorer, StepScores, aggregate_or_none, checked_scores
 from mathverify.steps import extract_answer, split_steps
-
-T = TypeVar("T")
-
-
-def batches(items: Sequence[T], size: int) -> Iterator[list[T]]:
-    for start in range(0, len(items), size):
-        yield list(items[start : start + size])
 
 
 def call_seed(seed: int, first_problem_id: str, call: int) -> int:
@@ -82,17 +75,7 @@ class Stats:
         out = scorer.score(problems, steps)
         self.scorer_seconds += time.perf_counter() - start
         self.scorer_calls += 1
-        if len(out) != len(steps):
-            raise MathverifyError(
-                f"scorer {scorer.name}: returned {len(out)} score lists for {len(steps)} solutions"
-            )
-        for i, (scores, solution) in enumerate(zip(out, steps, strict=True)):
-            if len(scores) != len(solution):
-                raise MathverifyError(
-                    f"scorer {scorer.name}: solution {i} has {len(solution)} steps but "
-                    f"{len(scores)} scores"
-                )
-        return out
+        return list(checked_scores(scorer, steps, out))
 
     def timing(self, n_problems: int) -> dict[str, Any]:
         total = time.perf_counter() - self.started
@@ -194,7 +177,11 @@ def score_solutions(
     stats: Stats,
     how: str,
 ) -> None:
-    """Score every sampled solution that has steps, in one scorer call; fills score fields."""
+    """Score every sampled solution that has steps, in one scorer call; fills score fields.
+
+    A solution with no steps is not scored: its candidate has no ``step_scores`` and no
+    ``score`` (``mathverify score`` writes ``[]`` and ``null`` for one, :mod:`mathverify.scoring.solutions`).
+    """
     texts: list[str] = []
     steps: list[list[str]] = []
     owners: list[Sampled] = []
@@ -208,12 +195,7 @@ def score_solutions(
         return
     for solution, scores in zip(owners, stats.score(scorer, texts, steps), strict=True):
         solution.step_scores = list(scores)
-        solution.score = finite_or_none(aggregate(scores, how))
-
-
-def finite_or_none(value: float) -> float | None:
-    """A score for JSON: ``-inf`` (no score at all) becomes None."""
-    return None if value == float("-inf") else value
+        solution.score = aggregate_or_none(scores, how)
 
 
 def rank_key(value: float | None) -> float:

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from mathverify.backends.base import Policy
 from mathverify.grading import GradingPool
+from mathverify.iterutils import batched
 from mathverify.records import Problem, SearchResult, Tree
-from mathverify.search.common import Stats, batches, make_result, sample_solutions
+from mathverify.search.common import Stats, make_result, sample_solutions
 from mathverify.search.config import SearchConfig
 from mathverify.step_scores import Scorer
 
@@ -26,7 +27,7 @@ def greedy(
 ) -> list[SearchResult]:
     """The temperature-0 solution of each problem (``scorer``, ``pool`` and ``tree_sink`` unused)."""
     results: list[SearchResult] = []
-    for batch in batches(problems, config.batch_problems):
+    for batch in batched(problems, config.batch_problems):
         stats = Stats()
         sampled = sample_solutions(batch, policy, config, stats, n=1, temperature=0.0)
         timing = stats.timing(len(batch))

@@ -92,8 +92,9 @@ from mathverify import progress
 from mathverify.backends.base import Policy, StepCompletion
 from mathverify.errors import MathverifyError
 from mathverify.grading import GradingPool
+from mathverify.iterutils import batched
 from mathverify.records import Problem, SearchResult, Tree
-from mathverify.search.common import Stats, batches, call_seed, make_result
+from mathverify.search.common import Stats, call_seed, make_result
 from mathverify.search.config import SearchConfig
 from mathverify.search.sbs import step_prior
 from mathverify.search.tree_answer import tree_answer
@@ -538,7 +539,7 @@ def mcts(
     results: list[SearchResult] = []
     own_pool = pool is None and config.gold_reward
     with GradingPool() if own_pool else nullcontext(pool) as grading_pool:
-        for batch in batches(problems, config.batch_problems):
+        for batch in batched(problems, config.batch_problems):
             stats = Stats()
             instances = run_mcts(batch, policy, scorer, config, stats, grading_pool)
             timing = stats.timing(len(batch))

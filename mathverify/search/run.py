@@ -4,7 +4,8 @@ and the batch loop that searches, grades and writes results and trees, resumably
 The command line (:mod:`mathverify.cli.search`) parses options, names the files, loads
 the models and opens the grading pool, then calls :func:`write_search`; a script or a test
 can do the same. The search methods themselves live one per module beside this one and
-run through :func:`mathverify.search.run_search`.
+run through :func:`mathverify.search.run_search`; the batch loop is the stage runner's
+(:func:`mathverify.stages.run_chunks`, fixed chunks).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from mathverify.records import (
 )
 from mathverify.search import grade_results, run_search
 from mathverify.search.config import SearchConfig
+from mathverify.stages import Chunk, run_chunks
 from mathverify.step_scores import Scorer
 
 
@@ -155,35 +157,40 @@ def _search_batches(
     (policy, scorer), (writer, tree_writer) = models, writers
     by_id = {p.id: p for p in selected}
     written: list[SearchResult] = []
-    # Offline loads no model, so one batch (one read of the trees file) does.
-    size = max(1, len(selected)) if method == "offline" else config.batch_problems
-    batches = [selected[i : i + size] for i in range(0, len(selected), size)]
-    for index, batch in enumerate(batches, start=1):
-        if all(writer.done(f"{p.id}#0") for p in batch):
-            progress.advance(len(batch))
-            continue
+
+    def work(batch: Chunk[Problem]) -> list[SearchResult]:
+        progress.note(batch=f"{batch.index + 1}/{batch.count}")
         sink: list[Tree] = []
-        progress.note(batch=f"{index}/{len(batches)}")
-        with progress.counting() as finished:
-            results = run_search(
-                method,
-                batch,
-                policy,
-                scorer,
-                config,
-                pool=pool,
-                tree_sink=sink if tree_writer is not None else None,
-            )
+        results = run_search(
+            method,
+            batch.items,
+            policy,
+            scorer,
+            config,
+            pool=pool,
+            tree_sink=sink if tree_writer is not None else None,
+        )
         grade_results(results, by_id, pool)
         for record in [*results, *sink]:
             record.config.update(extra)
-        writer.write_all(results)
-        if tree_writer is not None:
+        if tree_writer is not None:  # before the results, which mark the batch done
             tree_writer.write_all(sink)
+        return results
+
+    def finished(batch: Chunk[Problem], results: list[SearchResult]) -> None:
         written.extend(results)
-        # The method reported the problems it finished; the rest end with the batch.
-        progress.advance(len(batch) - finished.n)
         if on_batch is not None:
             seconds = sum(r.seconds for r in results)
-            on_batch(BatchDone(index, len(batches), len(batch), seconds))
+            on_batch(BatchDone(batch.index + 1, batch.count or 0, len(batch.items), seconds))
+
+    # Offline loads no model, so one batch (one read of the trees file) does.
+    size = max(1, len(selected)) if method == "offline" else config.batch_problems
+    run_chunks(
+        selected,
+        work,
+        writer,
+        size=size,
+        keys=lambda problem: [SearchResult.key_for(problem.id)],
+        on_chunk=finished,
+    )
     return written

@@ -53,20 +53,19 @@ from mathverify import progress
 from mathverify.backends.base import Policy, StepCompletion
 from mathverify.errors import MathverifyError
 from mathverify.grading import GradingPool
+from mathverify.iterutils import batched
 from mathverify.records import Problem, SearchResult, Tree
 from mathverify.search.common import (
     Stats,
-    batches,
     call_seed,
     cluster_answers,
-    finite_or_none,
     grading_context,
     make_result,
     rank_key,
     vote,
 )
 from mathverify.search.config import SearchConfig
-from mathverify.step_scores import Scorer, StepScores, aggregate
+from mathverify.step_scores import Scorer, StepScores, aggregate_or_none
 from mathverify.steps import extract_answer
 
 METHOD = "sbs"
@@ -370,7 +369,7 @@ def _score(instances: list[_Instance], scorer: Scorer, stats: Stats, how: str) -
     )
     for (inst, node), step_scores in zip(owners, scores, strict=True):
         node.step_scores = list(step_scores)
-        node.value = finite_or_none(aggregate(step_scores, how))
+        node.value = aggregate_or_none(step_scores, how)
         inst.n_scored += 1
 
 
@@ -443,7 +442,7 @@ def sbs(
 
     results: list[SearchResult] = []
     with grading_context(config, pool, needed=needs_grouping) as grading_pool:
-        for batch in batches(problems, config.batch_problems):
+        for batch in batched(problems, config.batch_problems):
             stats = Stats()
             instances = run_beams(batch, policy, scorer, config, stats)
             grouped = [

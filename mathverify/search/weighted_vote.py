@@ -10,10 +10,10 @@ from __future__ import annotations
 from mathverify.backends.base import Policy
 from mathverify.errors import MathverifyError
 from mathverify.grading import GradingPool
+from mathverify.iterutils import batched
 from mathverify.records import Problem, SearchResult, Tree
 from mathverify.search.common import (
     Stats,
-    batches,
     cluster_answers,
     grading_context,
     make_result,
@@ -43,7 +43,7 @@ def weighted_vote(
     how = config.aggregation(METHOD)
     results: list[SearchResult] = []
     with grading_context(config, pool, needed=True) as grading_pool:
-        for batch in batches(problems, config.batch_problems):
+        for batch in batched(problems, config.batch_problems):
             stats = Stats()
             sampled = sample_solutions(
                 batch, policy, config, stats, n=config.n, temperature=config.temperature

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from mathverify.cli import app
 from mathverify.data import stepwise
 from mathverify.errors import MathverifyError
+from mathverify.labeling import stepwise_export
 from mathverify.records import Problem, Solution, read_all
 
 runner = CliRunner()
@@ -264,7 +265,7 @@ def test_a_hub_dataset_loads_through_datasets(tmp_path, monkeypatch) -> None:
     ],
 )
 def test_step_labels_become_booleans(labels, scheme, options, expected) -> None:
-    assert stepwise.stepwise_labels(labels, scheme, **options) == expected
+    assert stepwise_export.stepwise_labels(labels, scheme, **options) == expected
 
 
 @pytest.mark.parametrize(
@@ -277,7 +278,7 @@ def test_step_labels_become_booleans(labels, scheme, options, expected) -> None:
 )
 def test_labels_that_give_no_boolean_are_refused(labels, scheme, options, message) -> None:
     with pytest.raises(MathverifyError, match=message):
-        stepwise.stepwise_labels(labels, scheme, **options)
+        stepwise_export.stepwise_labels(labels, scheme, **options)
 
 
 def _export(tmp_path: Path, solutions: list[dict], *options: str) -> Any:

@@ -34,6 +34,7 @@ from mathverify.cli.app import (
 )
 from mathverify.data import converters, loaders, stepwise
 from mathverify.errors import MathverifyError
+from mathverify.labeling import stepwise_export
 from mathverify.provenance import Provenance
 from mathverify.records import (
     STDIO,
@@ -410,8 +411,8 @@ def export_stepwise_command(
     if path != STDIO:
         existing_path(path)
     existing_path(problems)
-    stats = stepwise.ExportStats()
-    rows = stepwise.export_stepwise(
+    stats = stepwise_export.ExportStats()
+    rows = stepwise_export.export_stepwise(
         path,
         problems,
         label_scheme=label_scheme,

@@ -28,7 +28,7 @@ import hashlib
 import json
 import re
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -448,11 +448,24 @@ def convert_math_shepherd(
     path: str | Path, *, skip_bad: bool = False, stats: ConvertStats | None = None
 ) -> Iterator[Converted]:
     """Convert a Math-Shepherd JSONL file; ``sample_id`` = line number."""
+    yield from convert_each(_jsonl_rows(path), math_shepherd_row, skip_bad=skip_bad, stats=stats)
+
+
+def convert_each(
+    rows: Iterable[tuple[int, str, Callable[[], Any]]],
+    convert_row: Callable[..., Converted],
+    *,
+    skip_bad: bool = False,
+    stats: ConvertStats | None = None,
+) -> Iterator[Converted]:
+    """``convert_row(row, where=, sample_id=)`` over ``(sample_id, where, parse)`` rows,
+    counting rows and conversions in ``stats``; a bad row raises, or with ``skip_bad`` is
+    counted (its message kept) and skipped."""
     stats = stats if stats is not None else ConvertStats()
-    for number, where, parse in _jsonl_rows(path):
+    for sample_id, where, parse in rows:
         stats.rows += 1
         try:
-            converted = math_shepherd_row(parse(), where=where, sample_id=number)
+            converted = convert_row(parse(), where=where, sample_id=sample_id)
         except MathverifyError as exc:
             if not skip_bad:
                 raise

@@ -35,7 +35,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from mathverify.data.converters import Converted, ConvertStats, _get, _jsonl_rows, text_id
+from mathverify.data.converters import (
+    Converted,
+    ConvertStats,
+    _get,
+    _jsonl_rows,
+    convert_each,
+    text_id,
+)
 from mathverify.errors import MathverifyError, RecordError
 from mathverify.records import (
     STDIO,
@@ -205,22 +212,7 @@ def convert_stepwise(
     """Labeled solutions from stepwise-supervision rows (see the module docstring); the
     source is opened before this returns."""
     rows = stepwise_rows(source, split)
-    stats = stats if stats is not None else ConvertStats()
-
-    def converted() -> Iterator[Converted]:
-        for sample_id, where, parse in rows:
-            stats.rows += 1
-            try:
-                item = stepwise_row(parse(), where=where, sample_id=sample_id)
-            except MathverifyError as exc:
-                if not skip_bad:
-                    raise
-                stats.bad(str(exc))
-                continue
-            stats.converted += 1
-            yield item
-
-    return converted()
+    return convert_each(rows, stepwise_row, skip_bad=skip_bad, stats=stats)
 
 
 # --------------------------------------------------------------------------------------

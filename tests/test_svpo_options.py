@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_svpo import node  # the tree-node builder of tests/test_svpo.py
 from typer.testing import CliRunner
 
 from mathverify.cli import app
@@ -27,21 +28,6 @@ from mathverify.training.policy import PolicyTrainConfig
 from mathverify.training.svpo import PairCollator, prepare_svpo, read_pairs, value_margin_loss
 
 runner = CliRunner()
-
-
-def node(id, parent, text="", q=None, visits=0, terminal=False, reward=None) -> dict:
-    return {
-        "id": id,
-        "parent": parent,
-        "text": text,
-        "prior": None,
-        "visits": visits,
-        "value": None,
-        "q": q,
-        "terminal": terminal,
-        "finished": terminal,
-        "reward": reward,
-    }
 
 
 def filter_tree() -> Tree:

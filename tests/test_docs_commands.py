@@ -28,7 +28,13 @@ ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "runs" / "demo"
 DOC_PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 # The examples' READMEs this test guards (alphamath's still links to files issue #35 renamed).
-LINKING_PAGES = [*DOC_PAGES, *(ROOT / "examples" / n / "README.md" for n in ("sbs", "react"))]
+LINKING_PAGES = [
+    *DOC_PAGES,
+    *(
+        ROOT / "examples" / n / "README.md"
+        for n in ("sbs", "react", "alphamath", "letsverify", "labels", "math500")
+    ),
+]
 README_MAX_LINES = 150
 # The demo artifacts the runnable blocks read.
 DEMO_FILES = (

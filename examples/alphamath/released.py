@@ -46,6 +46,7 @@ LABELS = {
     "sbs-5-5": "SBS(5,5)",
     "best-of-5": "best-of-5 by the scorer (min)",
     "sbs-3-5-vote": "SBS(3,5), 1 run + maj over its finished",
+    "checker-greedy": "the checker LM alone, greedy (a solver, not a verifier)",
     "sbs-1-5": "SBS(1,5)",
     "sbs-3-5": "SBS(3,5)",
     "mcts-40": "MCTS(40)",
@@ -247,13 +248,18 @@ def section(
     out: Path, seeds: list[str], names: list[str], pattern: str, pairs: list[tuple[str, str]]
 ) -> list[str]:
     """One results folder's table and claims. A row with no file at any seed was not run
-    for this folder and is left out (named); one missing at some seeds is reported missing."""
+    for this folder and is left out (named); one missing at some seeds is reported missing.
+    A row with a file OUT/ROW.jsonl (a greedy decode) is one run for every seed."""
     rows: dict[str, list[Row]] = {}
     greedy = load(out / "greedy.jsonl", "greedy")
     rows["greedy"] = [greedy] if greedy else []
     missing = [] if greedy else ["greedy"]
     not_run = []
     for name in names:
+        once = load(out / f"{name}.jsonl", name)
+        if once is not None:  # a deterministic row, one run for every seed (as greedy)
+            rows[name] = [once]
+            continue
         found = {
             seed: load(out / pattern.format(seed=seed, row=name), name, seed) for seed in seeds
         }

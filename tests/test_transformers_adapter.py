@@ -284,3 +284,15 @@ def test_use_attention_switches_the_model() -> None:
     assert attention_implementation(model) == "mathverify_test_kernel"
     assert torch.allclose(model(input_ids=ids).logits, reference, atol=1e-5)
     assert len(calls) == config.num_hidden_layers
+
+
+def test_checkpointing_field_is_a_training_arguments_field() -> None:
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    field = compat.checkpointing_field()
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    assert field in names, f"transformers {transformers.__version__}: no TrainingArguments.{field}"
+    # The trainers pass it switched off, and TrainingArguments takes it.
+    TrainingArguments(output_dir="unused", **{field: False})

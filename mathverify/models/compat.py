@@ -51,6 +51,10 @@ Internals used (``grep -n "^- \\`\\`" mathverify/models/compat.py``), each with 
   ``test_trainer_save_model_reaches_the_save_override`` (``_load_from_checkpoint`` and
   ``_load_best_model`` are reached by resume and best-model tests in
   ``tests/test_train_verifiers.py``).
+- ``TrainingArguments.activation_checkpointing`` / ``.gradient_checkpointing``: the field
+  that switches activation checkpointing off (renamed in transformers 5, the old name a
+  deprecated alias) -- :func:`checkpointing_field`;
+  ``test_checkpointing_field_is_a_training_arguments_field``.
 """
 
 from __future__ import annotations
@@ -75,6 +79,7 @@ __all__ = [
     "Internal",
     "TransformersChanged",
     "attention_implementation",
+    "checkpointing_field",
     "cache_keyword",
     "cache_layers",
     "check",
@@ -463,3 +468,19 @@ def use_attention(model: Any, name: str, kernel: Callable[..., Any]) -> None:
     AttentionInterface.register(name, kernel)
     AttentionMaskInterface.register(name, sdpa_mask)
     model.set_attn_implementation(name)
+
+
+def checkpointing_field() -> str:
+    """The ``TrainingArguments`` field that switches activation checkpointing:
+    ``activation_checkpointing`` where the installed release has it, else the older
+    ``gradient_checkpointing``."""
+    import dataclasses
+
+    from transformers import TrainingArguments
+
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    return (
+        "activation_checkpointing"
+        if "activation_checkpointing" in names
+        else "gradient_checkpointing"
+    )

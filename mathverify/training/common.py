@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from mathverify.models.compat import checkpointing_field
+
 
 def set_seed(seed: int) -> None:
     """Seed Python, NumPy and torch (all devices)."""
@@ -62,24 +64,10 @@ def trainer_kwargs(
         "use_cpu": not gpu,
         "bf16": gpu and torch.cuda.is_bf16_supported(),
         "fp16": False,
-        _checkpointing_field(): False,
+        checkpointing_field(): False,
         "dataloader_num_workers": 0,
         "disable_tqdm": True,
     }
-
-
-def _checkpointing_field() -> str:
-    """transformers 5 renamed ``gradient_checkpointing`` (now a deprecated alias)."""
-    import dataclasses
-
-    from transformers import TrainingArguments
-
-    names = {f.name for f in dataclasses.fields(TrainingArguments)}
-    return (
-        "activation_checkpointing"
-        if "activation_checkpointing" in names
-        else "gradient_checkpointing"
-    )
 
 
 def count_parameters(model: torch.nn.Module) -> int:

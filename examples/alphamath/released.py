@@ -46,6 +46,7 @@ LABELS = {
     "sbs-5-5": "SBS(5,5)",
     "best-of-5": "best-of-5 by the scorer (min)",
     "sbs-3-5-vote": "SBS(3,5), 1 run + maj over its finished",
+    "sbs-3-5-min": "SBS(3,5) ranking by the lowest step score (min)",
     "checker-greedy": "the checker LM alone, greedy (a solver, not a verifier)",
     "sbs-1-5": "SBS(1,5)",
     "sbs-3-5": "SBS(3,5)",

@@ -250,22 +250,23 @@ def section(
 ) -> list[str]:
     """One results folder's table and claims. A row with no file at any seed was not run
     for this folder and is left out (named); one missing at some seeds is reported missing.
-    A row with a file OUT/ROW.jsonl (a greedy decode) is one run for every seed."""
+    A row with no file at any seed but a file OUT/ROW.jsonl (a greedy decode) is one run
+    for every seed."""
     rows: dict[str, list[Row]] = {}
     greedy = load(out / "greedy.jsonl", "greedy")
     rows["greedy"] = [greedy] if greedy else []
     missing = [] if greedy else ["greedy"]
     not_run = []
     for name in names:
-        once = load(out / f"{name}.jsonl", name)
-        if once is not None:  # a deterministic row, one run for every seed (as greedy)
-            rows[name] = [once]
-            continue
         found = {
             seed: load(out / pattern.format(seed=seed, row=name), name, seed) for seed in seeds
         }
         if all(row is None for row in found.values()):
-            not_run.append(name)
+            once = load(out / f"{name}.jsonl", name)
+            if once is not None:  # a deterministic row, one run for every seed (as greedy)
+                rows[name] = [once]
+            else:
+                not_run.append(name)
             continue
         missing += [f"seed{seed}/{name}" for seed, row in found.items() if row is None]
         rows[name] = [row for row in found.values() if row is not None]

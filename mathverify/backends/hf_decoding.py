@@ -19,6 +19,8 @@ registry) are reached through :mod:`mathverify.models.compat`.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -44,7 +46,14 @@ from mathverify.models.compat import (
 from mathverify.models.kv_prefix import gather_prefixes, keep_prefixes, spread_rows
 from mathverify.prefix_cache import PrefixCache
 
-__all__ = ["CPU_DECODE_ATTENTION", "Decoder", "StopMatcher", "cpu_decode_attention"]
+__all__ = [
+    "CPU_DECODE_ATTENTION",
+    "Decoder",
+    "StepSink",
+    "StepTrace",
+    "StopMatcher",
+    "cpu_decode_attention",
+]
 
 
 class _LogprobRecorder(LogitsProcessor):
@@ -60,6 +69,26 @@ class _LogprobRecorder(LogitsProcessor):
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         self.logprobs = torch.log_softmax(scores, dim=-1)
         return scores
+
+
+@dataclass(frozen=True)
+class StepTrace:
+    """What the generating forward computed for one row, for a scorer that reads it.
+
+    ``prompt_ids`` and ``ids`` (the generated tokens the completion counts, its stop string
+    included) make the row's token sequence; ``logprobs`` are the model's own
+    log-probabilities of ``ids``; ``hidden`` is the last layer's hidden state at the last of
+    ``ids`` (the step separator's position, where a step scorer reads), or None when the
+    row did not end at a stop string (no forward read its last token).
+    """
+
+    prompt_ids: list[int]
+    ids: list[int]
+    logprobs: torch.Tensor
+    hidden: torch.Tensor | None
+
+
+StepSink = Callable[[list[StepTrace]], None]
 
 
 class StopMatcher:
@@ -181,6 +210,9 @@ class Decoder:
         self.prefix_cache = prefix_cache
         self.use_generate = use_generate
         self.device = next(model.parameters()).device
+        # A scorer that reads the generating forward (:mod:`mathverify.scoring.shared_forward`)
+        # gets each call's rows here; only the cached loop records them.
+        self.step_sink: StepSink | None = None
         # The cached loop passes its KV cache by the keyword this release's forward reads.
         self._cache_keyword = cache_keyword(model)
         if (
@@ -322,7 +354,24 @@ class Decoder:
         generated = torch.full((n_rows, max_tokens), self.pad_id, dtype=torch.long)
         token_logprobs = torch.zeros((n_rows, max_tokens), dtype=torch.float32)
         stop_len = torch.zeros(n_rows, dtype=torch.long)
+        # With a step sink, the hidden state at each row's last token: the forward after a
+        # row ends feeds that token, so a row leaves the batch one forward later.
+        traced = _HiddenAtEnd(n_rows) if self.step_sink is not None else None
         length = 0
+
+        def feed(tokens: torch.Tensor, mask: torch.Tensor, ended: torch.Tensor) -> Any:
+            out = self.model(
+                input_ids=tokens[:, None],
+                attention_mask=mask,
+                position_ids=next_position[:, None],
+                use_cache=True,
+                output_hidden_states=traced is not None,
+                **{self._cache_keyword: cache},
+            )
+            if traced is not None:
+                traced.read(out.hidden_states[-1][:, -1], live, ended)
+            return out
+
         for step in range(max_tokens):
             scores = processors(input_ids, logits)
             if greedy:
@@ -345,29 +394,44 @@ class Decoder:
                 ended |= stopped
             finished |= ended
             if step + 1 == max_tokens or bool(finished.all()):
+                if traced is not None and bool(ended.any()):
+                    # The rows that ended now still need their last token read.
+                    feed(
+                        tokens,
+                        torch.cat([attention_mask, ended.new_ones((len(live), 1)).long()], -1),
+                        ended,
+                    )
                 break
-            n_finished = int(finished.sum())
+            # Rows that ended this step are kept one forward longer when their hidden state
+            # at the last token is wanted.
+            droppable = finished & ~ended if traced is not None else finished
+            n_finished = int(droppable.sum())
             if n_finished * _DROP_FRACTION >= finished.shape[0]:
-                keep = (~finished).nonzero().squeeze(1)
+                keep = (~droppable).nonzero().squeeze(1)
                 select_rows(cache, keep)
                 live, input_ids, tokens = live[keep], input_ids[keep], tokens[keep]
                 attention_mask, next_position = attention_mask[keep], next_position[keep]
-                finished = finished[keep]
+                finished, ended = finished[keep], ended[keep]
             attention_mask = torch.cat(
                 [attention_mask, attention_mask.new_ones((len(live), 1))], -1
             )
-            out = self.model(
-                input_ids=tokens[:, None],
-                attention_mask=attention_mask,
-                position_ids=next_position[:, None],
-                use_cache=True,
-                **{self._cache_keyword: cache},
-            )
+            out = feed(tokens, attention_mask, ended)
             next_position = next_position + 1
             logits = out.logits[:, -1].to(dtype=torch.float32, copy=True)
-        return self._completions(
+        completions = self._completions(
             generated[:, :length], token_logprobs[:, :length], stop_len.tolist(), matcher
         )
+        if traced is not None and self.step_sink is not None:
+            self.step_sink(
+                traced.traces(
+                    [ids for ids, count in units for _ in range(count)],
+                    completions,
+                    generated,
+                    token_logprobs,
+                    stop_len.tolist(),
+                )
+            )
+        return completions
 
     @torch.inference_mode()
     def _generate(
@@ -465,6 +529,53 @@ class Decoder:
                 Completion(text=text, n_tokens=count, finish_reason=reason, logprob=logprob)
             )
         return completions
+
+
+class _HiddenAtEnd:
+    """The last layer's hidden state at each row's last generated token, as forwards read it."""
+
+    def __init__(self, n_rows: int) -> None:
+        self.hidden: torch.Tensor | None = None
+        self.read_rows = torch.zeros(n_rows, dtype=torch.bool)
+
+    def read(self, hidden: torch.Tensor, live: torch.Tensor, ended: torch.Tensor) -> None:
+        """Keep the hidden states of the running rows that ``ended`` at the token just fed."""
+        if not bool(ended.any()):
+            return
+        if self.hidden is None:
+            self.hidden = hidden.new_zeros((self.read_rows.shape[0], hidden.shape[-1]))
+        rows = live[ended]
+        self.hidden[rows] = hidden[ended]
+        self.read_rows[rows.cpu()] = True
+
+    def traces(
+        self,
+        prompts: list[list[int]],
+        completions: list[Completion],
+        generated: torch.Tensor,
+        token_logprobs: torch.Tensor,
+        stop_len: list[int],
+    ) -> list[StepTrace]:
+        """One trace per row; a hidden state only where the row stopped at a stop string and
+        the completion counts exactly the tokens up to the one whose state was read."""
+        out: list[StepTrace] = []
+        for row, completion in enumerate(completions):
+            count = completion.n_tokens
+            exact = (
+                completion.finish_reason == "stop"
+                and stop_len[row] == count
+                and bool(self.read_rows[row])
+                and self.hidden is not None
+            )
+            out.append(
+                StepTrace(
+                    prompt_ids=prompts[row],
+                    ids=generated[row, :count].tolist(),
+                    logprobs=token_logprobs[row, :count],
+                    hidden=self.hidden[row] if exact and self.hidden is not None else None,
+                )
+            )
+        return out
 
 
 # A running batch drops its finished rows once at least 1 in this many has finished:

@@ -428,6 +428,14 @@ def search(
             rich_help_panel=PERFORMANCE,
         ),
     ] = 64,
+    separate_forward: Annotated[
+        bool,
+        typer.Option(
+            "--separate-forward",
+            help="Never read a frozen-backbone head's scores off the policy's forward.",
+            rich_help_panel=PERFORMANCE,
+        ),
+    ] = False,
     device: DeviceOpt = DEFAULT_DEVICE,
     max_concurrency: MaxConcurrencyOpt = 8,
     tensor_parallel_size: TensorParallelOpt = 1,
@@ -447,6 +455,10 @@ def search(
         else None
     )
     policy_model, config = _load_policy(plan, options)
+    if not separate_forward and scorer_model is not None and policy_model is not None:
+        from mathverify.scoring.shared_forward import share_forward
+
+        scorer_model, _ = share_forward(policy_model, scorer_model, config.prompt)
     # What each record's config says beyond the method's fields: code steps, if any.
     extra = {"step_format": step_format} if plan.react is not None else {}
     recorded = {**config.to_dict(method, has_scorer=plan.has_scorer), **extra}

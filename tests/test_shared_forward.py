@@ -75,6 +75,10 @@ def test_scores_from_the_generation_equal_the_separate_scorers(
 ) -> None:
     policy_dir, likelihood_dir, hidden_dir = dirs
     policy = HFPolicy.load(str(policy_dir), device="cpu", batch_size=8)
+    # A processor of the generation config changes the logits the sampler sees, not the
+    # log-probabilities the scorer reads.
+    bias = {(policy.tokenizer.convert_tokens_to_ids("b"),): 3.0}
+    policy.model.generation_config.sequence_bias = bias
     separate = load_scorer(likelihood_dir if features == "likelihood" else hidden_dir)
     shared, reason = share_forward(policy, separate, PROMPT)
     assert reason is None and isinstance(shared, SharedForwardScorer)

@@ -356,7 +356,7 @@ class Decoder:
         stop_len = torch.zeros(n_rows, dtype=torch.long)
         # With a step sink, the hidden state at each row's last token: the forward after a
         # row ends feeds that token, so a row leaves the batch one forward later.
-        traced = _HiddenAtEnd(n_rows) if self.step_sink is not None else None
+        traced = _Traced(n_rows, max_tokens) if self.step_sink is not None else None
         length = 0
 
         def feed(tokens: torch.Tensor, mask: torch.Tensor, ended: torch.Tensor) -> Any:
@@ -373,6 +373,9 @@ class Decoder:
             return out
 
         for step in range(max_tokens):
+            # The model's own log-probabilities, before any processor (a processor of the
+            # model's generation config may change the logits, some in place).
+            raw = torch.log_softmax(logits, dim=-1) if traced is not None else None
             scores = processors(input_ids, logits)
             if greedy:
                 tokens = torch.argmax(scores, dim=-1)
@@ -385,6 +388,8 @@ class Decoder:
             rows = live.cpu()
             generated[rows, step] = tokens.cpu()
             token_logprobs[rows, step] = chosen.float().cpu()
+            if traced is not None and raw is not None:
+                traced.logprobs[rows, step] = raw.gather(1, tokens[:, None])[:, 0].float().cpu()
             length = step + 1
             open_rows = ~finished
             ended = torch.isin(tokens, eos_ids) & open_rows
@@ -427,7 +432,6 @@ class Decoder:
                     [ids for ids, count in units for _ in range(count)],
                     completions,
                     generated,
-                    token_logprobs,
                     stop_len.tolist(),
                 )
             )
@@ -531,12 +535,14 @@ class Decoder:
         return completions
 
 
-class _HiddenAtEnd:
-    """The last layer's hidden state at each row's last generated token, as forwards read it."""
+class _Traced:
+    """What a step scorer reads off a decoding: each row's tokens' own log-probabilities and
+    the last layer's hidden state at its last generated token, as the forwards computed it."""
 
-    def __init__(self, n_rows: int) -> None:
+    def __init__(self, n_rows: int, max_tokens: int) -> None:
         self.hidden: torch.Tensor | None = None
         self.read_rows = torch.zeros(n_rows, dtype=torch.bool)
+        self.logprobs = torch.zeros((n_rows, max_tokens), dtype=torch.float32)
 
     def read(self, hidden: torch.Tensor, live: torch.Tensor, ended: torch.Tensor) -> None:
         """Keep the hidden states of the running rows that ``ended`` at the token just fed."""
@@ -553,7 +559,6 @@ class _HiddenAtEnd:
         prompts: list[list[int]],
         completions: list[Completion],
         generated: torch.Tensor,
-        token_logprobs: torch.Tensor,
         stop_len: list[int],
     ) -> list[StepTrace]:
         """One trace per row; a hidden state only where the row stopped at a stop string and
@@ -571,7 +576,7 @@ class _HiddenAtEnd:
                 StepTrace(
                     prompt_ids=prompts[row],
                     ids=generated[row, :count].tolist(),
-                    logprobs=token_logprobs[row, :count],
+                    logprobs=self.logprobs[row, :count],
                     hidden=self.hidden[row] if exact and self.hidden is not None else None,
                 )
             )

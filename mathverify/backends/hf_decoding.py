@@ -213,6 +213,8 @@ class Decoder:
         # A scorer that reads the generating forward (:mod:`mathverify.scoring.shared_forward`)
         # gets each call's rows here; only the cached loop records them.
         self.step_sink: StepSink | None = None
+        # The token it reads after a step that ended the sequence (its separator), if one.
+        self.step_end_id: int | None = None
         # The cached loop passes its KV cache by the keyword this release's forward reads.
         self._cache_keyword = cache_keyword(model)
         if (
@@ -388,11 +390,17 @@ class Decoder:
             rows = live.cpu()
             generated[rows, step] = tokens.cpu()
             token_logprobs[rows, step] = chosen.float().cpu()
-            if traced is not None and raw is not None:
-                traced.logprobs[rows, step] = raw.gather(1, tokens[:, None])[:, 0].float().cpu()
             length = step + 1
             open_rows = ~finished
             ended = torch.isin(tokens, eos_ids) & open_rows
+            # What the next forward feeds: with a step sink, a row that ended the sequence
+            # gets the step separator instead of its end token, as a scorer encodes a final
+            # step (the row is over: what it is fed changes nothing it generated).
+            fed = tokens
+            if traced is not None and raw is not None:
+                if self.step_end_id is not None:
+                    fed = tokens.masked_fill(ended, self.step_end_id)
+                traced.logprobs[rows, step] = raw.gather(1, fed[:, None])[:, 0].float().cpu()
             if matcher is not None:
                 stopped = matcher.matches(input_ids, open_rows & ~ended, prompt_len)
                 stop_len[rows[stopped.cpu()]] = step + 1
@@ -402,7 +410,7 @@ class Decoder:
                 if traced is not None and bool(ended.any()):
                     # The rows that ended now still need their last token read.
                     feed(
-                        tokens,
+                        fed,
                         torch.cat([attention_mask, ended.new_ones((len(live), 1)).long()], -1),
                         ended,
                     )
@@ -414,13 +422,13 @@ class Decoder:
             if n_finished * _DROP_FRACTION >= finished.shape[0]:
                 keep = (~droppable).nonzero().squeeze(1)
                 select_rows(cache, keep)
-                live, input_ids, tokens = live[keep], input_ids[keep], tokens[keep]
+                live, input_ids, tokens, fed = live[keep], input_ids[keep], tokens[keep], fed[keep]
                 attention_mask, next_position = attention_mask[keep], next_position[keep]
                 finished, ended = finished[keep], ended[keep]
             attention_mask = torch.cat(
                 [attention_mask, attention_mask.new_ones((len(live), 1))], -1
             )
-            out = feed(tokens, attention_mask, ended)
+            out = feed(fed, attention_mask, ended)
             next_position = next_position + 1
             logits = out.logits[:, -1].to(dtype=torch.float32, copy=True)
         completions = self._completions(
@@ -433,6 +441,7 @@ class Decoder:
                     completions,
                     generated,
                     stop_len.tolist(),
+                    self.step_end_id,
                 )
             )
         return completions
@@ -560,22 +569,25 @@ class _Traced:
         completions: list[Completion],
         generated: torch.Tensor,
         stop_len: list[int],
+        end_id: int | None,
     ) -> list[StepTrace]:
-        """One trace per row; a hidden state only where the row stopped at a stop string and
-        the completion counts exactly the tokens up to the one whose state was read."""
+        """One trace per row; a hidden state only where the row stopped at a stop string (or
+        ended the sequence, its end token read as ``end_id``) and the completion counts
+        exactly the tokens up to the one whose state was read."""
         out: list[StepTrace] = []
         for row, completion in enumerate(completions):
             count = completion.n_tokens
-            exact = (
-                completion.finish_reason == "stop"
-                and stop_len[row] == count
-                and bool(self.read_rows[row])
-                and self.hidden is not None
-            )
+            ids = generated[row, :count].tolist()
+            if completion.finish_reason == "eos" and end_id is not None and ids:
+                ids[-1] = end_id
+                at_end = True
+            else:
+                at_end = completion.finish_reason == "stop" and stop_len[row] == count
+            exact = at_end and bool(self.read_rows[row]) and self.hidden is not None
             out.append(
                 StepTrace(
                     prompt_ids=prompts[row],
-                    ids=generated[row, :count].tolist(),
+                    ids=ids,
                     logprobs=self.logprobs[row, :count],
                     hidden=self.hidden[row] if exact and self.hidden is not None else None,
                 )

@@ -11,10 +11,11 @@ search's candidate steps cost the head alone.
 
 Exactness: a step is read from its trace only when the token ids of the generated row (the
 policy's prompt, then the generated tokens up to and including the separator) are exactly
-the ids the scorer gives the partial solution; otherwise (a step that ended at the end of
-the sequence or the token limit, a tokenisation that differs when the text is encoded
-whole, a solution longer than the scorer's ``max_length``) the wrapped scorer scores it as
-before. Earlier steps' scores come from the scores given before (the parent's), or the
+the ids the scorer gives the partial solution. A step that ended the sequence is read with
+the separator fed in place of its end token (when the separator is one token), as the
+scorer encodes a final step. Otherwise (a step cut by the token limit, a tokenisation that
+differs when the text is encoded whole, a solution longer than the scorer's ``max_length``)
+the wrapped scorer scores it as before. Earlier steps' scores come from the scores given before (the parent's), or the
 wrapped scorer. The scores equal the wrapped scorer's up to float rounding (the tests hold
 them within 1e-5 in float32).
 
@@ -50,6 +51,19 @@ def _key(ids: list[int]) -> bytes:
     ).digest()
 
 
+def _step_statistics(logprobs: list[torch.Tensor]) -> torch.Tensor:
+    """[rows, 3]: the sum, mean and minimum of each row's token log-probabilities (as
+    :func:`~mathverify.models.verifier.step_statistics` computes them for a step)."""
+    lengths = torch.tensor([len(row) for row in logprobs])
+    padded = torch.nn.utils.rnn.pad_sequence(logprobs, batch_first=True)
+    inside = torch.arange(padded.shape[1])[None, :] < lengths[:, None]
+    total = (padded * inside).sum(1)
+    lowest = padded.masked_fill(~inside, float("inf")).amin(1)
+    stats = torch.stack([total, total / lengths.clamp(min=1), lowest], dim=-1)
+    assert stats.shape[1] == N_LIKELIHOOD_FEATURES
+    return stats
+
+
 class SharedForwardScorer:
     """``scorer`` (a :class:`~mathverify.scoring.prm.PRMScorer`) with the policy's generating
     forward as its first source of step scores; see the module docstring."""
@@ -69,6 +83,11 @@ class SharedForwardScorer:
         self._scores: OrderedDict[bytes, StepScores] = OrderedDict()
         self._likelihood = scorer._likelihood
         policy.decoder.step_sink = self.read
+        # A final step is encoded with the separator after it: the decoder feeds that token
+        # after a row that ended the sequence, when the separator is one token.
+        separator = scorer.tokenizer(scorer.card.prompt.separator, add_special_tokens=False)
+        end = separator["input_ids"]
+        policy.decoder.step_end_id = end[0] if len(end) == 1 else None
 
     def __getattr__(self, name: str) -> Any:
         # The wrapped scorer's card, source, format and settings are this scorer's.
@@ -80,6 +99,7 @@ class SharedForwardScorer:
         """Stop reading the policy's generations."""
         if self.policy.decoder.step_sink == self.read:
             self.policy.decoder.step_sink = None
+            self.policy.decoder.step_end_id = None
 
     # ----------------------------------------------------------------------------------
 
@@ -95,13 +115,7 @@ class SharedForwardScorer:
             return
         hidden = torch.stack([t.hidden for t in usable])  # type: ignore[misc]
         if self._likelihood:
-            stats = torch.stack(
-                [
-                    torch.stack([t.logprobs.sum(), t.logprobs.mean(), t.logprobs.min()])
-                    for t in usable
-                ]
-            ).to(hidden.device)
-            assert stats.shape[1] == N_LIKELIHOOD_FEATURES
+            stats = _step_statistics([t.logprobs for t in usable]).to(hidden.device)
             hidden = torch.cat([hidden, stats.to(hidden.dtype)], dim=-1)
         probabilities = self.inner._head_probabilities(hidden).tolist()
         for trace, probability in zip(usable, probabilities, strict=True):

@@ -396,7 +396,7 @@ def search(
     mcts_budget: Annotated[str, _opt("mcts_budget", "--mcts-budget")] = SearchConfig.mcts_budget,
     c_puct: Annotated[float, _opt("c_puct", "--c-puct")] = SearchConfig.c_puct,
     leaves_per_call: Annotated[
-        int, _opt("leaves_per_call", "--leaves-per-call")
+        int, _opt("leaves_per_call", "--leaves-per-call", show_default=False)
     ] = SearchConfig.leaves_per_call,
     gold_reward: Annotated[bool, _opt("gold_reward", "--gold-reward")] = False,
     rollout: Annotated[bool, _opt("rollout", "--rollout/--no-rollout")] = True,

@@ -181,7 +181,7 @@ class SearchConfig:
         "loss on each selected path steering the next selection elsewhere (AlphaGo's parallel "
         "search); the budget stays --simulations leaves per tree. 1: AlphaMath's sequential "
         "search exactly; more: larger backend calls and a different, still valid, search.",
-        short="mcts: leaves per tree per backend call (virtual loss); 1: sequential.",
+        short="mcts: leaves per tree per backend call (virtual loss); 1 (default): sequential.",
     )
     gold_reward: bool = _opt(
         False,

@@ -95,7 +95,7 @@ left); ``n_simulations`` counts leaves and ``stopped_at`` is the simulation (the
 expansion, counted from 1) at which the dead end was found, which with k = 1 is the
 iteration. k = 1 applies no virtual loss and is the released sequential search exactly;
 k > 1 expands other leaves in another order, a different, still valid, search whose backend
-calls are k times larger. The idea is parallel MCTS's (Chaslot, Winands and van den Herik,
+calls are up to k times larger. The idea is parallel MCTS's (Chaslot, Winands and van den Herik,
 "Parallel Monte-Carlo Tree Search", 2008) as AlphaGo used it (Silver et al., Nature 2016,
 "virtual loss"). The per-step budget refuses k > 1.
 """
@@ -281,6 +281,29 @@ class _Instance:
         return sum(n.n_tokens for n in self.nodes) + self.merged_tokens + self.rollout_tokens
 
 
+def _descend(inst: _Instance, c_puct: float) -> tuple[MCTSNode, bool]:
+    """The released selection's walk (mcts.py:67-77): down by PUCT among non-terminal children
+    to a node without children (``(node, True)``) or to a node whose children are all
+    terminal (``(node, False)``, a dead end)."""
+    node = inst.nodes[0]
+    while node.children:
+        child = select_child(inst.nodes, node, c_puct, open_only=True)
+        if child is None:
+            return node, False
+        node = child
+    return node, True
+
+
+def select_leaf(inst: _Instance, c_puct: float) -> MCTSNode | None:
+    """The released selection (mcts.py:67-77): down by PUCT among non-terminal children to a
+    node without children; None (and the node marked exhausted) where every child is terminal."""
+    node, is_leaf = _descend(inst, c_puct)
+    if not is_leaf:
+        node.exhausted = True
+        return None
+    return node
+
+
 def _select_leaf_per_step(inst: _Instance, c_puct: float) -> MCTSNode:
     """The per-step selection: from the committed node, every child competing, down to an
     unexpanded or terminal node."""
@@ -433,29 +456,6 @@ def _expand(
     return new_terminals
 
 
-def _descend(inst: _Instance, c_puct: float) -> tuple[MCTSNode, bool]:
-    """The released selection's walk (mcts.py:67-77): down by PUCT among non-terminal children
-    to a node without children (``(node, True)``) or to a node whose children are all
-    terminal (``(node, False)``, a dead end)."""
-    node = inst.nodes[0]
-    while node.children:
-        child = select_child(inst.nodes, node, c_puct, open_only=True)
-        if child is None:
-            return node, False
-        node = child
-    return node, True
-
-
-def select_leaf(inst: _Instance, c_puct: float) -> MCTSNode | None:
-    """The released selection (mcts.py:67-77): down by PUCT among non-terminal children to a
-    node without children; None (and the node marked exhausted) where every child is terminal."""
-    node, is_leaf = _descend(inst, c_puct)
-    if not is_leaf:
-        node.exhausted = True
-        return None
-    return node
-
-
 @dataclass
 class _VirtualLoss:
     """Provisional losses on selected paths (one visit and a value of -1 per node, per
@@ -470,16 +470,14 @@ class _VirtualLoss:
             node.value_sum += VIRTUAL_LOSS
 
     def revert(self) -> None:
-        # Restored, not subtracted: float sums come back bit for bit. Nothing else changes a
-        # node's visits or value_sum between the selections and the backups.
+        # Restored, not subtracted: float sums come back bit for bit. Only selection runs
+        # while the losses are on, and it changes no node's visits or value_sum.
         for node, visits, value_sum in self.saved.values():
             node.visits, node.value_sum = visits, value_sum
         self.saved.clear()
 
 
-def select_leaves(
-    inst: _Instance, c_puct: float, k: int, losses: _VirtualLoss
-) -> list[MCTSNode]:
+def select_leaves(inst: _Instance, c_puct: float, k: int, losses: _VirtualLoss) -> list[MCTSNode]:
     """Up to ``k`` distinct leaves of one tree for one backend call, a virtual loss on each
     one's path before the next selection (none after the last, so ``k`` 1 is the released
     selection untouched). Selection stops at a leaf already chosen or at a dead end; a dead
@@ -504,7 +502,8 @@ def select_leaves(
 
 def _iterate(instances: list[_Instance], evaluator: _Evaluator, config: SearchConfig) -> None:
     """One backend call on every growing tree: select (up to ``leaves_per_call`` leaves each,
-    within its budget), expand, evaluate, undo the virtual losses, back up."""
+    within its budget), undo the virtual losses (only selection reads them), expand,
+    evaluate, back up."""
     leaves: list[tuple[_Instance, MCTSNode]] = []
     losses = _VirtualLoss()
     for inst in instances:

@@ -323,15 +323,15 @@ CONFIGS = [
         ["-m", "mcts", "--simulations", "2", "--b2", "2", "-t", "1", "--seed", "3",
          "--scorer", "prm", "--max-depth", "6"],
         {"method": "mcts", **SAMPLED, "max_depth": 6, "b2": 2, "simulations": 2,
-         "c_puct": 1.25, "mcts_budget": "tree", "distinct": False, "gold_reward": False,
-         "rollout_mix": 0.0},
+         "c_puct": 1.25, "mcts_budget": "tree", "distinct": False, "leaves_per_call": 1,
+         "gold_reward": False, "rollout_mix": 0.0},
     ),
     (
         ["-m", "mcts", "--simulations", "2", "--b2", "2", "-t", "1", "--seed", "3",
          "--scorer", "none", "--gold-reward", "--max-depth", "6"],
         {"method": "mcts", **SAMPLED, "max_depth": 6, "b2": 2, "simulations": 2,
-         "c_puct": 1.25, "mcts_budget": "tree", "distinct": False, "gold_reward": True,
-         "rollout": True},
+         "c_puct": 1.25, "mcts_budget": "tree", "distinct": False, "leaves_per_call": 1,
+         "gold_reward": True, "rollout": True},
     ),
 ]  # fmt: skip
 

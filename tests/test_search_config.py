@@ -28,10 +28,10 @@ RECORDED = [
                     "batch_problems", "b1", "b2", "vote", "runs", "distinct", "group_by"}),
     ("mcts", True, {"prompt", "temperature", "top_p", "seed", "max_depth", "max_step_tokens",
                     "batch_problems", "b2", "simulations", "c_puct", "mcts_budget", "distinct",
-                    "gold_reward", "rollout_mix"}),
+                    "leaves_per_call", "gold_reward", "rollout_mix"}),
     ("mcts", False, {"prompt", "temperature", "top_p", "seed", "max_depth", "max_step_tokens",
                      "batch_problems", "b2", "simulations", "c_puct", "mcts_budget", "distinct",
-                     "gold_reward", "rollout"}),
+                     "leaves_per_call", "gold_reward", "rollout"}),
     ("offline", False, {"trees", "rule", "prune", "b1", "b2", "max_depth", "distinct", "vote",
                         "group_by"}),
 ]  # fmt: skip

@@ -395,6 +395,9 @@ def search(
     simulations: Annotated[int, _opt("simulations", "--simulations")] = SearchConfig.simulations,
     mcts_budget: Annotated[str, _opt("mcts_budget", "--mcts-budget")] = SearchConfig.mcts_budget,
     c_puct: Annotated[float, _opt("c_puct", "--c-puct")] = SearchConfig.c_puct,
+    leaves_per_call: Annotated[
+        int, _opt("leaves_per_call", "--leaves-per-call", show_default=False)
+    ] = SearchConfig.leaves_per_call,
     gold_reward: Annotated[bool, _opt("gold_reward", "--gold-reward")] = False,
     rollout: Annotated[bool, _opt("rollout", "--rollout/--no-rollout")] = True,
     rollout_mix: Annotated[float, _opt("rollout_mix", "--rollout-mix")] = SearchConfig.rollout_mix,
@@ -432,7 +435,7 @@ def search(
         bool,
         typer.Option(
             "--separate-forward",
-            help="Never read a frozen-backbone head's scores off the policy's forward.",
+            help="Score steps with their own forward, not the policy's.",
             rich_help_panel=PERFORMANCE,
         ),
     ] = False,

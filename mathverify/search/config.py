@@ -139,7 +139,7 @@ class SearchConfig:
     rule: str = _opt(
         "value",
         "Offline: node field that ranks candidates: value, q, visits or prior.",
-        short="offline: rank nodes by value, q, visits or prior.",
+        short="offline: rank by value, q, visits or prior.",
     )
     trees: str | None = _opt(
         None,
@@ -174,6 +174,14 @@ class SearchConfig:
         1.25,
         "MCTS: exploration weight of the PUCT rule.",
         short="mcts: PUCT exploration weight.",
+    )
+    leaves_per_call: int = _opt(
+        1,
+        "MCTS (--mcts-budget tree): leaves each tree selects for one backend call, a virtual "
+        "loss on each selected path steering the next selection elsewhere (AlphaGo's parallel "
+        "search); the budget stays --simulations leaves per tree. 1: AlphaMath's sequential "
+        "search exactly; more: larger backend calls and a different, still valid, search.",
+        short="mcts: leaves per tree per call (virtual loss).",
     )
     gold_reward: bool = _opt(
         False,
@@ -287,6 +295,8 @@ class SearchConfig:
                 f"{method} needs a scorer; give --scorer (a PRM, ORM or value model)"
             )
         if method == "mcts":
+            if self.mcts_budget == "per-step" and self.leaves_per_call > 1:
+                raise MathverifyError(PER_STEP_LEAVES)
             if self.rollout_mix > 0 and not self.gold_reward:
                 raise MathverifyError(
                     "--rollout-mix grades rollouts against the gold answer: it needs "
@@ -344,7 +354,7 @@ METHOD_FIELDS: dict[str, tuple[str, ...]] = {
         *SAMPLING,
         "batch_problems",
         *("b2", "simulations", "c_puct", "gold_reward", "rollout", "rollout_mix"),
-        *("distinct", "mcts_budget"),
+        *("distinct", "mcts_budget", "leaves_per_call"),
     ),
     # No model (the trees hold the prompt), one batch, and a vote over the trees' own runs.
     "offline": (
@@ -369,6 +379,11 @@ POSITIVE = (
     "runs",
     "batch_problems",
     "simulations",
+    "leaves_per_call",
+)
+PER_STEP_LEAVES = (
+    "--leaves-per-call applies to --mcts-budget tree only: per-step selects one leaf per "
+    "simulation; leave it out or use --mcts-budget tree"
 )
 
 # The command line's options beyond SearchConfig's fields: those that load or shape the

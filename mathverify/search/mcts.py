@@ -79,6 +79,25 @@ Batching: at each iteration every problem of the batch selects its leaf, all exp
 to the backend in one ``next_steps`` call, all values (leaves and new finished solutions) to
 the scorer in one call, all terminal answers to the grading pool in one call (rollouts, when
 used, are one more backend call and one more grading call).
+
+**Leaves per call (virtual loss)** (``leaves_per_call`` k, tree budget only; ours). With
+k > 1 each growing tree selects up to k leaves for the same backend call, one after the
+other by the released selection; after each selection every node on the path from the root
+to the chosen leaf takes a provisional visit with the worst value, -1 (a *virtual loss*), so
+the next selection tends to go elsewhere. A tree stops choosing for the call at a leaf it
+has already chosen or at a dead end (a dead end on the call's first selection stops the tree
+as above; on a later one it only ends the choosing). The virtual losses are undone exactly
+(each touched node's visits and value sum restored) before anything is backed up, then all
+leaves of all trees are expanded in one backend call, valued in one scorer call and backed
+up in the sequential order (terminal children first, then leaves). The budget is still
+``simulations`` leaf expansions per tree (a call takes at most the k leaves the tree has
+left); ``n_simulations`` counts leaves and ``stopped_at`` is the simulation (the leaf
+expansion, counted from 1) at which the dead end was found, which with k = 1 is the
+iteration. k = 1 applies no virtual loss and is the released sequential search exactly;
+k > 1 expands other leaves in another order, a different, still valid, search whose backend
+calls are up to k times larger. The idea is parallel MCTS's (Chaslot, Winands and van den Herik,
+"Parallel Monte-Carlo Tree Search", 2008) as AlphaGo used it (Silver et al., Nature 2016,
+"virtual loss"). The per-step budget refuses k > 1.
 """
 
 from __future__ import annotations
@@ -95,13 +114,14 @@ from mathverify.grading import GradingPool
 from mathverify.iterutils import batched
 from mathverify.records import Problem, SearchResult, Tree
 from mathverify.search.common import Stats, call_seed, make_result
-from mathverify.search.config import SearchConfig
+from mathverify.search.config import PER_STEP_LEAVES, SearchConfig
 from mathverify.search.sbs import step_prior
 from mathverify.search.tree_answer import tree_answer
 from mathverify.step_scores import Scorer
 from mathverify.steps import extract_answer
 
 METHOD = "mcts"
+VIRTUAL_LOSS = -1.0  # the worst reward, provisionally on a selected path (leaves_per_call > 1)
 
 
 @dataclass
@@ -261,16 +281,26 @@ class _Instance:
         return sum(n.n_tokens for n in self.nodes) + self.merged_tokens + self.rollout_tokens
 
 
-def select_leaf(inst: _Instance, c_puct: float) -> MCTSNode | None:
-    """The released selection (mcts.py:67-77): down by PUCT among non-terminal children to a
-    node without children; None (and the node marked exhausted) where every child is terminal."""
+def _descend(inst: _Instance, c_puct: float) -> tuple[MCTSNode, bool]:
+    """The released selection's walk (mcts.py:67-77): down by PUCT among non-terminal children
+    to a node without children (``(node, True)``) or to a node whose children are all
+    terminal (``(node, False)``, a dead end)."""
     node = inst.nodes[0]
     while node.children:
         child = select_child(inst.nodes, node, c_puct, open_only=True)
         if child is None:
-            node.exhausted = True
-            return None
+            return node, False
         node = child
+    return node, True
+
+
+def select_leaf(inst: _Instance, c_puct: float) -> MCTSNode | None:
+    """The released selection (mcts.py:67-77): down by PUCT among non-terminal children to a
+    node without children; None (and the node marked exhausted) where every child is terminal."""
+    node, is_leaf = _descend(inst, c_puct)
+    if not is_leaf:
+        node.exhausted = True
+        return None
     return node
 
 
@@ -426,19 +456,60 @@ def _expand(
     return new_terminals
 
 
-def _iterate(
-    instances: list[_Instance], evaluator: _Evaluator, config: SearchConfig, iteration: int
-) -> None:
-    """One released iteration on every growing tree: select, expand, evaluate, back up."""
-    leaves: list[tuple[_Instance, MCTSNode]] = []
-    for inst in instances:
-        leaf = select_leaf(inst, config.c_puct)
-        if leaf is None:
+@dataclass
+class _VirtualLoss:
+    """Provisional losses on selected paths (one visit and a value of -1 per node, per
+    selection), undone by restoring each touched node's statistics exactly as they were."""
+
+    saved: dict[int, tuple[MCTSNode, int, float]] = field(default_factory=dict)
+
+    def apply(self, inst: _Instance, leaf: MCTSNode) -> None:
+        for node in inst.path_to(leaf):
+            self.saved.setdefault(id(node), (node, node.visits, node.value_sum))
+            node.visits += 1
+            node.value_sum += VIRTUAL_LOSS
+
+    def revert(self) -> None:
+        # Restored, not subtracted: float sums come back bit for bit. Only selection runs
+        # while the losses are on, and it changes no node's visits or value_sum.
+        for node, visits, value_sum in self.saved.values():
+            node.visits, node.value_sum = visits, value_sum
+        self.saved.clear()
+
+
+def select_leaves(inst: _Instance, c_puct: float, k: int, losses: _VirtualLoss) -> list[MCTSNode]:
+    """Up to ``k`` distinct leaves of one tree for one backend call, a virtual loss on each
+    one's path before the next selection (none after the last, so ``k`` 1 is the released
+    selection untouched). Selection stops at a leaf already chosen or at a dead end; a dead
+    end on the first selection stops the tree (marked exhausted, ``stopped_at`` and
+    ``dead_end`` recorded), one on a later selection only ends this call's choosing: the
+    next call's first selection, with no virtual loss on the tree, decides."""
+    chosen: list[MCTSNode] = []
+    while len(chosen) < k:
+        node, is_leaf = _descend(inst, c_puct)
+        if not is_leaf and not chosen:
+            node.exhausted = True
             inst.done = True
-            inst.stopped_at = iteration
-            inst.dead_end = next(n.id for n in inst.nodes if n.exhausted)
-        else:
-            leaves.append((inst, leaf))
+            inst.stopped_at = inst.n_simulations + 1
+            inst.dead_end = node.id
+        if not is_leaf or any(node is leaf for leaf in chosen):
+            break
+        chosen.append(node)
+        if len(chosen) < k:
+            losses.apply(inst, node)
+    return chosen
+
+
+def _iterate(instances: list[_Instance], evaluator: _Evaluator, config: SearchConfig) -> None:
+    """One backend call on every growing tree: select (up to ``leaves_per_call`` leaves each,
+    within its budget), undo the virtual losses (only selection reads them), expand,
+    evaluate, back up."""
+    leaves: list[tuple[_Instance, MCTSNode]] = []
+    losses = _VirtualLoss()
+    for inst in instances:
+        k = min(config.leaves_per_call, config.simulations - inst.n_simulations)
+        leaves.extend((inst, leaf) for leaf in select_leaves(inst, config.c_puct, k, losses))
+    losses.revert()
     if not leaves:
         return
     terminals = _expand(leaves, evaluator, config)
@@ -497,12 +568,13 @@ def run_mcts(
         return live
 
     if config.mcts_budget == "tree":
-        for iteration in range(1, config.simulations + 1):
-            live = live_instances()
+        while True:
+            live = [i for i in live_instances() if i.n_simulations < config.simulations]
             if not live:
                 break
-            progress.note(simulation=f"{iteration}/{config.simulations}")
-            _iterate(live, evaluator, config, iteration)
+            first = 1 + min(inst.n_simulations for inst in live)
+            progress.note(simulation=f"{first}/{config.simulations}")
+            _iterate(live, evaluator, config)
         progress.note(simulation="")
         return instances
     for move in range(config.max_depth):
@@ -536,6 +608,8 @@ def mcts(
     """MCTS on each problem (see the module docstring); trees go to ``tree_sink``."""
     if config.mcts_budget not in ("tree", "per-step"):
         raise MathverifyError(f"mcts budget {config.mcts_budget!r}: choose tree or per-step")
+    if config.mcts_budget == "per-step" and config.leaves_per_call > 1:
+        raise MathverifyError(PER_STEP_LEAVES)
     results: list[SearchResult] = []
     own_pool = pool is None and config.gold_reward
     with GradingPool() if own_pool else nullcontext(pool) as grading_pool:

@@ -28,6 +28,7 @@ Run: ``python benchmarks/bench_search_cost.py [--problems 200] [--mcts-problems 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import platform
 import statistics
@@ -80,6 +81,7 @@ def search_side(search, problems, policy, scorer, config, shared: bool, parts: d
         if shared:
             wrapped.close()
     spent = bookkeeping(results)
+    parts["results"] = [(r.answer, r.steps, r.n_generated_tokens) for r in results]
     parts["backend_seconds"], parts["scorer_seconds"] = spent["backend"], spent["scorer"]
     if shared:
         parts["shared"] = (wrapped.n_shared, wrapped.n_separate)
@@ -95,6 +97,7 @@ def main() -> None:
     parser.add_argument("--b1", type=int, default=3)
     parser.add_argument("--b2", type=int, default=5)
     parser.add_argument("--simulations", type=int, default=40)
+    parser.add_argument("--leaves-per-call", type=int, default=4, help="the batched MCTS row")
     parser.add_argument("--max-step-tokens", type=int, default=32)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1)
@@ -120,6 +123,7 @@ def main() -> None:
             b2=args.b2,
             max_step_tokens=args.max_step_tokens,
             batch_problems=len(sbs_problems),
+            prompt=prompt_format,
         )
         mcts_config = SearchConfig.for_method(
             "mcts",
@@ -127,6 +131,7 @@ def main() -> None:
             b2=args.b2,
             max_step_tokens=args.max_step_tokens,
             batch_problems=len(mcts_problems),
+            prompt=prompt_format,
         )
         refusal = shared_forward_refusal(policy, scorer, prompt_format)
         if refusal is not None:
@@ -150,6 +155,17 @@ def main() -> None:
                 sides[side] = lambda s=search, p=chosen, c=config, sh=shared, d=parts[side]: (
                     search_side(s, p, policy, scorer, c, sh, d)
                 )
+        if args.leaves_per_call > 1:
+            # MCTS with several leaves per tree per call (virtual loss): a different search.
+            batched_config = dataclasses.replace(mcts_config, leaves_per_call=args.leaves_per_call)
+            shared = refusal is None
+            side = f"{mcts_name}, {args.leaves_per_call} leaves per call" + (
+                ", shared forward" if shared else ""
+            )
+            parts[side] = {}
+            sides[side] = lambda c=batched_config, sh=shared, d=parts[side]: search_side(
+                mcts, mcts_problems, policy, scorer, c, sh, d
+            )
         rates: dict[str, list[float]] = {name: [] for name in sides}
         totals: dict[str, tuple[int, float]] = {}
         for _ in range(args.repeats):
@@ -178,7 +194,18 @@ def main() -> None:
             f"| {name} | {size} | {tokens} | {seconds:.1f} | {rate:.0f} "
             f"| {base / rate:.2f}x | {split} | {read} |"
         )
-    table = "\n".join(lines)
+    # The shared forward changes where the scores come from, not the search: the same
+    # answers, steps and token counts (a sample may differ only where float rounding flips it).
+    same_lines = []
+    for name in (sbs_name, mcts_name):
+        plain, shared = parts.get(f"{name}, separate forward"), parts.get(f"{name}, shared forward")
+        if plain and shared:
+            same = sum(a == b for a, b in zip(plain["results"], shared["results"], strict=True))
+            same_lines.append(
+                f"{name}: {same} of {len(plain['results'])} problems with the same answer, steps "
+                "and generated tokens with the shared forward as with the separate one."
+            )
+    table = "\n".join(lines) + ("\n\n" + "\n".join(same_lines) if same_lines else "")
     print(table)
     if args.append_results:
         stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M")

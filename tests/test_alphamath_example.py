@@ -238,3 +238,10 @@ def test_released_gaps_pair_runs_of_the_same_seed(tmp_path: Path) -> None:
     )
     claim = next(line for line in lines if line.startswith("| SBS(3,5) > SBS(1,5)"))
     assert "+50.0 (+50.0 ± 50.0)" in claim and "at 0 of 1 seeds" in claim
+
+
+def test_an_included_report_keeps_its_text_with_headings_one_level_down() -> None:
+    text = "# Ablations\n\n- setting\n\n## Table\n| a |\n```\n# a shell comment\n```\n"
+    lines = released.demoted(text)
+    assert lines[0] == "## Ablations" and "### Table" in lines and "| a |" in lines
+    assert "# a shell comment" in lines  # code is left alone

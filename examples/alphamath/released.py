@@ -287,6 +287,18 @@ def section(
     ]
 
 
+def demoted(markdown: str) -> list[str]:
+    """The lines of ``markdown`` with every heading one level down (``#`` becomes ``##``),
+    outside fenced code."""
+    out: list[str] = []
+    fenced = False
+    for line in markdown.rstrip("\n").split("\n"):
+        if line.startswith("```"):
+            fenced = not fenced
+        out.append("#" + line if not fenced and line.startswith("#") else line)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", type=Path)
@@ -320,6 +332,14 @@ def main() -> None:
         help="another results folder with the same layout (another scorer): its own section",
     )
     parser.add_argument("--note", action="append", default=[], help="a line at the end")
+    parser.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        type=Path,
+        help="a markdown report (another target's) appended as a section, its headings one "
+        "level down",
+    )
     args = parser.parse_args()
     pairs = [tuple(c.split(":", 1)) for c in args.claim] or CLAIMS
     if any(len(pair) != 2 for pair in pairs):
@@ -359,6 +379,8 @@ def main() -> None:
         if args.figure:
             draw(train, test, args.figure)
             lines += ["", f"![Q values]({args.figure.name})"]
+    for path in args.include:
+        lines += ["", *demoted(path.read_text(encoding="utf-8"))]
     if args.note:
         lines += ["", *args.note]
     args.results.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -256,6 +256,15 @@ def test_the_budget_is_simulations_leaves_per_tree(simulations, sizes):
 # One leaf per call is the sequential search: the loop as it was before the option
 
 
+def select_leaf(inst, c_puct):
+    """The released selection as the sequential loop ran it: one descent, the dead end marked."""
+    node, is_leaf = mcts_module._descend(inst, c_puct)
+    if not is_leaf:
+        node.exhausted = True
+        return None
+    return node
+
+
 def sequential_run_mcts(problems, policy, scorer, config, stats, pool):
     """run_mcts's tree budget before leaves_per_call: one leaf per tree per iteration."""
     evaluator = Evaluator(policy, scorer, config, stats, pool, problems[0].id)
@@ -266,7 +275,7 @@ def sequential_run_mcts(problems, policy, scorer, config, stats, pool):
     for iteration in range(1, config.simulations + 1):
         leaves = []
         for inst in (inst for inst in instances if not inst.done):
-            leaf = mcts_module.select_leaf(inst, config.c_puct)
+            leaf = select_leaf(inst, config.c_puct)
             if leaf is None:
                 inst.done, inst.stopped_at = True, iteration
                 inst.dead_end = next(n.id for n in inst.nodes if n.exhausted)

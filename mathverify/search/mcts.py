@@ -294,16 +294,6 @@ def _descend(inst: _Instance, c_puct: float) -> tuple[MCTSNode, bool]:
     return node, True
 
 
-def select_leaf(inst: _Instance, c_puct: float) -> MCTSNode | None:
-    """The released selection (mcts.py:67-77): down by PUCT among non-terminal children to a
-    node without children; None (and the node marked exhausted) where every child is terminal."""
-    node, is_leaf = _descend(inst, c_puct)
-    if not is_leaf:
-        node.exhausted = True
-        return None
-    return node
-
-
 def _select_leaf_per_step(inst: _Instance, c_puct: float) -> MCTSNode:
     """The per-step selection: from the committed node, every child competing, down to an
     unexpanded or terminal node."""

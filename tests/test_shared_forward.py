@@ -169,3 +169,16 @@ def test_refused_where_the_scores_could_differ(
     # transformers' generate records no traces.
     reference = HFPolicy.load(str(policy_dir), device="cpu", use_generate=True)
     assert "generate" in (share_forward(reference, scorer, PROMPT)[1] or "")
+
+
+def test_whole_solutions_are_not_read(dirs: tuple[Path, Path, Path]) -> None:
+    """A row of a whole solution holds several steps: only step calls (a stop string) are read."""
+    policy_dir, likelihood_dir, _ = dirs
+    policy = HFPolicy.load(str(policy_dir), device="cpu", batch_size=8)
+    shared, _ = share_forward(policy, load_scorer(likelihood_dir), PROMPT)
+    policy.complete([PROMPT.prompt(p) for p in PROBLEMS], n=4, temperature=1.0, max_tokens=30)
+    assert not shared._read
+    next_steps(policy, [PROMPT.prompt(p) for p in PROBLEMS], separator="a", n=4, temperature=1.0)
+    assert shared._read
+    shared.close()
+    assert policy.decoder.step_sink is None and policy.decoder.step_end_id is None

@@ -357,8 +357,14 @@ class Decoder:
         token_logprobs = torch.zeros((n_rows, max_tokens), dtype=torch.float32)
         stop_len = torch.zeros(n_rows, dtype=torch.long)
         # With a step sink, the hidden state at each row's last token: the forward after a
-        # row ends feeds that token, so a row leaves the batch one forward later.
-        traced = _Traced(n_rows, max_tokens) if self.step_sink is not None else None
+        # row ends feeds that token, so a row leaves the batch one forward later. Only calls
+        # for one step (a stop string ends each row) are traced: a row of a whole solution
+        # holds several steps, and a step scorer reads one.
+        traced = (
+            _Traced(n_rows, max_tokens)
+            if self.step_sink is not None and matcher is not None
+            else None
+        )
         length = 0
 
         def feed(tokens: torch.Tensor, mask: torch.Tensor, ended: torch.Tensor) -> Any:

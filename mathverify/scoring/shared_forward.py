@@ -6,8 +6,9 @@ separator, the backbone's last hidden state and (with ``likelihood`` features) t
 mean and minimum log-probability of the step's tokens. When the policy generated that step,
 its decoding forwards computed both already: the hidden state when the separator was fed,
 the log-probabilities when each token was drawn. :class:`SharedForwardScorer` takes them
-from the hf policy's decoder (:class:`~mathverify.backends.hf_decoding.StepTrace`), so a
-search's candidate steps cost the head alone.
+from the hf policy's decoder (:class:`~mathverify.backends.hf_decoding.StepTrace`; only calls
+for one step, which a stop string ends, are traced), so a search's candidate steps cost the
+head alone.
 
 Exactness: a step is read from its trace only when the token ids of the generated row (the
 policy's prompt, then the generated tokens up to and including the separator) are exactly

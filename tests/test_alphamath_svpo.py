@@ -180,6 +180,11 @@ def test_svpo_ablations_train_every_row_from_the_same_trees_and_search_beside_sf
         assert lines.index(train) < lines.index(greedy)
     report = line_with("svpo_ablation.py", "runs/abl/seed0 --results")
     assert '--row "margin|base|+ NLL + value MSE + margin|' in report
+    # The start policy's greedy on the same test problems, the reference of both rounds.
+    start = line_with("runs/abl/start/greedy.jsonl", "--method greedy")
+    assert "--policy runs/demo/policy --problems runs/abl/start/test.jsonl" in start
+    assert search_args(start).split(" --policy")[0] == search_args(greedy).split(" --policy")[0]
+    assert "--start runs/abl/start/greedy.jsonl" in report
 
 
 def search_args(line: str) -> str:
@@ -247,3 +252,33 @@ def test_svpo_ablation_report_pair_precision_and_paired_differences(tmp_path: Pa
     assert "| dpo | 4 | 25.0 | 75.0 | +25.0 ± 25.0 | 75.0 | +25.0 ± 25.0 |" in text
     assert "| dpo | 4 | 25.0 | 50.0 | -25.0 ± 25.0 |" in text
     assert f"### {tmp_path / 'seed9'}\n\nnot run" in text
+
+
+def test_svpo_ablation_report_compares_rounds_with_the_start_policy(tmp_path: Path) -> None:
+    outcomes = {
+        "seed0": {"round1": [True, False, False, True], "ablation/dpo": [True, True, False, True]},
+        "seed1": {"round1": [True, True, False, True], "ablation/dpo": [True, False, False, True]},
+    }
+    for seed, rounds in outcomes.items():
+        for round_, rights in rounds.items():
+            for name in ("greedy", "sbs-3-5"):
+                write_jsonl(
+                    tmp_path / seed / round_ / f"{name}.jsonl",
+                    [result(f"q{i}", r) for i, r in enumerate(rights)],
+                )
+    start = tmp_path / "start.jsonl"
+    write_jsonl(start, [result(f"q{i}", bool(r)) for i, r in enumerate([1, 1, 0, 0])])
+    results = tmp_path / "ABLATIONS.md"
+    subprocess.run(
+        [sys.executable, str(EXAMPLE / "svpo_ablation.py"), str(tmp_path / "seed0")]
+        + [str(tmp_path / "seed1"), "--row", "dpo|base|DPO alone|", "--start", str(start)]
+        + ["--results", str(results)],
+        check=True,
+        capture_output=True,
+    )
+    text = results.read_text()
+    # dpo - start: +25 at seed 0, 0 at seed 1; SFT round - start: 0, then +25.
+    assert "| +12.5 (SD 17.7, 2 seeds) |" in text.split("| dpo | DPO alone |")[1].split("\n")[0]
+    assert "start policy (both rounds' init), greedy: 50.0% on 4 problems" in text
+    assert "the SFT round against the start policy (greedy, paired): +12.5 (SD 17.7" in text
+    assert "the best row (dpo) against the start policy (greedy, paired): +12.5" in text

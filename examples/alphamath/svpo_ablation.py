@@ -100,6 +100,8 @@ class SeedRow:
     kinds: dict[str, int] | str
     accuracy: dict[str, float]
     diffs: dict[str, tuple[float, float] | str]
+    # greedy against the policy both rounds start from (--start), when given
+    vs_start: tuple[float, float] | str | None = None
 
     @property
     def n_pairs(self) -> int | None:
@@ -110,10 +112,22 @@ class SeedRow:
         return 100 * self.kinds[kind] / n if n and isinstance(self.kinds, dict) else None
 
 
+def against(mine: dict[str, bool] | str, base: dict[str, bool] | str | None):
+    """The paired difference ``mine - base`` (points, SE), why there is none, or None
+    without a base."""
+    if base is None:
+        return None
+    if isinstance(base, str):
+        return f"start: {base}"
+    return mine if isinstance(mine, str) else paired_difference(mine, base)
+
+
 def seed_rows(
-    out: Path, rows: list[AblationRow]
+    out: Path, rows: list[AblationRow], start: dict[str, bool] | str | None = None
 ) -> tuple[dict[str, float | str], dict[str, SeedRow]]:
-    """The SFT round's accuracy per eval and every row's numbers at one seed's folder."""
+    """The SFT round's accuracy per eval and every row's numbers at one seed's folder; with
+    ``start`` (the greedy results of the policy both rounds start from) the SFT round's and
+    each row's greedy difference from it (the SFT round under the key ``SFT``)."""
     problems_path = out / "problems" / "train-round1.jsonl"
     problems = (
         {p.id: p for p in read_all(problems_path, Problem)} if problems_path.is_file() else {}
@@ -146,7 +160,11 @@ def seed_rows(
             diffs[name] = (
                 f"SFT round: {base}" if isinstance(base, str) else paired_difference(mine, base)
             )
-        found[row.name] = SeedRow(kinds_by_set[row.pair_set], accuracy, diffs)
+        greedy = load_results(out / "ablation" / row.name / "greedy.jsonl")
+        found[row.name] = SeedRow(
+            kinds_by_set[row.pair_set], accuracy, diffs, against(greedy, start)
+        )
+    found[SFT] = SeedRow("-", {}, {}, against(sft["greedy"], start))
     return sft_accuracy, found
 
 
@@ -165,11 +183,21 @@ def plain_mean(values: list[float], fmt: str = "{:.1f}") -> str:
     return fmt.format(sum(values) / len(values)) if values else "n/a"
 
 
-def summary_table(rows: list[AblationRow], by_seed: list[dict[str, SeedRow]]) -> list[str]:
+def start_diffs(name: str, by_seed: list[dict[str, SeedRow]]) -> list[float]:
+    """The greedy differences of row ``name`` (or ``SFT``) from the start policy, per seed."""
+    return [
+        d[0] for seed in by_seed if name in seed and isinstance(d := seed[name].vs_start, tuple)
+    ]
+
+
+def summary_table(
+    rows: list[AblationRow], by_seed: list[dict[str, SeedRow]], with_start: bool = False
+) -> list[str]:
     lines = [
         "| row | setting | pair set | pairs | precision % | both right % | both wrong % | "
-        "wrong>right % | greedy: row - SFT, points | SBS(3,5): row - SFT, points |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "wrong>right % | greedy: row - SFT, points | SBS(3,5): row - SFT, points |"
+        + (" greedy: row - start, points |" if with_start else ""),
+        "|---|---|---|---|---|---|---|---|---|---|" + ("---|" if with_start else ""),
     ]
     for row in rows:
         at = [seed[row.name] for seed in by_seed if row.name in seed]
@@ -185,8 +213,22 @@ def summary_table(rows: list[AblationRow], by_seed: list[dict[str, SeedRow]]) ->
             + " | "
             + " | ".join(mean_sd(diffs[name]) for name in EVALS)
             + " |"
+            + (f" {mean_sd(start_diffs(row.name, by_seed))} |" if with_start else "")
         )
     return lines
+
+
+def start_lines(start: dict[str, bool] | str | None) -> list[str]:
+    """The start policy's greedy accuracy (the reference of the last column), if given."""
+    if start is None:
+        return []
+    if isinstance(start, str):
+        return [f"- start policy (greedy): {start}"]
+    accuracy = 100 * sum(start.values()) / len(start)
+    return [
+        f"- start policy (both rounds' init), greedy: {accuracy:.1f}% on {len(start)} problems; "
+        "row - start pairs each seed's row with it"
+    ]
 
 
 def best_row_lines(rows: list[AblationRow], by_seed: list[dict[str, SeedRow]]) -> list[str]:
@@ -204,10 +246,18 @@ def best_row_lines(rows: list[AblationRow], by_seed: list[dict[str, SeedRow]]) -
         return ["- best row: not measured at every seed"]
     best = max(means, key=lambda name: means[name])
     reaches = "at or above" if means[best] >= 0 else "**below**"
-    return [
+    lines = [
         f"- best row by the greedy paired mean over seeds: {best} ({means[best]:+.1f} points), "
         f"{reaches} the SFT round"
     ]
+    from_start = {name: start_diffs(name, by_seed) for name in (SFT, best)}
+    if all(len(d) == len(by_seed) for d in from_start.values()):
+        for name, label in ((SFT, "the SFT round"), (best, f"the best row ({best})")):
+            diffs = from_start[name]
+            lines.append(
+                f"- {label} against the start policy (greedy, paired): {mean_sd(diffs)} points"
+            )
+    return lines
 
 
 def seed_section(
@@ -259,11 +309,17 @@ def main() -> None:
         "--row", action="append", default=[], help="NAME|PAIR_SET|LABEL|OPTIONS, in order"
     )
     parser.add_argument("--setting", action="append", default=[])
+    parser.add_argument(
+        "--start",
+        type=Path,
+        help="greedy results of the policy both rounds start from, on the same problems",
+    )
     args = parser.parse_args()
     rows = [AblationRow.parse(text) for text in args.row]
     if not rows:
         raise SystemExit("give at least one --row")
-    measured = [seed_rows(out, rows) for out in args.outs]
+    start = load_results(args.start) if args.start is not None else None
+    measured = [seed_rows(out, rows, start) for out in args.outs]
     by_seed = [found for out, (_, found) in zip(args.outs, measured, strict=True) if out.is_dir()]
     lines = [
         "# SVPO ablations against the SFT round from the same MCTS trees",
@@ -283,8 +339,9 @@ def main() -> None:
         "rejected wrong): means over seeds. Differences: row minus SFT round on the same "
         "problems, mean over seeds (SD over seeds).",
         "",
-        *summary_table(rows, by_seed),
+        *summary_table(rows, by_seed, with_start=start is not None),
         "",
+        *start_lines(start),
         *best_row_lines(rows, by_seed),
         "",
         "## Per seed",

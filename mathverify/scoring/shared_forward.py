@@ -134,10 +134,14 @@ class SharedForwardScorer:
         encoded = self.inner.tokenize_many([(problems[i], list(steps[i])) for i in keyed])
         keys: dict[int, bytes] = {}
         missing: list[int] = []
+        limit = self.inner.max_length
         for i, example in zip(keyed, encoded, strict=True):
-            key = _key(list(example["input_ids"]))
+            ids = list(example["input_ids"])
+            key = _key(ids)
             keys[i] = key
-            found = self._resolve(key, len(steps[i]))
+            # A solution cut at max_length is the wrapped scorer's (its later steps get None).
+            whole = limit is None or len(ids) < limit
+            found = self._resolve(key, len(steps[i])) if whole else None
             if found is None:
                 missing.append(i)
             else:

@@ -76,7 +76,7 @@ class SharedForwardScorer:
         self.policy = policy
         self.name = scorer.name
         self.max_entries = max_entries
-        self.n_shared = 0  # partial solutions whose last step came from the generation
+        self.n_shared = 0  # partial solutions scored without the wrapped scorer
         self.n_separate = 0  # those the wrapped scorer encoded
         # Last-step score and parent key of each generated row, by the row's token ids.
         self._read: OrderedDict[bytes, tuple[float, bytes]] = OrderedDict()
@@ -135,13 +135,17 @@ class SharedForwardScorer:
         keys: dict[int, bytes] = {}
         missing: list[int] = []
         limit = self.inner.max_length
+        separator = self.inner.card.prompt.separator
         for i, example in zip(keyed, encoded, strict=True):
             ids = list(example["input_ids"])
             key = _key(ids)
             keys[i] = key
-            # A solution cut at max_length is the wrapped scorer's (its later steps get None).
-            whole = limit is None or len(ids) < limit
-            found = self._resolve(key, len(steps[i])) if whole else None
+            # A solution cut at max_length is the wrapped scorer's (its later steps get None),
+            # and so is one with a separator inside a step: a generated row holds one step.
+            readable = (limit is None or len(ids) < limit) and not any(
+                separator in step for step in steps[i]
+            )
+            found = self._resolve(key, len(steps[i])) if readable else None
             if found is None:
                 missing.append(i)
             else:

@@ -61,6 +61,17 @@ def test_svpo_targets_train_from_round1_trees_and_evaluate_beside_round1(tmp_pat
     assert lines.index(head) > lines.index(train)
 
 
+def write_rounds(root: Path, outcomes: dict[str, dict[str, list[bool]]]) -> None:
+    """Greedy and SBS(3,5) results per seed folder and round: one outcome per problem."""
+    for seed, rounds in outcomes.items():
+        for round_, rights in rounds.items():
+            for name in ("greedy", "sbs-3-5"):
+                write_jsonl(
+                    root / seed / round_ / f"{name}.jsonl",
+                    [result(f"q{i}", r) for i, r in enumerate(rights)],
+                )
+
+
 def result(pid: str, right: bool) -> dict:
     return {
         "problem_id": pid,
@@ -81,13 +92,7 @@ def test_svpo_report_pairs_rounds_per_seed_and_averages_seeds(tmp_path: Path) ->
         "s0": {"round1": [True, False, False, True], "svpo1": [True, True, False, True]},
         "s1": {"round1": [True, True, False, True], "svpo1": [True, False, False, True]},
     }
-    for seed, rounds in outcomes.items():
-        for round_, rights in rounds.items():
-            for name in ("greedy", "sbs-3-5"):
-                write_jsonl(
-                    tmp_path / seed / round_ / f"{name}.jsonl",
-                    [result(f"q{i}", r) for i, r in enumerate(rights)],
-                )
+    write_rounds(tmp_path, outcomes)
     results = tmp_path / "SVPO.md"
     subprocess.run(
         [
@@ -218,18 +223,13 @@ def test_svpo_ablation_report_pair_precision_and_paired_differences(tmp_path: Pa
         "seed0": {"round1": [True, False, False, True], "ablation/dpo": [True, True, False, True]},
         "seed1": {"round1": [True, True, False, True], "ablation/dpo": [True, False, False, True]},
     }
-    for seed, rounds in outcomes.items():
+    for seed in outcomes:
         write_jsonl(
             tmp_path / seed / "problems" / "train-round1.jsonl",
             [{"id": "q", "problem": "Compute 2+3*4.", "answer": "14"}],
         )
         write_jsonl(tmp_path / seed / "ablation" / "pairs-base.jsonl", pairs)
-        for round_, rights in rounds.items():
-            for name in ("greedy", "sbs-3-5"):
-                write_jsonl(
-                    tmp_path / seed / round_ / f"{name}.jsonl",
-                    [result(f"q{i}", r) for i, r in enumerate(rights)],
-                )
+    write_rounds(tmp_path, outcomes)
     # The gap row: its pairs exist at seed 0 only (the same four), its results nowhere.
     write_jsonl(tmp_path / "seed0" / "ablation" / "pairs-gap.jsonl", pairs[:1])
     results = tmp_path / "ABLATIONS.md"
@@ -259,13 +259,7 @@ def test_svpo_ablation_report_compares_rounds_with_the_start_policy(tmp_path: Pa
         "seed0": {"round1": [True, False, False, True], "ablation/dpo": [True, True, False, True]},
         "seed1": {"round1": [True, True, False, True], "ablation/dpo": [True, False, False, True]},
     }
-    for seed, rounds in outcomes.items():
-        for round_, rights in rounds.items():
-            for name in ("greedy", "sbs-3-5"):
-                write_jsonl(
-                    tmp_path / seed / round_ / f"{name}.jsonl",
-                    [result(f"q{i}", r) for i, r in enumerate(rights)],
-                )
+    write_rounds(tmp_path, outcomes)
     start = tmp_path / "start.jsonl"
     write_jsonl(start, [result(f"q{i}", bool(r)) for i, r in enumerate([1, 1, 0, 0])])
     results = tmp_path / "ABLATIONS.md"

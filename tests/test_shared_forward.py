@@ -182,3 +182,32 @@ def test_whole_solutions_are_not_read(dirs: tuple[Path, Path, Path]) -> None:
     assert shared._read
     shared.close()
     assert policy.decoder.step_sink is None and policy.decoder.step_end_id is None
+
+
+def test_search_records_that_the_scorer_read_the_policys_forward(
+    dirs: tuple[Path, Path, Path], tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from mathverify.cli import app
+    from mathverify.provenance import stage_provenance
+    from mathverify.records import SearchResult, read_all, write_records
+
+    policy_dir, likelihood_dir, _ = dirs
+    problems = tmp_path / "problems.jsonl"
+    write_records(
+        problems, [Problem(id=f"p{i}", problem=p, answer="3") for i, p in enumerate(PROBLEMS)]
+    )
+    made_by = {}
+    for flag in ([], ["--separate-forward"]):
+        out = tmp_path / f"out{len(flag)}.jsonl"
+        result = CliRunner().invoke(
+            app,
+            ["search", "--method", "sbs", "--b1", "2", "--b2", "2", "--max-depth", "2"]
+            + ["--max-step-tokens", "8", "--policy", str(policy_dir), "--scorer"]
+            + [str(likelihood_dir), "-p", str(problems), "-o", str(out), "-q", *flag],
+        )
+        assert result.exit_code == 0, result.output
+        made_by[bool(flag)] = stage_provenance(read_all(out, SearchResult)[0].meta, "search")
+    assert made_by[False]["scorer_forward"] == "shared with the policy"
+    assert "scorer_forward" not in made_by[True]

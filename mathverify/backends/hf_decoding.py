@@ -589,15 +589,9 @@ class _Traced:
                 at_end = True
             else:
                 at_end = completion.finish_reason == "stop" and stop_len[row] == count
-            exact = at_end and bool(self.read_rows[row]) and self.hidden is not None
-            out.append(
-                StepTrace(
-                    prompt_ids=prompts[row],
-                    ids=ids,
-                    logprobs=self.logprobs[row, :count],
-                    hidden=self.hidden[row] if exact and self.hidden is not None else None,
-                )
-            )
+            read = at_end and bool(self.read_rows[row])
+            hidden = self.hidden[row] if read and self.hidden is not None else None
+            out.append(StepTrace(prompts[row], ids, self.logprobs[row, :count], hidden))
         return out
 
 

@@ -458,10 +458,15 @@ def search(
         else None
     )
     policy_model, config = _load_policy(plan, options)
+    # Recorded only when the scorer reads the policy's forward: its scores equal the separate
+    # forward's to float rounding, which can still tip an MCTS near-tie.
+    scorer_settings = scorer_provenance(scorer_model)
     if not separate_forward and scorer_model is not None and policy_model is not None:
         from mathverify.scoring.shared_forward import share_forward
 
-        scorer_model, _ = share_forward(policy_model, scorer_model, config.prompt)
+        scorer_model, refusal = share_forward(policy_model, scorer_model, config.prompt)
+        if refusal is None:
+            scorer_settings["scorer_forward"] = "shared with the policy"
     # What each record's config says beyond the method's fields: code steps, if any.
     extra = {"step_format": step_format} if plan.react is not None else {}
     recorded = {**config.to_dict(method, has_scorer=plan.has_scorer), **extra}
@@ -471,7 +476,7 @@ def search(
     ):
         made_by = search_provenance(
             _policy_settings(plan.inputs.policy, options, plan.react),
-            scorer_provenance(scorer_model),
+            scorer_settings,
             recorded,
             pool,
             saved,
